@@ -1,0 +1,37 @@
+# Only the module proxy: a missing module fails at once instead of reaching
+# for a source host.
+GOPROXY := $(shell go env GOPROXY | cut -d, -f1)
+export GOPROXY
+GOBIN ?= $(shell go env GOPATH)/bin
+export PATH := $(GOBIN):$(PATH)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: all build run test test-deps lint bench clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ferry ./cmd/ferry
+
+# Runs the registry on its embedded defaults: ./ferry-data, TLS with a
+# generated CA, port 8443.
+run: build
+	./bin/ferry serve
+
+test-deps:
+	bash scripts/install-test-deps.sh
+
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+# The whole suite: real registries and real clients, installed first.
+test: test-deps lint
+	go test -race -timeout 30m ./...
+
+bench: build test-deps
+	bash bench/registry.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,315 @@
+// Package testenv starts real registries and finds real clients for tests:
+// the ferry binary built from this module, Debian's docker-registry (CNCF
+// distribution 2.8) and CNCF distribution v3. Every server listens on
+// 127.0.0.1 on a free port and is stopped when the test ends.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// InCI reports whether the tests run under CI, where every tool is installed
+// and a missing one is a failure rather than a skip.
+func InCI() bool { return os.Getenv("CI") != "" }
+
+// Tool returns the path of an external program. Outside CI a missing tool
+// skips the test; in CI it fails it, so a broken install step cannot hide.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := LookTool(name)
+	if err != nil {
+		if InCI() {
+			t.Fatalf("%s is not installed: run scripts/install-test-deps.sh", name)
+		}
+		t.Skipf("%s is not installed (run scripts/install-test-deps.sh)", name)
+	}
+	return p
+}
+
+// LookTool finds name on PATH or in GOBIN / GOPATH/bin, where
+// scripts/install-test-deps.sh puts Go tools.
+func LookTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	var dirs []string
+	if d := os.Getenv("GOBIN"); d != "" {
+		dirs = append(dirs, d)
+	}
+	if d := os.Getenv("GOPATH"); d != "" {
+		dirs = append(dirs, filepath.Join(d, "bin"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, "go", "bin"))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found", name)
+}
+
+// ModuleRoot returns the directory holding this module's go.mod.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// FerryBinary builds cmd/ferry once per test process and returns its path.
+func FerryBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ferry-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "ferry")
+		args := []string{"build", "-o", buildPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		args = append(args, "./cmd/ferry")
+		cmd := exec.Command("go", args...)
+		cmd.Dir = ModuleRoot(t)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/ferry: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// FreePort returns a free TCP port on 127.0.0.1.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Server is a registry process under test.
+type Server struct {
+	Host    string // 127.0.0.1:port
+	URL     string // http://127.0.0.1:port
+	DataDir string
+	Args    []string
+	Log     *LogBuffer
+
+	t       testing.TB
+	bin     string
+	env     []string
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	waitErr chan error
+}
+
+// FerryOptions tunes StartFerry.
+type FerryOptions struct {
+	DataDir string   // default: a new temporary directory
+	Args    []string // extra flags for ferry serve
+	Env     []string // extra environment variables
+}
+
+// StartFerry runs `ferry serve --plain-http` on a free loopback port and
+// waits until it answers /v2/.
+func StartFerry(t testing.TB, opts FerryOptions) *Server {
+	t.Helper()
+	bin := FerryBinary(t)
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	port := FreePort(t)
+	host := "127.0.0.1:" + strconv.Itoa(port)
+	args := append([]string{"serve", "--plain-http", "--listen", host, "--data-dir", opts.DataDir}, opts.Args...)
+	s := &Server{Host: host, URL: "http://" + host, DataDir: opts.DataDir, Args: args, t: t, bin: bin, env: opts.Env}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartDockerRegistry runs Debian's docker-registry (CNCF distribution 2.8)
+// with deletes enabled on a free loopback port.
+func StartDockerRegistry(t testing.TB) *Server {
+	t.Helper()
+	return startDistribution(t, Tool(t, "docker-registry"))
+}
+
+// StartDistributionV3 runs CNCF distribution v3 (installed as
+// distribution-v3 by scripts/install-test-deps.sh).
+func StartDistributionV3(t testing.TB) *Server {
+	t.Helper()
+	return startDistribution(t, Tool(t, "distribution-v3"))
+}
+
+func startDistribution(t testing.TB, bin string) *Server {
+	dir := t.TempDir()
+	port := FreePort(t)
+	host := "127.0.0.1:" + strconv.Itoa(port)
+	conf := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+  debug:
+    addr: ""
+`, filepath.Join(dir, "data"), host)
+	confPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Host: host, URL: "http://" + host, DataDir: dir, Args: []string{"serve", confPath}, t: t, bin: bin,
+		env: []string{"OTEL_TRACES_EXPORTER=none"}}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd := exec.Command(s.bin, s.Args...)
+	cmd.Env = append(os.Environ(), s.env...)
+	if s.Log == nil {
+		s.Log = &LogBuffer{}
+	}
+	cmd.Stdout = s.Log
+	cmd.Stderr = s.Log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		s.t.Fatalf("start %s: %v", s.bin, err)
+	}
+	s.cmd = cmd
+	s.waitErr = make(chan error, 1)
+	go func() { s.waitErr <- cmd.Wait() }()
+	s.mu.Unlock()
+	if err := s.waitReady(30 * time.Second); err != nil {
+		s.Kill()
+		s.t.Fatalf("%s %s did not become ready: %v\n%s", filepath.Base(s.bin), strings.Join(s.Args, " "), err, s.Log.String())
+	}
+}
+
+func (s *Server) waitReady(limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/v2/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+				return nil
+			}
+		}
+		select {
+		case err := <-s.waitErr:
+			s.waitErr <- err
+			return fmt.Errorf("process exited: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Kill sends SIGKILL, as a crash or an OOM kill would, and waits for exit.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.waitErr
+	s.cmd = nil
+}
+
+// Stop sends SIGTERM and waits up to 10 s before killing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.waitErr:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.waitErr
+	}
+	s.cmd = nil
+}
+
+// Restart starts the same process again on the same port and data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+// LogBuffer collects a process's output; safe to read while it writes.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
