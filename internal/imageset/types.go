@@ -3,8 +3,12 @@
 // that existing oc-mirror users can bring their files unchanged.
 package imageset
 
-// APIVersion is the only apiVersion Ferry accepts, oc-mirror v2's.
+// APIVersion is oc-mirror v2's apiVersion.
 const APIVersion = "mirror.openshift.io/v2alpha1"
+
+// legacyAPIVersion is oc-mirror v1's apiVersion, which oc-mirror v2 also
+// reads when the file has the v2 layout.
+const legacyAPIVersion = "mirror.openshift.io/v1alpha2"
 
 // Kinds of configuration document.
 const (
