@@ -1,0 +1,107 @@
+package release
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// Where the cluster-version operator looks for mirrored signatures.
+const (
+	SignatureNamespace = "openshift-config-managed"
+	SignatureLabel     = "release.openshift.io/verification-signatures"
+)
+
+// UpdateService defaults, as oc-mirror writes them, so that applying
+// Ferry's file over oc-mirror's replaces it rather than adding a second.
+const (
+	UpdateServiceName      = "update-service-oc-mirror"
+	UpdateServiceNamespace = "openshift-update-service"
+)
+
+type objectMeta struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Labels    map[string]string `json:"labels,omitempty"`
+}
+
+type configMap struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   objectMeta        `json:"metadata"`
+	BinaryData map[string][]byte `json:"binaryData"`
+}
+
+// SignatureConfigMaps renders signature-configmap.yaml: one ConfigMap per
+// release, as `oc adm release mirror` writes them, named sha256-<hex> in
+// openshift-config-managed with the verification-signatures label, whose
+// binaryData keys sha256-<hex>-1, -2, ... hold the raw signatures
+// (base64 in the YAML). Documents are ordered by digest.
+func SignatureConfigMaps(releases []Signed) ([]byte, error) {
+	sorted := slices.Clone(releases)
+	slices.SortFunc(sorted, func(a, b Signed) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
+	var buf bytes.Buffer
+	seen := map[v1.Hash]bool{}
+	for _, r := range sorted {
+		if seen[r.Digest] || len(r.Signatures) == 0 {
+			continue
+		}
+		seen[r.Digest] = true
+		name := r.Digest.Algorithm + "-" + r.Digest.Hex
+		cm := configMap{
+			APIVersion: "v1",
+			Kind:       "ConfigMap",
+			Metadata:   objectMeta{Name: name, Namespace: SignatureNamespace, Labels: map[string]string{SignatureLabel: ""}},
+			BinaryData: map[string][]byte{},
+		}
+		for i, s := range r.Signatures {
+			cm.BinaryData[fmt.Sprintf("%s-%d", name, i+1)] = s
+		}
+		doc, err := yaml.Marshal(cm)
+		if err != nil {
+			return nil, fmt.Errorf("signature ConfigMap %s: %w", name, err)
+		}
+		if buf.Len() > 0 {
+			buf.WriteString("---\n")
+		}
+		buf.Write(doc)
+	}
+	return buf.Bytes(), nil
+}
+
+type updateService struct {
+	APIVersion string     `json:"apiVersion"`
+	Kind       string     `json:"kind"`
+	Metadata   objectMeta `json:"metadata"`
+	Spec       struct {
+		Replicas       int    `json:"replicas"`
+		Releases       string `json:"releases"`
+		GraphDataImage string `json:"graphDataImage"`
+	} `json:"spec"`
+}
+
+// UpdateServiceYAML renders updateService.yaml for the OpenShift Update
+// Service operator: releases is the mirrored release repository (such as
+// mirror.lan:8443/ocp/openshift/release-images, no tag) and graphImage the
+// mirrored graph-data image, by digest.
+func UpdateServiceYAML(releases, graphImage string) ([]byte, error) {
+	if releases == "" || graphImage == "" {
+		return nil, fmt.Errorf("UpdateService needs the release repository (%q) and the graph image (%q)", releases, graphImage)
+	}
+	var u updateService
+	u.APIVersion = "updateservice.operator.openshift.io/v1"
+	u.Kind = "UpdateService"
+	u.Metadata = objectMeta{Name: UpdateServiceName, Namespace: UpdateServiceNamespace}
+	u.Spec.Replicas = 2
+	u.Spec.Releases = releases
+	u.Spec.GraphDataImage = graphImage
+	out, err := yaml.Marshal(u)
+	if err != nil {
+		return nil, fmt.Errorf("UpdateService: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,229 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// DefaultSignatureURL is where Red Hat publishes release signatures.
+const DefaultSignatureURL = "https://mirror.openshift.com/pub/openshift-v4/signatures/openshift/release"
+
+// atomicSignatureType is critical.type of a release signature document.
+const atomicSignatureType = "atomic container signature"
+
+// maxSignatures bounds how many signature-N files are fetched per release;
+// servers publish one or two.
+const maxSignatures = 16
+
+// signatureAdvice tells the user what to do when a release is not verified.
+const signatureAdvice = "set OCP_SIGNATURE_VERIFICATION_PK (or --release-signature-key) to the armored public key that signs these releases, or pass --ignore-release-signature"
+
+// SignatureOptions configure a Verifier.
+type SignatureOptions struct {
+	// BaseURL holds sha256=<hex>/signature-N; with or without a trailing /.
+	BaseURL string
+	// KeyFile is an armored OpenPGP public key file.
+	KeyFile  string
+	HTTP     *http.Client
+	Attempts int           // default 4
+	Backoff  time.Duration // default 1s
+	Log      *slog.Logger
+}
+
+// SignatureOptionsFromEnv reads OCP_SIGNATURE_URL and
+// OCP_SIGNATURE_VERIFICATION_PK; a key flag, when given, wins over the
+// environment.
+func SignatureOptionsFromEnv(getenv func(string) string, keyFlag string) SignatureOptions {
+	o := SignatureOptions{BaseURL: getenv("OCP_SIGNATURE_URL"), KeyFile: getenv("OCP_SIGNATURE_VERIFICATION_PK")}
+	if keyFlag != "" {
+		o.KeyFile = keyFlag
+	}
+	return o
+}
+
+// Verifier fetches release signatures and checks them against a keyring.
+type Verifier struct {
+	opts SignatureOptions
+	keys openpgp.EntityList
+}
+
+// NewVerifier loads the key file.
+func NewVerifier(opts SignatureOptions) (*Verifier, error) {
+	if opts.BaseURL == "" {
+		opts.BaseURL = DefaultSignatureURL
+	}
+	opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
+	if u, err := url.Parse(opts.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("signature URL %q is not an http(s) URL; check OCP_SIGNATURE_URL", opts.BaseURL)
+	}
+	if opts.HTTP == nil {
+		opts.HTTP = &http.Client{Timeout: time.Minute}
+	}
+	if opts.Attempts <= 0 {
+		opts.Attempts = 4
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.KeyFile == "" {
+		return nil, errors.New("no release signature key configured: " + signatureAdvice)
+	}
+	f, err := os.Open(opts.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("release signature key: %w; %s", err, signatureAdvice)
+	}
+	defer f.Close()
+	keys, err := openpgp.ReadArmoredKeyRing(f)
+	if err != nil {
+		return nil, fmt.Errorf("release signature key %s is not an armored OpenPGP public key (gpg --export --armor writes one): %w", opts.KeyFile, err)
+	}
+	return &Verifier{opts: opts, keys: keys}, nil
+}
+
+// KeyIDs lists the keyring's primary key IDs, for messages.
+func (v *Verifier) KeyIDs() []string {
+	ids := make([]string, 0, len(v.keys))
+	for _, e := range v.keys {
+		ids = append(ids, e.PrimaryKey.KeyIdString())
+	}
+	return ids
+}
+
+// Claim is what a verified signature asserts.
+type Claim struct {
+	// DockerReference is the release as its publisher named it, such as
+	// quay.io/openshift-release-dev/ocp-release:4.16.3-x86_64.
+	DockerReference string
+	Digest          v1.Hash
+	// KeyID is the signing key's ID, hex.
+	KeyID string
+}
+
+// Signed is a release's verified signatures, raw as published, in the
+// order found; the first carries key sha256-<hex>-1 in the ConfigMap.
+type Signed struct {
+	Digest     v1.Hash
+	Signatures [][]byte
+	Claims     []Claim
+}
+
+// signatureURL is <base>/sha256=<hex>/signature-<n>.
+func (v *Verifier) signatureURL(d v1.Hash, n int) string {
+	return fmt.Sprintf("%s/%s=%s/signature-%d", v.opts.BaseURL, d.Algorithm, d.Hex, n)
+}
+
+// Fetch downloads signature-1, signature-2, ... of digest until the
+// server answers 404, as the cluster-version operator reads them.
+func (v *Verifier) Fetch(ctx context.Context, d v1.Hash) ([][]byte, error) {
+	var sigs [][]byte
+	for n := 1; n <= maxSignatures; n++ {
+		body, err := getWithRetry(ctx, v.opts.HTTP, v.signatureURL(d, n), "", v.opts.Attempts, v.opts.Backoff, v.opts.Log)
+		var st *errStatus
+		if errors.As(err, &st) && (st.code == http.StatusNotFound || (n > 1 && !retryable(err))) {
+			// The first missing signature-N ends the list; some stores
+			// answer 403 rather than 404 for a missing object.
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("release %s signature: %w", d, err)
+		}
+		sigs = append(sigs, body)
+	}
+	if len(sigs) == 0 {
+		return nil, fmt.Errorf("release %s has no signature at %s; set OCP_SIGNATURE_URL to a server that holds its signatures, or pass --ignore-release-signature", d, v.signatureURL(d, 1))
+	}
+	return sigs, nil
+}
+
+// FetchAndVerify fetches the signatures of release digest d and keeps the
+// ones made by a trusted key for d. None verifying is an error that says
+// why and what to do.
+func (v *Verifier) FetchAndVerify(ctx context.Context, d v1.Hash) (*Signed, error) {
+	sigs, err := v.Fetch(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	out := &Signed{Digest: d}
+	var errs []error
+	for i, s := range sigs {
+		c, err := v.Verify(s, d)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("signature-%d: %w", i+1, err))
+			continue
+		}
+		out.Signatures = append(out.Signatures, s)
+		out.Claims = append(out.Claims, *c)
+	}
+	if len(out.Signatures) == 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// Verify checks that sig is an OpenPGP-signed atomic container signature
+// by a key of the keyring, for the manifest digest d.
+func (v *Verifier) Verify(sig []byte, d v1.Hash) (*Claim, error) {
+	md, err := openpgp.ReadMessage(bytes.NewReader(sig), v.keys, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: the signature is not an OpenPGP signed message: %w", d, err)
+	}
+	if !md.IsSigned {
+		return nil, fmt.Errorf("release %s: the signature document is not signed", d)
+	}
+	// The signature is checked only once the body is read to its end, so
+	// a document over the limit is refused rather than cut short.
+	const maxDocument = 1 << 20
+	body, err := io.ReadAll(io.LimitReader(md.UnverifiedBody, maxDocument+1))
+	if err != nil && md.SignatureError == nil {
+		return nil, fmt.Errorf("release %s: reading the signed document: %w", d, err)
+	}
+	if len(body) > maxDocument {
+		return nil, fmt.Errorf("release %s: the signed document is larger than 1 MiB; it is not a release signature", d)
+	}
+	keyID := fmt.Sprintf("%016X", md.SignedByKeyId)
+	if md.SignedBy == nil || errors.Is(md.SignatureError, pgperrors.ErrUnknownIssuer) {
+		return nil, fmt.Errorf("release %s is signed by key %s, which is not the configured key (%s); %s",
+			d, keyID, strings.Join(v.KeyIDs(), ", "), signatureAdvice)
+	}
+	if md.SignatureError != nil {
+		return nil, fmt.Errorf("release %s: bad signature by key %s: %w; %s", d, keyID, md.SignatureError, signatureAdvice)
+	}
+	var doc struct {
+		Critical struct {
+			Type  string `json:"type"`
+			Image struct {
+				Digest string `json:"docker-manifest-digest"`
+			} `json:"image"`
+			Identity struct {
+				Reference string `json:"docker-reference"`
+			} `json:"identity"`
+		} `json:"critical"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("release %s: the signed document is not JSON: %w", d, err)
+	}
+	if doc.Critical.Type != atomicSignatureType {
+		return nil, fmt.Errorf("release %s: the signed document has critical.type %q, want %q", d, doc.Critical.Type, atomicSignatureType)
+	}
+	if doc.Critical.Image.Digest != d.String() {
+		return nil, fmt.Errorf("release %s: the signature is for %s, another image; the signature server or the release reference is wrong", d, doc.Critical.Image.Digest)
+	}
+	return &Claim{DockerReference: doc.Critical.Identity.Reference, Digest: d, KeyID: keyID}, nil
+}
