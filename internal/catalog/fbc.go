@@ -1,0 +1,252 @@
+package catalog
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// The FBC schemas this package understands; any other is kept as a Meta.
+const (
+	SchemaPackage     = "olm.package"
+	SchemaChannel     = "olm.channel"
+	SchemaBundle      = "olm.bundle"
+	SchemaDeprecation = "olm.deprecations"
+)
+
+// Catalog is a file-based catalog: every document of every file, by schema.
+type Catalog struct {
+	Packages     []*Package
+	Channels     []*Channel
+	Bundles      []*Bundle
+	Deprecations []*Deprecation
+	Others       []*Meta
+}
+
+// Package is an olm.package document.
+type Package struct {
+	Name           string `json:"name"`
+	DefaultChannel string `json:"defaultChannel"`
+	Description    string `json:"description,omitempty"`
+	Icon           *Icon  `json:"icon,omitempty"`
+	doc
+}
+
+// Icon is a package's icon.
+type Icon struct {
+	Data      []byte `json:"base64data"`
+	MediaType string `json:"mediatype"`
+}
+
+// Channel is an olm.channel document.
+type Channel struct {
+	Name    string         `json:"name"`
+	Package string         `json:"package"`
+	Entries []ChannelEntry `json:"entries"`
+	doc
+}
+
+// ChannelEntry is one bundle of a channel and the upgrade edges into it.
+type ChannelEntry struct {
+	Name      string   `json:"name"`
+	Replaces  string   `json:"replaces,omitempty"`
+	Skips     []string `json:"skips,omitempty"`
+	SkipRange string   `json:"skipRange,omitempty"`
+	raw       json.RawMessage
+}
+
+// UnmarshalJSON keeps the entry as read besides its parsed fields.
+func (e *ChannelEntry) UnmarshalJSON(b []byte) error {
+	type plain ChannelEntry
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*e = ChannelEntry(p)
+	e.raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+// MarshalJSON writes the entry as read.
+func (e ChannelEntry) MarshalJSON() ([]byte, error) {
+	if e.raw != nil {
+		return e.raw, nil
+	}
+	type plain ChannelEntry
+	return json.Marshal(plain(e))
+}
+
+// Bundle is an olm.bundle document. Bundles are never modified by a filter,
+// so only the fields the filter and the mirroring need are parsed.
+type Bundle struct {
+	Name          string         `json:"name"`
+	Package       string         `json:"package"`
+	Image         string         `json:"image"`
+	RelatedImages []RelatedImage `json:"relatedImages,omitempty"`
+	// Version is the version of its olm.package property, "" when missing.
+	Version string `json:"-"`
+	doc
+}
+
+// RelatedImage is an image a bundle needs on the cluster.
+type RelatedImage struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+}
+
+// Property is one entry of a document's properties.
+type Property struct {
+	Type  string          `json:"type"`
+	Value json.RawMessage `json:"value"`
+}
+
+// Properties returns the bundle's properties; they are parsed on demand
+// because olm.bundle.object properties can be large.
+func (b *Bundle) Properties() ([]Property, error) {
+	var raw json.RawMessage
+	for k, v := range b.fields {
+		if strings.EqualFold(k, "properties") {
+			raw = v
+		}
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	var props []Property
+	if err := json.Unmarshal(raw, &props); err != nil {
+		return nil, fmt.Errorf("bundle %s properties: %w", b.Name, err)
+	}
+	return props, nil
+}
+
+// Deprecation is an olm.deprecations document.
+type Deprecation struct {
+	Package string             `json:"package"`
+	Entries []DeprecationEntry `json:"entries"`
+	doc
+}
+
+// DeprecationEntry deprecates the package, one channel or one bundle.
+type DeprecationEntry struct {
+	Reference Reference `json:"reference"`
+	Message   string    `json:"message"`
+	raw       json.RawMessage
+}
+
+// Reference names what a deprecation entry is about.
+type Reference struct {
+	Schema string `json:"schema"`
+	Name   string `json:"name,omitempty"`
+}
+
+// UnmarshalJSON keeps the entry as read besides its parsed fields.
+func (e *DeprecationEntry) UnmarshalJSON(b []byte) error {
+	type plain DeprecationEntry
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*e = DeprecationEntry(p)
+	e.raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+// MarshalJSON writes the entry as read.
+func (e DeprecationEntry) MarshalJSON() ([]byte, error) {
+	if e.raw != nil {
+		return e.raw, nil
+	}
+	type plain DeprecationEntry
+	return json.Marshal(plain(e))
+}
+
+// Meta is a document of a schema this package does not know, kept as read.
+type Meta struct {
+	Schema  string
+	Package string
+	Name    string
+	doc
+}
+
+// doc is what every document keeps: its fields as read, and where it was read.
+type doc struct {
+	fields map[string]json.RawMessage
+	// Source is "file:line" of the document, for error messages.
+	Source string `json:"-"`
+}
+
+// clone copies the field map so a filtered copy can change fields without
+// touching the catalog it came from.
+func (d doc) clone() doc {
+	f := make(map[string]json.RawMessage, len(d.fields))
+	for k, v := range d.fields {
+		f[k] = v
+	}
+	return doc{fields: f, Source: d.Source}
+}
+
+// set replaces a field, dropping any spelling of its key that differs only
+// in case (json.Unmarshal matched it case-insensitively when reading).
+func (d *doc) set(key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	for k := range d.fields {
+		if strings.EqualFold(k, key) {
+			delete(d.fields, k)
+		}
+	}
+	d.fields[key] = b
+	return nil
+}
+
+// encode writes the document as indented JSON with sorted keys; nested
+// values keep the order they were read in, so the same input always gives
+// the same bytes.
+func (d doc) encode() ([]byte, error) {
+	compact, err := json.Marshal(d.fields)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, compact, "", "    "); err != nil {
+		return nil, err
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// withDefaultChannel returns a copy of p with its default channel set.
+func (p *Package) withDefaultChannel(ch string) (*Package, error) {
+	q := *p
+	q.doc = p.clone()
+	q.DefaultChannel = ch
+	if err := q.set("defaultChannel", ch); err != nil {
+		return nil, err
+	}
+	return &q, nil
+}
+
+// withEntries returns a copy of c holding only the given entries.
+func (c *Channel) withEntries(entries []ChannelEntry) (*Channel, error) {
+	q := *c
+	q.doc = c.clone()
+	q.Entries = entries
+	if err := q.set("entries", entries); err != nil {
+		return nil, err
+	}
+	return &q, nil
+}
+
+// withEntries returns a copy of d holding only the given entries.
+func (d *Deprecation) withEntries(entries []DeprecationEntry) (*Deprecation, error) {
+	q := *d
+	q.doc = d.clone()
+	q.Entries = entries
+	if err := q.set("entries", entries); err != nil {
+		return nil, err
+	}
+	return &q, nil
+}
