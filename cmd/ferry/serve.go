@@ -1,17 +1,229 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ferry-mirror/ferry/internal/certs"
+	"github.com/ferry-mirror/ferry/internal/registry"
+	"github.com/ferry-mirror/ferry/internal/store/fs"
+	"github.com/ferry-mirror/ferry/internal/store/sqlite"
 )
 
+type serveOptions struct {
+	listen          string
+	dataDir         string
+	plainHTTP       bool
+	tlsCert         string
+	tlsKey          string
+	hostnames       []string
+	readOnly        bool
+	maxManifestSize int64
+	logLevel        string
+	config          string
+}
+
 func newServeCmd() *cobra.Command {
-	return &cobra.Command{
+	var o serveOptions
+	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "not implemented yet",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("serve: not implemented yet")
+		Short: "Run the mirror registry (OCI distribution v1.1 / Docker Registry v2)",
+		Long: `Run the mirror registry on embedded storage: blobs under <data-dir>/blobs,
+metadata in <data-dir>/metadata.db (SQLite).
+
+Every flag can also be set with a FERRY_* environment variable (FERRY_LISTEN,
+FERRY_DATA_DIR, FERRY_PLAIN_HTTP, FERRY_HOSTNAME=a,b, ...) or in the YAML file
+given with --config, whose keys are the flag names. Flags win over the
+environment, which wins over the file.
+
+With neither --tls-cert nor --plain-http, serve creates a CA and a server
+certificate under <data-dir>/tls and prints the CA's path, to add to a
+cluster's additionalTrustBundle.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnvAndConfig(cmd.Flags(), o.config); err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), &o)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", ":8443", "address to listen on")
+	f.StringVar(&o.dataDir, "data-dir", "./ferry-data", "directory for blobs, metadata and generated TLS files")
+	f.BoolVar(&o.plainHTTP, "plain-http", false, "serve HTTP without TLS (loopback and tests only)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "server certificate (PEM); default: generated under <data-dir>/tls")
+	f.StringVar(&o.tlsKey, "tls-key", "", "server key (PEM), with --tls-cert")
+	f.StringSliceVar(&o.hostnames, "hostname", nil, "extra name for the generated certificate (repeatable)")
+	f.BoolVar(&o.readOnly, "read-only", false, "refuse pushes and deletes (maintenance)")
+	f.Int64Var(&o.maxManifestSize, "max-manifest-size", registry.DefaultMaxManifestSize, "largest manifest accepted, in bytes")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.config, "config", "", "YAML file with the same keys as the flags")
+	return cmd
+}
+
+// applyEnvAndConfig fills every flag the command line did not set from
+// FERRY_<FLAG> in the environment, then from the config file.
+func applyEnvAndConfig(flags *pflag.FlagSet, configPath string) error {
+	if configPath == "" {
+		configPath = os.Getenv("FERRY_CONFIG")
+	}
+	file := map[string]any{}
+	if configPath != "" {
+		b, err := os.ReadFile(configPath)
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &file); err != nil {
+			return fmt.Errorf("config %s: %w", configPath, err)
+		}
+		for k := range file {
+			if flags.Lookup(k) == nil || k == "config" {
+				return fmt.Errorf("config %s: unknown key %q (keys are the flag names, e.g. listen, data-dir, plain-http)", configPath, k)
+			}
+		}
+	}
+	var errs []error
+	flags.VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || fl.Name == "config" {
+			return
+		}
+		env := "FERRY_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fl.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+			return
+		}
+		v, ok := file[fl.Name]
+		if !ok {
+			return
+		}
+		var vals []string
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				vals = append(vals, fmt.Sprint(e))
+			}
+		case float64:
+			vals = []string{fmt.Sprintf("%.0f", x)}
+		default:
+			vals = []string{fmt.Sprint(x)}
+		}
+		for _, s := range vals {
+			if err := fl.Value.Set(s); err != nil {
+				errs = append(errs, fmt.Errorf("config %s: %s: %w", configPath, fl.Name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runServe(ctx context.Context, o *serveOptions) error {
+	logger, err := newLogger(o.logLevel)
+	if err != nil {
+		return err
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if o.plainHTTP && o.tlsCert != "" {
+		return errors.New("--plain-http and --tls-cert exclude each other")
+	}
+	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	blobs, err := fs.New(o.dataDir)
+	if err != nil {
+		return err
+	}
+	meta, err := sqlite.Open(ctx, filepath.Join(o.dataDir, "metadata.db"))
+	if err != nil {
+		return err
+	}
+	defer meta.Close()
+	reg := registry.New(registry.Options{
+		Blobs: blobs, Meta: meta, Logger: logger,
+		MaxManifestSize: o.maxManifestSize, ReadOnly: o.readOnly,
+	})
+	srv := &http.Server{
+		Handler:           reg.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if !o.plainHTTP {
+		cfg, err := tlsConfig(o, logger)
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = cfg
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("ferry serve listening", "addr", ln.Addr().String(), "data_dir", o.dataDir, "tls", !o.plainHTTP, "read_only", o.readOnly)
+	errc := make(chan error, 1)
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// tlsConfig loads the given certificate, or the generated CA's server
+// certificate, renewed in place.
+func tlsConfig(o *serveOptions, logger *slog.Logger) (*tls.Config, error) {
+	if o.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	}
+	m, err := certs.NewManager(filepath.Join(o.dataDir, "tls"), o.hostnames, logger)
+	if err != nil {
+		return nil, fmt.Errorf("generated TLS: %w", err)
+	}
+	ca, err := filepath.Abs(m.CAFile())
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "ferry: serving HTTPS with a generated CA; trust %s (e.g. in install-config additionalTrustBundle)\n", ca)
+	return m.TLSConfig(), nil
 }

@@ -1,0 +1,183 @@
+// Package registry is the HTTP API of `ferry serve`: every route of the OCI
+// distribution-spec v1.1 (which is also Docker Registry v2), health and
+// metrics endpoints, over a store.BlobStore and a store.MetadataStore.
+package registry
+
+import (
+	_ "crypto/sha256" // digest algorithms the registry accepts
+	_ "crypto/sha512"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ferry-mirror/ferry/internal/store"
+)
+
+// DefaultMaxManifestSize is the largest manifest accepted unless configured.
+const DefaultMaxManifestSize = 4 << 20
+
+// Options configures a Registry.
+type Options struct {
+	Blobs           store.BlobStore
+	Meta            store.MetadataStore
+	Logger          *slog.Logger
+	MaxManifestSize int64 // 0: DefaultMaxManifestSize
+	ReadOnly        bool  // refuse pushes and deletes, for maintenance
+	// Registerer receives the metrics; nil: a private registry served at
+	// /metrics.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+}
+
+// Registry serves the distribution API.
+type Registry struct {
+	blobs    store.BlobStore
+	meta     store.MetadataStore
+	log      *slog.Logger
+	maxMan   int64
+	readOnly bool
+	metrics  *metrics
+	gatherer prometheus.Gatherer
+	uploads  uploadLocks
+}
+
+// New returns a Registry; call Handler to serve it.
+func New(o Options) *Registry {
+	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	if r.maxMan <= 0 {
+		r.maxMan = DefaultMaxManifestSize
+	}
+	reg, gat := o.Registerer, o.Gatherer
+	if reg == nil {
+		pr := prometheus.NewRegistry()
+		pr.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		reg, gat = pr, pr
+	}
+	r.metrics = newMetrics(reg)
+	r.gatherer = gat
+	return r
+}
+
+// Handler returns the HTTP handler: /v2/..., /healthz, /readyz, /metrics,
+// wrapped in access logging and metrics.
+func (r *Registry) Handler() http.Handler {
+	return r.instrument(http.HandlerFunc(r.serve))
+}
+
+func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
+	switch req.URL.Path {
+	case "/healthz":
+		w.Write([]byte("ok\n"))
+		return
+	case "/readyz":
+		r.ready(w, req)
+		return
+	case "/metrics":
+		r.serveMetrics(w, req)
+		return
+	}
+	rt, ok := parseRoute(req.URL.Path)
+	if !ok {
+		r.fail(w, req, newError(errNameUnknown, "no such API route: "+req.URL.Path).withStatus(http.StatusNotFound))
+		return
+	}
+	setRoute(w, rt.kind)
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if rt.kind != "base" && rt.kind != "catalog" && !validName(rt.name) {
+		r.fail(w, req, newError(errNameInvalid, "invalid repository name "+quote(rt.name)+
+			": use lowercase letters, digits and single separators (. _ __ -) between path components, at most 255 characters").
+			withDetail(map[string]string{"name": truncate(rt.name, 300)}))
+		return
+	}
+	if r.readOnly && req.Method != http.MethodGet && req.Method != http.MethodHead {
+		r.fail(w, req, newError(errUnsupported, "the registry is in read-only mode; pushes and deletes are refused until it is restarted without --read-only"))
+		return
+	}
+	var err error
+	switch rt.kind {
+	case "base":
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "2")
+		w.WriteHeader(http.StatusOK)
+		if req.Method != http.MethodHead {
+			w.Write([]byte("{}"))
+		}
+		return
+	case "catalog":
+		err = r.methods(w, req, map[string]handlerFunc{"GET": r.catalog}, rt)
+	case "tags":
+		err = r.methods(w, req, map[string]handlerFunc{"GET": r.tags}, rt)
+	case "referrers":
+		err = r.methods(w, req, map[string]handlerFunc{"GET": r.referrers}, rt)
+	case "manifest":
+		err = r.methods(w, req, map[string]handlerFunc{"GET": r.getManifest, "HEAD": r.getManifest, "PUT": r.putManifest, "DELETE": r.deleteManifest}, rt)
+	case "blob":
+		err = r.methods(w, req, map[string]handlerFunc{"GET": r.getBlob, "HEAD": r.getBlob, "DELETE": r.deleteBlob}, rt)
+	case "uploads":
+		err = r.methods(w, req, map[string]handlerFunc{"POST": r.startUpload}, rt)
+	case "upload":
+		err = r.methods(w, req, map[string]handlerFunc{"GET": r.uploadStatus, "PATCH": r.patchUpload, "PUT": r.finishUpload, "DELETE": r.cancelUpload}, rt)
+	}
+	if err != nil {
+		r.fail(w, req, err)
+	}
+}
+
+type handlerFunc func(http.ResponseWriter, *http.Request, route) error
+
+func (r *Registry) methods(w http.ResponseWriter, req *http.Request, hs map[string]handlerFunc, rt route) error {
+	h, ok := hs[req.Method]
+	if !ok {
+		return newError(errUnsupported, "method "+req.Method+" is not allowed on "+req.URL.Path)
+	}
+	return h(w, req, rt)
+}
+
+// fail answers err: an apiError as itself, a client's broken body as 400,
+// anything else as a logged 500.
+func (r *Registry) fail(w http.ResponseWriter, req *http.Request, err error) {
+	var ae *apiError
+	var be *bodyError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &be):
+		ae = newError(errBlobUploadInvalid, "reading the request body failed: "+be.err.Error())
+	default:
+		r.log.ErrorContext(req.Context(), "request failed", "method", req.Method, "path", req.URL.Path, "err", err)
+		ae = newError(errUnknown, "internal error; see the server log")
+	}
+	writeAPIError(w, req, ae)
+}
+
+// bodyError marks a failure to read the client's request body: the
+// client's problem (or its connection's), never the server's.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return "request body: " + e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// bodyReader tags read errors of the request body as bodyError.
+type bodyReader struct{ r io.Reader }
+
+func (b bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		return n, &bodyError{err}
+	}
+	return n, err
+}
+
+func quote(s string) string { return `"` + truncate(s, 300) + `"` }
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

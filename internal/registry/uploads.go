@@ -1,0 +1,334 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/ferry-mirror/ferry/internal/store"
+)
+
+func newUploadID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func uploadLocation(repo, id string) string { return "/v2/" + repo + "/blobs/uploads/" + id }
+
+func uploadUnknown(id string) *apiError {
+	return newError(errBlobUploadUnknown, "upload "+quote(id)+" is not known; start a new one with POST /v2/<name>/blobs/uploads/")
+}
+
+// blobCreated answers a finished upload or mount.
+func blobCreated(w http.ResponseWriter, repo string, d digest.Digest) {
+	h := w.Header()
+	h.Set("Location", "/v2/"+repo+"/blobs/"+string(d))
+	h.Set("Docker-Content-Digest", string(d))
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+// uploadAccepted answers a session still open at offset.
+func uploadAccepted(w http.ResponseWriter, status int, repo, id string, offset int64) {
+	h := w.Header()
+	h.Set("Location", uploadLocation(repo, id))
+	h.Set("Docker-Upload-UUID", id)
+	h.Set("Range", rangeHeader(offset))
+	h.Set("Content-Length", "0")
+	w.WriteHeader(status)
+}
+
+// rangeHeader is the inclusive byte range received so far; "0-0" for none,
+// as distribution answers.
+func rangeHeader(offset int64) string {
+	if offset == 0 {
+		return "0-0"
+	}
+	return "0-" + strconv.FormatInt(offset-1, 10)
+}
+
+func marshalHash(h hash.Hash) ([]byte, error) {
+	m, ok := h.(encoding.BinaryMarshaler)
+	if !ok {
+		return nil, fmt.Errorf("hash %T cannot save its state", h)
+	}
+	return m.MarshalBinary()
+}
+
+func restoreHash(u *store.Upload) (hash.Hash, error) {
+	if !u.Algorithm.Available() {
+		return nil, fmt.Errorf("upload %s: digest algorithm %q unavailable", u.ID, u.Algorithm)
+	}
+	h := u.Algorithm.Hash()
+	if len(u.HashState) > 0 {
+		um, ok := h.(encoding.BinaryUnmarshaler)
+		if !ok {
+			return nil, fmt.Errorf("hash %T cannot restore its state", h)
+		}
+		if err := um.UnmarshalBinary(u.HashState); err != nil {
+			return nil, fmt.Errorf("upload %s: restore hash state: %w", u.ID, err)
+		}
+	}
+	return h, nil
+}
+
+// startUpload handles POST /v2/<name>/blobs/uploads/: a mount, a
+// monolithic upload (?digest=), or a new session.
+func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt route) error {
+	ctx := req.Context()
+	q := req.URL.Query()
+	if m := q.Get("mount"); m != "" {
+		d, aerr := parseDigest(m)
+		if aerr != nil {
+			return aerr
+		}
+		mounted, err := r.mount(req, rt.name, d, q.Get("from"))
+		if err != nil {
+			return err
+		}
+		if mounted {
+			blobCreated(w, rt.name, d)
+			return nil
+		}
+		// Not mountable: the spec says open a session instead.
+	}
+	if ds := q.Get("digest"); ds != "" {
+		d, aerr := parseDigest(ds)
+		if aerr != nil {
+			return aerr
+		}
+		id := newUploadID()
+		h := d.Algorithm().Hash()
+		n, err := r.blobs.WriteUpload(ctx, id, 0, io.TeeReader(bodyReader{req.Body}, h))
+		if err != nil {
+			r.blobs.DeleteUpload(ctx, id)
+			return err
+		}
+		if err := r.commit(ctx, rt.name, id, d, digest.NewDigest(d.Algorithm(), h), n); err != nil {
+			r.blobs.DeleteUpload(ctx, id)
+			return err
+		}
+		blobCreated(w, rt.name, d)
+		return nil
+	}
+	u := &store.Upload{ID: newUploadID(), Repo: rt.name, Algorithm: digest.Canonical}
+	state, err := marshalHash(u.Algorithm.Hash())
+	if err != nil {
+		return err
+	}
+	u.HashState = state
+	if _, err := r.blobs.WriteUpload(ctx, u.ID, 0, http.NoBody); err != nil {
+		return err
+	}
+	if err := r.meta.CreateUpload(ctx, u); err != nil {
+		return err
+	}
+	uploadAccepted(w, http.StatusAccepted, rt.name, u.ID, 0)
+	return nil
+}
+
+// mount links blob d into repo from repository from, or, when from is
+// empty, from any repository holding it.
+func (r *Registry) mount(req *http.Request, repo string, d digest.Digest, from string) (bool, error) {
+	ctx := req.Context()
+	var size int64
+	var err error
+	switch {
+	case from == "":
+		size, err = r.meta.AnyBlobLink(ctx, d)
+	case validName(from):
+		size, err = r.meta.BlobLink(ctx, from, d)
+	default:
+		return false, nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := r.blobs.Stat(ctx, d); errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return true, r.meta.LinkBlob(ctx, repo, d, size)
+}
+
+// commit checks the computed digest got against the client's want and
+// makes the blob readable in repo.
+func (r *Registry) commit(ctx context.Context, repo, id string, want, got digest.Digest, size int64) error {
+	if got != want {
+		return newError(errDigestInvalid, fmt.Sprintf("the %d bytes uploaded have digest %s, not %s; nothing was stored, upload the right content or correct the digest", size, got, want)).
+			withDetail(map[string]string{"digest": string(want), "computed": string(got)})
+	}
+	if err := r.blobs.CommitUpload(ctx, id, want); errors.Is(err, store.ErrNotFound) {
+		return uploadUnknown(id)
+	} else if err != nil {
+		return err
+	}
+	return r.meta.LinkBlob(ctx, repo, want, size)
+}
+
+// loadUpload locks session rt.ref and loads it; the caller must call
+// release, even on error.
+func (r *Registry) loadUpload(req *http.Request, rt route) (u *store.Upload, release func(), err error) {
+	release = r.uploads.lock(rt.ref)
+	u, err = r.meta.Upload(req.Context(), rt.ref)
+	if errors.Is(err, store.ErrNotFound) || err == nil && u.Repo != rt.name {
+		return nil, release, uploadUnknown(rt.ref)
+	}
+	return u, release, err
+}
+
+// appendChunk writes the request body at the session's offset, after
+// checking Content-Range, and records the new offset and hash state.
+func (r *Registry) appendChunk(w http.ResponseWriter, req *http.Request, u *store.Upload) error {
+	if cr := req.Header.Get("Content-Range"); cr != "" {
+		start, end, ok := parseContentRange(cr)
+		if !ok || start != u.Offset {
+			w.Header().Set("Location", uploadLocation(u.Repo, u.ID))
+			w.Header().Set("Range", rangeHeader(u.Offset))
+			return newError(errBlobUploadInvalid, fmt.Sprintf("Content-Range %q does not continue the upload, which has %d bytes; send the chunk starting at byte %d", cr, u.Offset, u.Offset)).
+				withStatus(http.StatusRequestedRangeNotSatisfiable)
+		}
+		if req.ContentLength >= 0 && req.ContentLength != end-start+1 {
+			return newError(errSizeInvalid, fmt.Sprintf("Content-Range %q is %d bytes but Content-Length is %d", cr, end-start+1, req.ContentLength))
+		}
+	}
+	h, err := restoreHash(u)
+	if err != nil {
+		return err
+	}
+	n, err := r.blobs.WriteUpload(req.Context(), u.ID, u.Offset, io.TeeReader(bodyReader{req.Body}, h))
+	if errors.Is(err, store.ErrNotFound) {
+		// The session's data file is gone (cleaned up, or lost with a disk).
+		return uploadUnknown(u.ID)
+	}
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	from := u.Offset
+	u.Offset += n
+	if u.HashState, err = marshalHash(h); err != nil {
+		return err
+	}
+	if err := r.meta.AdvanceUpload(req.Context(), u, from); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return newError(errBlobUploadInvalid, "another request wrote to this upload at the same time; check its status with GET and continue from there").
+				withStatus(http.StatusRequestedRangeNotSatisfiable)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return uploadUnknown(u.ID)
+		}
+		return err
+	}
+	return nil
+}
+
+// patchUpload handles PATCH: one chunk, in order.
+func (r *Registry) patchUpload(w http.ResponseWriter, req *http.Request, rt route) error {
+	u, release, err := r.loadUpload(req, rt)
+	defer release()
+	if err != nil {
+		return err
+	}
+	if err := r.appendChunk(w, req, u); err != nil {
+		return err
+	}
+	uploadAccepted(w, http.StatusAccepted, rt.name, u.ID, u.Offset)
+	return nil
+}
+
+// finishUpload handles PUT ?digest=: an optional last chunk, then the
+// digest check and the commit.
+func (r *Registry) finishUpload(w http.ResponseWriter, req *http.Request, rt route) error {
+	ds := req.URL.Query().Get("digest")
+	if ds == "" {
+		return newError(errDigestInvalid, "closing an upload needs ?digest=<algorithm>:<hex> of the whole blob")
+	}
+	d, aerr := parseDigest(ds)
+	if aerr != nil {
+		return aerr
+	}
+	u, release, err := r.loadUpload(req, rt)
+	defer release()
+	if err != nil {
+		return err
+	}
+	if err := r.appendChunk(w, req, u); err != nil {
+		return err
+	}
+	var got digest.Digest
+	if d.Algorithm() == u.Algorithm {
+		h, err := restoreHash(u)
+		if err != nil {
+			return err
+		}
+		got = digest.NewDigest(u.Algorithm, h)
+	} else {
+		// The running hash is sha256; another algorithm needs one read.
+		rc, err := r.blobs.OpenUpload(req.Context(), u.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return uploadUnknown(u.ID)
+		}
+		if err != nil {
+			return err
+		}
+		got, err = d.Algorithm().FromReader(io.LimitReader(rc, u.Offset))
+		rc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if err := r.commit(req.Context(), rt.name, u.ID, d, got, u.Offset); err != nil {
+		return err
+	}
+	if err := r.meta.DeleteUpload(req.Context(), u.ID); err != nil {
+		return err
+	}
+	blobCreated(w, rt.name, d)
+	return nil
+}
+
+// uploadStatus handles GET on a session.
+func (r *Registry) uploadStatus(w http.ResponseWriter, req *http.Request, rt route) error {
+	u, release, err := r.loadUpload(req, rt)
+	defer release()
+	if err != nil {
+		return err
+	}
+	uploadAccepted(w, http.StatusNoContent, rt.name, u.ID, u.Offset)
+	return nil
+}
+
+// cancelUpload handles DELETE on a session.
+func (r *Registry) cancelUpload(w http.ResponseWriter, req *http.Request, rt route) error {
+	u, release, err := r.loadUpload(req, rt)
+	defer release()
+	if err != nil {
+		return err
+	}
+	if err := r.meta.DeleteUpload(req.Context(), u.ID); err != nil {
+		return err
+	}
+	if err := r.blobs.DeleteUpload(req.Context(), u.ID); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,142 @@
+// Package store defines the two stores a registry stands on: a
+// content-addressed BlobStore shared by every repository, and a
+// MetadataStore holding repositories, manifests, tags, blob links and upload
+// sessions. Backends live in subpackages (fs, sqlite) and each kind passes
+// the shared suite in package storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// ErrNotFound is returned (wrapped) when a blob, manifest, tag, repository
+// or upload does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when an upload's offset moved under the caller:
+// another request wrote to the same session first.
+var ErrConflict = errors.New("conflict")
+
+// Blob is an open blob. The fs backend returns an *os.File as the
+// ReadSeekCloser so net/http can use sendfile.
+type Blob struct {
+	io.ReadSeekCloser
+	Size    int64
+	ModTime time.Time
+}
+
+// BlobStore holds blob bytes by digest, and the data files of uploads in
+// progress so that any replica sharing the store can continue them.
+type BlobStore interface {
+	// Open returns the blob's content; ErrNotFound if absent.
+	Open(ctx context.Context, d digest.Digest) (*Blob, error)
+	// Stat returns the blob's size; ErrNotFound if absent.
+	Stat(ctx context.Context, d digest.Digest) (int64, error)
+	// Delete removes the blob's bytes (garbage collection only).
+	Delete(ctx context.Context, d digest.Digest) error
+
+	// WriteUpload writes r into upload id starting at offset, discarding
+	// anything stored past offset (left by a crash), and returns the bytes
+	// written. Offset 0 creates the upload.
+	WriteUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error)
+	// OpenUpload reads the data written so far (to re-hash it).
+	OpenUpload(ctx context.Context, id string) (io.ReadCloser, error)
+	// CommitUpload makes upload id durable as blob d. If d is already
+	// stored the upload is simply dropped.
+	CommitUpload(ctx context.Context, id string, d digest.Digest) error
+	// DeleteUpload drops upload id; absent is not an error.
+	DeleteUpload(ctx context.Context, id string) error
+
+	// Ping reports whether the store is usable (for /readyz).
+	Ping(ctx context.Context) error
+}
+
+// Descriptor is what a referrers list or an index says about a manifest.
+type Descriptor struct {
+	MediaType    string            `json:"mediaType"`
+	Digest       digest.Digest     `json:"digest"`
+	Size         int64             `json:"size"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+// Manifest is a stored manifest with what the registry extracted from it.
+type Manifest struct {
+	Digest       digest.Digest
+	MediaType    string
+	Content      []byte
+	Subject      digest.Digest     // "" when none
+	ArtifactType string            // artifactType, else config media type
+	Annotations  map[string]string // top-level annotations
+	Blobs        []digest.Digest   // config and layers
+	Children     []digest.Digest   // manifests of an index
+}
+
+// Upload is a blob upload session in progress.
+type Upload struct {
+	ID        string
+	Repo      string
+	Offset    int64
+	Algorithm digest.Algorithm
+	HashState []byte // encoding.BinaryMarshaler state of the running hash at Offset
+	StartedAt time.Time
+}
+
+// MetadataStore holds everything but blob bytes. Every method is safe for
+// concurrent use by several processes sharing the backend.
+type MetadataStore interface {
+	// LinkBlob records that blob d (size bytes) is readable in repo,
+	// creating repo if needed.
+	LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error
+	// BlobLink returns the size of blob d if it is linked in repo.
+	BlobLink(ctx context.Context, repo string, d digest.Digest) (int64, error)
+	// AnyBlobLink returns the size of blob d if any repository links it.
+	AnyBlobLink(ctx context.Context, d digest.Digest) (int64, error)
+	// UnlinkBlob removes blob d from repo; ErrNotFound if not linked.
+	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
+
+	// PutManifest stores m in repo (idempotent) and points tag at it when
+	// tag is not empty.
+	PutManifest(ctx context.Context, repo string, m *Manifest, tag string) error
+	// Manifest returns the manifest with digest d in repo (Content,
+	// MediaType and Digest are set).
+	Manifest(ctx context.Context, repo string, d digest.Digest) (*Manifest, error)
+	// TaggedManifest returns the manifest tag points at in repo.
+	TaggedManifest(ctx context.Context, repo, tag string) (*Manifest, error)
+	// MissingManifests reports which of ds do not exist in repo.
+	MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error)
+	// MissingBlobs reports which of ds are not linked in repo.
+	MissingBlobs(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error)
+	// DeleteManifest removes manifest d and the tags pointing at it. It
+	// never deletes an index's children.
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
+	// DeleteTag removes tag only.
+	DeleteTag(ctx context.Context, repo, tag string) error
+	// Tags lists repo's tags in lexical order after last, at most n.
+	// ErrNotFound if repo does not exist.
+	Tags(ctx context.Context, repo, last string, n int) ([]string, error)
+	// Repositories lists repository names in lexical order after last.
+	Repositories(ctx context.Context, last string, n int) ([]string, error)
+	// Referrers lists the manifests in repo whose subject is d, filtered
+	// by artifactType when not empty.
+	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]Descriptor, error)
+
+	// CreateUpload starts a session.
+	CreateUpload(ctx context.Context, u *Upload) error
+	// Upload returns a session; ErrNotFound if unknown.
+	Upload(ctx context.Context, id string) (*Upload, error)
+	// AdvanceUpload moves session id from offset from to u.Offset with the
+	// new hash state; ErrConflict if the stored offset is not from.
+	AdvanceUpload(ctx context.Context, u *Upload, from int64) error
+	// DeleteUpload ends a session; absent is not an error.
+	DeleteUpload(ctx context.Context, id string) error
+
+	// Ping reports whether the store is usable (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
