@@ -1,0 +1,130 @@
+package certs
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// backdate covers clocks of clients that run a little behind the server's.
+const backdate = time.Hour
+
+// authority is the CA that signs server certificates.
+type authority struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+// loadOrCreateCA reuses the stored CA, so clusters that trust it keep
+// trusting the server. It never replaces a CA that exists: that would
+// silently break every client that trusts it.
+func (m *Manager) loadOrCreateCA() (*authority, error) {
+	certPath, keyPath := filepath.Join(m.dir, caCertFile), filepath.Join(m.dir, caKeyFile)
+	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err == nil {
+		key, ok := pair.PrivateKey.(*ecdsa.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("tls: CA key %s is not an ECDSA key", keyPath)
+		}
+		if !pair.Leaf.IsCA {
+			return nil, fmt.Errorf("tls: %s is not a CA certificate; move it away to generate a new CA", certPath)
+		}
+		if m.opts.now().After(pair.Leaf.NotAfter) {
+			return nil, fmt.Errorf("tls: CA %s expired on %s; move %s and %s away to generate a new CA, then update the clients' trust bundle",
+				certPath, pair.Leaf.NotAfter.Format(time.DateOnly), certPath, keyPath)
+		}
+		return &authority{cert: pair.Leaf, key: key}, nil
+	}
+	// The certificate is written after the key, so its absence means no CA
+	// was ever completed here: a stray key from a crash is overwritten.
+	if _, statErr := os.Stat(certPath); !errors.Is(statErr, os.ErrNotExist) {
+		return nil, fmt.Errorf("tls: load CA %s: %w", certPath, err)
+	}
+	return m.createCA()
+}
+
+func (m *Manager) createCA() (*authority, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("tls: generate CA key: %w", err)
+	}
+	now := m.opts.now()
+	host, _ := os.Hostname()
+	tmpl := &x509.Certificate{
+		Subject:               pkix.Name{Organization: []string{"Ferry"}, CommonName: "Ferry CA " + host},
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              now.Add(m.opts.caLifetime),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	cert, der, err := sign(tmpl, &key.PublicKey, tmpl, key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: create CA: %w", err)
+	}
+	if err := writePair(filepath.Join(m.dir, caCertFile), filepath.Join(m.dir, caKeyFile), der, key); err != nil {
+		return nil, err
+	}
+	m.logger.Info("created TLS CA", "file", filepath.Join(m.dir, caCertFile), "expires", cert.NotAfter)
+	return &authority{cert: cert, key: key}, nil
+}
+
+// issueServer signs a new server certificate, stores it and makes it current.
+func (m *Manager) issueServer() (*tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("tls: generate server key: %w", err)
+	}
+	now := m.opts.now()
+	notAfter := now.Add(m.opts.serverLifetime)
+	if notAfter.After(m.ca.cert.NotAfter) {
+		notAfter = m.ca.cert.NotAfter // a leaf cannot outlive its CA
+	}
+	cn := m.names.dns[0] // localhost, unless the operator named the host
+	if len(m.names.dns) > 1 {
+		cn = m.names.dns[1]
+	}
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{Organization: []string{"Ferry"}, CommonName: cn},
+		NotBefore:   now.Add(-backdate),
+		NotAfter:    notAfter,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    m.names.dns,
+		IPAddresses: m.names.ips,
+	}
+	leaf, der, err := sign(tmpl, &key.PublicKey, m.ca.cert, m.ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: issue server certificate: %w", err)
+	}
+	if err := writePair(filepath.Join(m.dir, serverCertFile), filepath.Join(m.dir, serverKeyFile), der, key); err != nil {
+		return nil, err
+	}
+	cert := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	m.current.Store(cert)
+	return cert, nil
+}
+
+func sign(tmpl *x509.Certificate, pub *ecdsa.PublicKey, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, []byte, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.SerialNumber = serial
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, parentKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	return cert, der, err
+}
