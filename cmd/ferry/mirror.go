@@ -2,16 +2,120 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ferry-mirror/ferry/internal/mirror"
+	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
 func newMirrorCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "mirror",
-		Short: "not implemented yet",
+	var (
+		o                       mirror.Options
+		from, workspace, since  string
+		logLevel                string
+		retryTimes              int
+		retryDelay              time.Duration
+		v2, secure, strict      bool
+		cacheDir                string
+		port                    uint16
+		imageTimeout            time.Duration
+		parallelImages, parLays uint
+	)
+	cmd := &cobra.Command{
+		Use:   "mirror -c <imageset.yaml> (file://<dir> | --from file://<dir> docker://<registry>[/<prefix>] | --workspace file://<dir> docker://<registry>[/<prefix>])",
+		Short: "Mirror the images an ImageSetConfiguration names: registry to registry, to a disk archive, or from one",
+		Long: `Mirror the images an ImageSetConfiguration (oc-mirror v2's format) names.
+
+Workflows, as oc-mirror v2 names them:
+  mirror to disk:    ferry mirror -c isc.yaml file://<dir>
+  disk to mirror:    ferry mirror -c isc.yaml --from file://<dir> docker://<registry>[/<prefix>]
+  mirror to mirror:  ferry mirror -c isc.yaml --workspace file://<dir> docker://<registry>[/<prefix>]
+
+Cluster resources (IDMS, ITMS, registries.conf, install-config snippet) are
+written to <dir>/working-dir/cluster-resources/, logs and failure reports to
+<dir>/working-dir/logs/. The exit code adds oc-mirror's values for each
+section that failed: 1 generic, 2 release, 4 operators, 8 additional
+images, 16 helm (additional images and operators failing: 12).`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("mirror: not implemented yet")
+			dest := ""
+			if len(args) == 1 {
+				dest = args[0]
+			}
+			if o.ConfigPath == "" {
+				return errors.New("--config (-c) is required: the ImageSetConfiguration file to mirror")
+			}
+			t, err := mirror.ParseTarget(dest, from, workspace)
+			if err != nil {
+				return err
+			}
+			o.Mode, o.Dir, o.Dest = t.Mode, t.Dir, t.Dest
+			if since != "" {
+				o.Since, err = time.Parse(time.DateOnly, since)
+				if err != nil {
+					return fmt.Errorf("--since %q: expected a date as yyyy-mm-dd", since)
+				}
+			}
+			var level slog.Level
+			switch logLevel {
+			case "info":
+				level = slog.LevelInfo
+			case "debug", "trace":
+				level = slog.LevelDebug
+			case "warn":
+				level = slog.LevelWarn
+			case "error":
+				level = slog.LevelError
+			default:
+				return fmt.Errorf("--log-level %q: use one of info, debug, trace, warn, error", logLevel)
+			}
+			if secure {
+				return errors.New("--secure-policy: signature verification policies are not supported yet; signatures are copied, not verified")
+			}
+			o.ParallelImages, o.ParallelLayers = int(parallelImages), int(parLays)
+			o.Retry = transfer.Retry{Times: retryTimes, Delay: retryDelay}
+			o.Out = cmd.OutOrStdout()
+			o.Progress = cmd.ErrOrStderr()
+			if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				o.Terminal = true
+			}
+			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			return mirror.Run(cmd.Context(), o)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVarP(&o.ConfigPath, "config", "c", "", "path to the ImageSetConfiguration file")
+	f.StringVar(&from, "from", "", "archive folder for disk to mirror, file://<dir>")
+	f.StringVar(&workspace, "workspace", "", "workspace for mirror to mirror, file://<dir>; working-dir is created in it")
+	f.BoolVar(&o.DryRun, "dry-run", false, "collect and plan only; write mapping.txt and missing.txt to working-dir/dry-run")
+	f.UintVar(&parallelImages, "parallel-images", 4, "number of images copied in parallel")
+	f.UintVar(&parLays, "parallel-layers", 10, "number of blobs copied in parallel per image")
+	f.IntVar(&retryTimes, "retry-times", 2, "retries of a request that failed on the network or with 429/5xx")
+	f.DurationVar(&retryDelay, "retry-delay", time.Second, "delay before the first retry; doubled for each further one")
+	f.StringVar(&o.AuthFile, "authfile", os.Getenv("REGISTRY_AUTH_FILE"), "credentials file (default ${XDG_RUNTIME_DIR}/containers/auth.json, then ~/.docker/config.json)")
+	f.BoolVar(&o.SrcTLSVerify, "src-tls-verify", true, "verify source registries' TLS certificates (false also allows plain HTTP)")
+	f.BoolVar(&o.DestTLSVerify, "dest-tls-verify", true, "verify the destination registry's TLS certificate (false also allows plain HTTP)")
+	f.IntVar(&o.MaxNestedPaths, "max-nested-paths", 0, "fold destination paths to at most this many components, for registries that limit depth")
+	f.StringVar(&since, "since", "", "mirror to disk: archive everything new since this date (yyyy-mm-dd) rather than since the last archive")
+	f.StringVar(&logLevel, "log-level", "info", "log level: info, debug, trace, warn, error")
+	f.BoolVar(&o.RemoveSignatures, "remove-signatures", false, "do not copy cosign signatures, attestations, SBOMs and OCI referrers")
+	f.StringVar(&o.CABundle, "ca-bundle", "", "PEM file put in install-config-snippet.yaml as additionalTrustBundle")
+	// Accepted for oc-mirror compatibility.
+	f.BoolVar(&v2, "v2", false, "accepted for oc-mirror compatibility; ignored")
+	// oc-mirror users type -v2 (one dash): pflag reads that as -v with "2".
+	f.StringP("oc-mirror-v", "v", "", "accepted for oc-mirror compatibility (-v2); ignored")
+	f.BoolVar(&secure, "secure-policy", false, "oc-mirror's signature verification policy; not supported")
+	f.BoolVar(&strict, "strict-archive", false, "accepted for oc-mirror compatibility; chunks never exceed archiveSize")
+	f.StringVar(&cacheDir, "cache-dir", "", "accepted for oc-mirror compatibility; Ferry keeps no cache")
+	f.Uint16VarP(&port, "port", "p", 55000, "accepted for oc-mirror compatibility; Ferry runs no local registry")
+	f.DurationVar(&imageTimeout, "image-timeout", 10*time.Minute, "accepted for oc-mirror compatibility")
+	for _, h := range []string{"v2", "oc-mirror-v", "secure-policy", "strict-archive", "cache-dir", "port", "image-timeout"} {
+		_ = f.MarkHidden(h)
+	}
+	return cmd
 }

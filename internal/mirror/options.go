@@ -1,0 +1,134 @@
+// Package mirror runs `ferry mirror`: the collect -> plan -> copy ->
+// cluster resources pipeline for the three workflows oc-mirror v2 users
+// know (mirror to mirror, mirror to disk, disk to mirror).
+package mirror
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ferry-mirror/ferry/internal/transfer"
+)
+
+// Mode is the workflow, named as oc-mirror names it.
+type Mode string
+
+// Workflows.
+const (
+	MirrorToMirror Mode = "mirrorToMirror"
+	MirrorToDisk   Mode = "mirrorToDisk"
+	DiskToMirror   Mode = "diskToMirror"
+)
+
+const (
+	fileScheme   = "file://"
+	dockerScheme = "docker://"
+	workingDir   = "working-dir"
+)
+
+// Options are the settled inputs of one run.
+type Options struct {
+	ConfigPath string
+	Mode       Mode
+	// Dir holds working-dir: the workspace (m2m) or the archive folder (m2d, d2m).
+	Dir string
+	// Dest is the destination registry root, host[:port][/prefix] (m2m, d2m).
+	Dest string
+
+	DryRun           bool
+	ParallelImages   int
+	ParallelLayers   int
+	Retry            transfer.Retry
+	AuthFile         string
+	SrcTLSVerify     bool
+	DestTLSVerify    bool
+	MaxNestedPaths   int
+	Since            time.Time
+	RemoveSignatures bool
+	CABundle         string
+
+	// Out receives the summary; Progress the live progress line or bars.
+	Out      io.Writer
+	Progress io.Writer
+	Terminal bool
+	Logger   *slog.Logger
+}
+
+// Target is what the positional argument and --from/--workspace select.
+type Target struct {
+	Mode Mode
+	Dir  string
+	Dest string
+}
+
+// ParseTarget reads the destination argument and the --from and
+// --workspace flags the way oc-mirror v2 does, with errors that name the
+// accepted forms.
+func ParseTarget(dest, from, workspace string) (Target, error) {
+	forms := "the accepted forms are file://<dir> (mirror to disk), or docker://<registry>[/<prefix>] with --from file://<dir> (disk to mirror) or --workspace file://<dir> (mirror to mirror)"
+	switch {
+	case strings.HasPrefix(dest, fileScheme):
+		if from != "" {
+			return Target{}, errors.New("the destination is file://, so this is mirror to disk and --from is not used; to push an archive, give docker://<registry> as the destination")
+		}
+		if workspace != "" {
+			return Target{}, errors.New("the destination is file://, so this is mirror to disk and its workspace is <dir>/working-dir; drop --workspace")
+		}
+		dir, err := localDir(dest, "destination")
+		if err != nil {
+			return Target{}, err
+		}
+		return Target{Mode: MirrorToDisk, Dir: dir}, nil
+	case strings.HasPrefix(dest, dockerScheme):
+		root := strings.TrimSuffix(strings.TrimPrefix(dest, dockerScheme), "/")
+		if root == "" || strings.HasPrefix(root, "/") || strings.ContainsAny(root, "@ ") {
+			return Target{}, fmt.Errorf("destination %q: expected docker://<registry>[/<prefix>], e.g. docker://mirror.lan:8443/ocp", dest)
+		}
+		if _, prefix, _ := strings.Cut(root, "/"); strings.Contains(prefix, ":") {
+			return Target{}, fmt.Errorf("destination %q: a tag is not allowed; give only docker://<registry>[/<prefix>]", dest)
+		}
+		switch {
+		case from != "" && workspace != "":
+			return Target{}, errors.New("--from (disk to mirror) and --workspace (mirror to mirror) cannot be used together")
+		case from != "":
+			dir, err := localDir(from, "--from")
+			if err != nil {
+				return Target{}, err
+			}
+			return Target{Mode: DiskToMirror, Dir: dir, Dest: root}, nil
+		case workspace != "":
+			dir, err := localDir(workspace, "--workspace")
+			if err != nil {
+				return Target{}, err
+			}
+			if filepath.Base(dir) == workingDir {
+				dir = filepath.Dir(dir)
+			}
+			return Target{Mode: MirrorToMirror, Dir: dir, Dest: root}, nil
+		}
+		return Target{}, errors.New("the destination is docker://, so give --from file://<archive dir> (disk to mirror) or --workspace file://<dir> (mirror to mirror)")
+	case dest == "":
+		return Target{}, errors.New("a destination is required; " + forms)
+	}
+	return Target{}, fmt.Errorf("destination %q has no scheme; %s", dest, forms)
+}
+
+func localDir(s, what string) (string, error) {
+	if !strings.HasPrefix(s, fileScheme) {
+		return "", fmt.Errorf("%s %q must start with file://, e.g. file:///var/ferry", what, s)
+	}
+	p := strings.TrimPrefix(s, fileScheme)
+	if p == "" {
+		return "", fmt.Errorf("%s %q names no directory, e.g. file:///var/ferry", what, s)
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("%s %q: %w", what, s, err)
+	}
+	return abs, nil
+}

@@ -1,0 +1,100 @@
+package mirror
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ferry-mirror/ferry/internal/plan"
+	"github.com/ferry-mirror/ferry/internal/transfer"
+)
+
+// progress shows the copy as it goes: one redrawn line on a terminal
+// (hand-written: a single line needs no library), a structured log line
+// every few seconds otherwise.
+type progress struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func startProgress(o Options, log *slog.Logger, st *transfer.Stats, images int, total int64) *progress {
+	p := &progress{done: make(chan struct{})}
+	every := 5 * time.Second
+	if o.Terminal && o.Progress != nil {
+		every = 250 * time.Millisecond
+	}
+	start := time.Now()
+	draw := func(final bool) {
+		s := st.Snapshot()
+		el := time.Since(start).Seconds()
+		rate := float64(s.Live) / max(el, 0.001)
+		moved := s.BytesCopied + s.BytesSkipped + s.BytesMounted
+		eta := "-"
+		if rate > 0 && total > moved {
+			eta = time.Duration(float64(total-moved) / rate * float64(time.Second)).Round(time.Second).String()
+		}
+		doneImgs := s.ImagesCopied + s.ImagesSkipped + s.ImagesFailed
+		if o.Terminal && o.Progress != nil {
+			end := ""
+			if final {
+				end = "\n"
+			}
+			fmt.Fprintf(o.Progress, "\r\033[Kimages %d/%d  %s / %s  %s/s  ETA %s%s",
+				doneImgs, images, humanBytes(moved), humanBytes(total), humanBytes(int64(rate)), eta, end)
+			return
+		}
+		if !final {
+			log.Info("progress", "images", doneImgs, "of", images, "bytes", moved, "total", total, "rate_bytes_per_s", int64(rate), "failed", s.ImagesFailed)
+		}
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.done:
+				draw(true)
+				return
+			case <-t.C:
+				draw(false)
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) stop() {
+	close(p.done)
+	p.wg.Wait()
+}
+
+// summary prints the final account of the run.
+func (r *run) summary(p *plan.Plan) {
+	s := r.stats.Snapshot()
+	el := time.Since(r.started)
+	fmt.Fprintf(r.o.Out, "images: %d copied, %d already present, %d failed, %d missing, %d blocked\n",
+		s.ImagesCopied, s.ImagesSkipped, s.ImagesFailed, len(p.Missing), len(p.Blocked))
+	fmt.Fprintf(r.o.Out, "blobs: %d copied (%s), %d mounted (%s), %d already present (%s); manifests: %d pushed, %d present\n",
+		s.BlobsCopied, humanBytes(s.BytesCopied), s.BlobsMounted, humanBytes(s.BytesMounted), s.BlobsSkipped, humanBytes(s.BytesSkipped),
+		s.ManifestsPushed, s.ManifestsSkipped)
+	fmt.Fprintf(r.o.Out, "time: %s (%s/s)\n", el.Round(time.Millisecond), humanBytes(int64(float64(s.BytesCopied)/max(el.Seconds(), 0.001))))
+	r.log.Info("summary", "images_copied", s.ImagesCopied, "images_present", s.ImagesSkipped, "images_failed", s.ImagesFailed,
+		"missing", len(p.Missing), "blocked", len(p.Blocked), "blobs_copied", s.BlobsCopied, "bytes_copied", s.BytesCopied,
+		"blobs_mounted", s.BlobsMounted, "blobs_present", s.BlobsSkipped, "manifests_pushed", s.ManifestsPushed, "seconds", el.Seconds())
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,329 @@
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/ferry-mirror/ferry/internal/clusterresources"
+	"github.com/ferry-mirror/ferry/internal/imageset"
+	"github.com/ferry-mirror/ferry/internal/plan"
+	"github.com/ferry-mirror/ferry/internal/transfer"
+)
+
+// run holds one invocation's state.
+type run struct {
+	o        Options
+	log      *slog.Logger
+	workDir  string
+	logsDir  string
+	started  time.Time
+	stamp    string
+	stats    *transfer.Stats
+	cfg      *imageset.ImageSetConfiguration
+	cfgBytes []byte
+}
+
+// Run executes one `ferry mirror` invocation.
+func Run(ctx context.Context, o Options) error {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.ParallelImages < 1 || o.ParallelLayers < 1 {
+		return errors.New("--parallel-images and --parallel-layers must be at least 1")
+	}
+	if o.Retry.Times < 0 {
+		return errors.New("--retry-times must not be negative")
+	}
+	if o.MaxNestedPaths < 0 {
+		return errors.New("--max-nested-paths must be 0 (no limit) or a positive number of path components")
+	}
+	r := &run{o: o, started: time.Now(), stamp: time.Now().UTC().Format("20060102_150405"), stats: &transfer.Stats{}}
+	if o.Mode == DiskToMirror {
+		fi, err := os.Stat(o.Dir)
+		if err != nil || !fi.IsDir() {
+			return fmt.Errorf("archive folder %s does not exist; --from must name the folder that holds the ferry_*.tar chunks and %s written by `ferry mirror ... file://<dir>`", o.Dir, "ferry-archive.json")
+		}
+	}
+	r.workDir = filepath.Join(o.Dir, workingDir)
+	r.logsDir = filepath.Join(r.workDir, "logs")
+	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
+		return fmt.Errorf("create working directory: %w", err)
+	}
+	lf, err := os.OpenFile(filepath.Join(r.logsDir, "ferry-mirror.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("open log file: %w", err)
+	}
+	defer lf.Close()
+	r.log = slog.New(slog.NewMultiHandler(o.Logger.Handler(), slog.NewJSONHandler(lf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	r.log.Info("ferry mirror", "workflow", o.Mode, "config", o.ConfigPath, "dir", o.Dir, "destination", o.Dest, "dry-run", o.DryRun)
+
+	if err := r.loadConfig(); err != nil {
+		return err
+	}
+	if o.Mode != DiskToMirror { // d2m takes its plan from the archive
+		if _, err := r.collectors(); err != nil {
+			return err
+		}
+	}
+	switch o.Mode {
+	case MirrorToMirror:
+		return r.mirrorToMirror(ctx)
+	case MirrorToDisk:
+		return r.mirrorToDisk(ctx)
+	case DiskToMirror:
+		return r.diskToMirror(ctx)
+	}
+	return fmt.Errorf("unknown workflow %q", o.Mode)
+}
+
+func (r *run) loadConfig() error {
+	data, err := os.ReadFile(r.o.ConfigPath)
+	if err != nil {
+		return fmt.Errorf("read image set configuration: %w (give it with -c <file>)", err)
+	}
+	cfg, err := imageset.Parse(data, r.o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	r.cfg, r.cfgBytes = cfg, data
+	return nil
+}
+
+// collectors returns one collector per configured section, or an error
+// naming every configured section this version cannot mirror yet.
+func (r *run) collectors() ([]plan.Collector, error) {
+	m := r.cfg.Mirror
+	var missing []string
+	sections := map[string]bool{}
+	p := m.Platform
+	if len(p.Channels) > 0 || p.Release != "" || p.Graph || p.KubeVirtContainer {
+		missing = append(missing, "mirror.platform (release payloads)")
+		sections[plan.SectionRelease] = true
+	}
+	if len(m.Operators) > 0 {
+		missing = append(missing, "mirror.operators (operator catalogs)")
+		sections[plan.SectionOperator] = true
+	}
+	if len(m.Helm.Repositories) > 0 || len(m.Helm.Local) > 0 {
+		missing = append(missing, "mirror.helm (charts)")
+		sections[plan.SectionHelm] = true
+	}
+	if len(missing) > 0 {
+		return nil, sectionError(fmt.Sprintf("%s: not implemented yet in this version of Ferry: %s; remove these sections to mirror the rest", r.o.ConfigPath, strings.Join(missing, ", ")), "", sections)
+	}
+	var cs []plan.Collector
+	if len(m.AdditionalImages) > 0 {
+		cs = append(cs, plan.Additional{Images: m.AdditionalImages})
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("%s: nothing to mirror: the mirror section lists no additionalImages", r.o.ConfigPath)
+	}
+	return cs, nil
+}
+
+func (r *run) registryOptions(verify bool) (transfer.RegistryOptions, error) {
+	files := transfer.AuthFiles(r.o.AuthFile)
+	kc, err := transfer.LoadKeychain(files, r.o.AuthFile != "")
+	if err != nil {
+		return transfer.RegistryOptions{}, err
+	}
+	return transfer.RegistryOptions{Insecure: !verify, Keychain: kc, Retry: r.o.Retry, Logger: r.log, UserAgent: "ferry-mirror"}, nil
+}
+
+// buildPlan collects and resolves everything the config names.
+func (r *run) buildPlan(ctx context.Context) (*plan.Plan, map[digest.Digest]transfer.Manifest, *transfer.Registries, error) {
+	cs, err := r.collectors()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var reqs []plan.Request
+	for _, c := range cs {
+		rs, err := c.Collect(ctx)
+		if err != nil {
+			return nil, nil, nil, sectionError(fmt.Sprintf("collect %s: %v", c.Section(), err), "", map[string]bool{c.Section(): true})
+		}
+		reqs = append(reqs, rs...)
+	}
+	so, err := r.registryOptions(r.o.SrcTLSVerify)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	src := transfer.NewRegistries(so)
+	b := &plan.Builder{Src: src, Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log}
+	r.log.Info("collecting images", "requests", len(reqs))
+	p, manifests, err := b.Build(ctx, reqs)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("collect images: %w", err)
+	}
+	for _, s := range p.Synthesized {
+		manifests[s.Digest] = s
+	}
+	r.log.Info("plan ready", "images", len(p.Images), "missing", len(p.Missing), "blocked", len(p.Blocked), "blobs", len(p.Blobs), "bytes", p.TotalBytes())
+	if err := writeJSON(filepath.Join(r.workDir, "plan.json"), p); err != nil {
+		return nil, nil, nil, err
+	}
+	return p, manifests, src, nil
+}
+
+// dryRun writes mapping.txt and missing.txt and stops.
+func (r *run) dryRun(p *plan.Plan, root string) error {
+	var mapping, missing strings.Builder
+	dest := func(im plan.Image) string {
+		if root == "" { // mirror to disk: the archive keeps repository paths
+			ref := im.DestRepo + "@" + im.Digest.String()
+			if im.DestTag != "" {
+				ref = im.DestRepo + ":" + im.DestTag
+			}
+			return "file://" + ref
+		}
+		return "docker://" + im.DestRef(root, r.o.MaxNestedPaths)
+	}
+	if err := p.WriteMapping(&mapping, dest); err != nil {
+		return err
+	}
+	if err := p.WriteMissing(&missing); err != nil {
+		return err
+	}
+	mp, mi := filepath.Join(r.workDir, "dry-run", "mapping.txt"), filepath.Join(r.workDir, "dry-run", "missing.txt")
+	if err := os.MkdirAll(filepath.Dir(mp), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(mp, []byte(mapping.String()), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(mi, []byte(missing.String()), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.o.Out, "dry run: %d images, %d blobs, %s to copy, %d missing, %d blocked\nmapping: %s\nmissing: %s\n",
+		len(p.Images), len(p.Blobs), humanBytes(p.TotalBytes()), len(p.Missing), len(p.Blocked), mp, mi)
+	return nil
+}
+
+func (r *run) mirrorToMirror(ctx context.Context) error {
+	var dst *transfer.Registry
+	if !r.o.DryRun { // a wrong destination should fail before a long plan
+		var err error
+		if dst, err = r.destination(ctx); err != nil {
+			return err
+		}
+	}
+	p, manifests, src, err := r.buildPlan(ctx)
+	if err != nil {
+		return err
+	}
+	if r.o.DryRun {
+		return r.dryRun(p, r.o.Dest)
+	}
+	eng := r.engine(src, transfer.RegistryDest{R: dst}, manifests)
+	results := r.copy(ctx, eng, p, p.Jobs(r.o.Dest, r.o.MaxNestedPaths, !r.o.RemoveSignatures))
+	return r.finish(p, results, true)
+}
+
+func (r *run) destination(ctx context.Context) (*transfer.Registry, error) {
+	do, err := r.registryOptions(r.o.DestTLSVerify)
+	if err != nil {
+		return nil, err
+	}
+	host, _, _ := strings.Cut(r.o.Dest, "/")
+	reg, err := transfer.NewRegistry(host, do)
+	if err != nil {
+		return nil, err
+	}
+	if err := reg.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("destination: %w (is docker://%s right, and the registry running? for plain HTTP add --dest-tls-verify=false)", err, r.o.Dest)
+	}
+	return reg, nil
+}
+
+func (r *run) engine(src transfer.Source, dst transfer.Dest, manifests map[digest.Digest]transfer.Manifest) *transfer.Engine {
+	return &transfer.Engine{
+		Src: src, Dst: dst, Manifests: manifests,
+		ParallelImages: r.o.ParallelImages, ParallelLayers: r.o.ParallelLayers,
+		Retry: r.o.Retry, Log: r.log, Stats: r.stats,
+	}
+}
+
+// copy runs the engine with progress shown.
+func (r *run) copy(ctx context.Context, eng *transfer.Engine, p *plan.Plan, jobs []transfer.Job) []transfer.Result {
+	pr := startProgress(r.o, r.log, r.stats, len(jobs), p.TotalBytes())
+	defer pr.stop()
+	return eng.Run(ctx, jobs)
+}
+
+// finish writes cluster resources (for registry destinations), the
+// failure report and the summary, and turns failures into the exit code.
+func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) error {
+	failed := map[string]bool{}
+	var lines []string
+	for _, m := range p.Missing {
+		failed[m.Section] = true
+		lines = append(lines, fmt.Sprintf("[%s] %s: %s", m.Section, m.Source, m.Reason))
+	}
+	var mappings []clusterresources.Mapping
+	// Jobs were made from p.Images in order, so results line up with them.
+	for i, res := range results {
+		im := p.Images[i]
+		if res.Err != nil {
+			failed[im.Section] = true
+			lines = append(lines, fmt.Sprintf("[%s] %s: %v", im.Section, res.Job.Name, res.Err))
+			continue
+		}
+		mappings = append(mappings, clusterresources.Mapping{Source: im.SourceRef(), Destination: im.DestRef(r.o.Dest, r.o.MaxNestedPaths), Section: im.Section})
+	}
+	for _, im := range p.Images {
+		if im.Filtered != nil {
+			fmt.Fprintf(r.o.Out, "note: %s was filtered to platforms %s; its digest changed from %s to %s\n", im.Source, strings.Join(im.Filtered, ", "), im.SourceDigest, im.Digest)
+		}
+	}
+	var resErr error
+	if resources && len(mappings) > 0 {
+		dir := filepath.Join(r.workDir, "cluster-resources")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		files, err := clusterresources.Write(dir, mappings, clusterresources.Options{CABundleFile: r.o.CABundle, InsecureMirrors: !r.o.DestTLSVerify})
+		if err != nil {
+			resErr = fmt.Errorf("write cluster resources: %w", err)
+			r.log.Error("cluster resources", "error", err)
+		}
+		for _, f := range files {
+			r.log.Info("wrote cluster resource", "file", f)
+		}
+	}
+	report := ""
+	if len(lines) > 0 {
+		report = filepath.Join(r.logsDir, "mirroring_errors_"+r.stamp+".txt")
+		if err := os.WriteFile(report, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			r.log.Error("write failure report", "error", err)
+		}
+	}
+	r.summary(p)
+	if len(failed) > 0 {
+		return sectionError(fmt.Sprintf("%d of %d images could not be mirrored", len(lines), len(p.Images)+len(p.Missing)), report, failed)
+	}
+	return resErr
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,237 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+
+	"github.com/distribution/reference"
+	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-mirror/ferry/internal/imageset"
+	"github.com/ferry-mirror/ferry/internal/transfer"
+)
+
+// Request is one image a collector wants mirrored.
+type Request struct {
+	Section    string
+	Name       string // image reference as configured
+	TargetRepo string // overrides the destination path
+	TargetTag  string // overrides the destination tag
+	Platforms  []imageset.PlatformSpec
+}
+
+// Collector turns one section of the configuration into requests.
+type Collector interface {
+	Section() string
+	Collect(ctx context.Context) ([]Request, error)
+}
+
+// Additional collects mirror.additionalImages.
+type Additional struct{ Images []imageset.AdditionalImage }
+
+// Section implements Collector.
+func (Additional) Section() string { return SectionAdditional }
+
+// Collect implements Collector.
+func (a Additional) Collect(context.Context) ([]Request, error) {
+	reqs := make([]Request, 0, len(a.Images))
+	for _, im := range a.Images {
+		reqs = append(reqs, Request{Section: SectionAdditional, Name: im.Name, TargetRepo: im.TargetRepo, TargetTag: im.TargetTag, Platforms: im.Platforms})
+	}
+	return reqs, nil
+}
+
+// Builder resolves requests against source registries into a Plan.
+type Builder struct {
+	Src              *transfer.Registries
+	Blocked          []*regexp.Regexp
+	RemoveSignatures bool
+	Parallel         int
+	Log              *slog.Logger
+
+	mu        sync.Mutex
+	manifests map[digest.Digest]transfer.Manifest
+	blobs     map[digest.Digest]int64
+}
+
+// Build resolves every request. Images that cannot be resolved are listed
+// in Plan.Missing rather than failing the whole plan. The returned map
+// holds every manifest's bytes, for the copy.
+func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.Digest]transfer.Manifest, error) {
+	if b.Log == nil {
+		b.Log = slog.New(slog.DiscardHandler)
+	}
+	b.manifests = map[digest.Digest]transfer.Manifest{}
+	b.blobs = map[digest.Digest]int64{}
+	p := &Plan{}
+	type out struct {
+		img     *Image
+		missing *Missing
+		blocked string
+		synth   []transfer.Manifest
+	}
+	outs := make([]out, len(reqs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(b.Parallel, 1))
+	for i, r := range reqs {
+		g.Go(func() error {
+			img, synth, blocked, err := b.resolve(gctx, r)
+			switch {
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case blocked:
+				outs[i].blocked = r.Name
+			case err != nil:
+				b.Log.Warn("image cannot be mirrored", "section", r.Section, "image", r.Name, "error", err)
+				outs[i].missing = &Missing{Section: r.Section, Source: r.Name, Reason: err.Error()}
+			default:
+				outs[i].img, outs[i].synth = img, synth
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	synthSeen := map[digest.Digest]bool{}
+	for _, o := range outs {
+		switch {
+		case o.blocked != "":
+			p.Blocked = append(p.Blocked, o.blocked)
+		case o.missing != nil:
+			p.Missing = append(p.Missing, *o.missing)
+		case o.img != nil:
+			key := o.img.Source + "=" + o.img.DestRepo + ":" + o.img.DestTag + "@" + o.img.Digest.String()
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			p.Images = append(p.Images, *o.img)
+			for _, s := range o.synth {
+				if !synthSeen[s.Digest] {
+					synthSeen[s.Digest] = true
+					p.Synthesized = append(p.Synthesized, s)
+				}
+			}
+		}
+	}
+	p.finish(b.manifests, b.blobs)
+	return p, b.manifests, nil
+}
+
+// IsBlocked reports whether any blockedImages expression matches name.
+func IsBlocked(blocked []*regexp.Regexp, names ...string) bool {
+	for _, re := range blocked {
+		for _, n := range names {
+			if re.MatchString(n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Manifest, bool, error) {
+	named, err := reference.ParseNormalizedNamed(r.Name)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("%q is not a valid image reference: %w", r.Name, err)
+	}
+	named = reference.TagNameOnly(named)
+	host, path := reference.Domain(named), reference.Path(named)
+	if IsBlocked(b.Blocked, r.Name, named.String(), named.Name()) {
+		return nil, nil, true, nil
+	}
+	img := &Image{Section: r.Section, Source: named.String(), SourceRepo: host + "/" + path, DestRepo: path}
+	ref := ""
+	if c, ok := named.(reference.Canonical); ok {
+		ref = c.Digest().String()
+	} else if t, ok := named.(reference.Tagged); ok {
+		ref = t.Tag()
+		img.DestTag = t.Tag()
+	}
+	if r.TargetRepo != "" {
+		img.DestRepo = r.TargetRepo
+	}
+	if r.TargetTag != "" {
+		img.DestTag = r.TargetTag
+	}
+	reg, err := b.Src.Client(host)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	m, err := reg.GetManifest(ctx, path, ref)
+	if transfer.IsNotFound(err) {
+		return nil, nil, false, fmt.Errorf("%s not found in %s", r.Name, host)
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	img.SourceDigest, img.Digest, img.MediaType = m.Digest, m.Digest, m.MediaType
+	var synth []transfer.Manifest
+	if len(r.Platforms) > 0 && m.IsIndex() {
+		fm, kept, err := filterPlatforms(m, r.Platforms)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("%s: %w", r.Name, err)
+		}
+		if fm.Digest != m.Digest {
+			b.Log.Info("manifest list filtered by platform; its digest changes", "image", r.Name, "platforms", kept, "from", m.Digest, "to", fm.Digest)
+			m = fm
+			img.Digest, img.Filtered = fm.Digest, kept
+			synth = append(synth, fm)
+		}
+	}
+	if err := b.walk(ctx, reg, path, m); err != nil {
+		return nil, nil, false, fmt.Errorf("%s: %w", r.Name, err)
+	}
+	if !b.RemoveSignatures && img.Filtered == nil {
+		extras, s, err := b.extras(ctx, reg, path, img.SourceDigest)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("%s: signatures and referrers: %w", r.Name, err)
+		}
+		img.Extras, synth = extras, append(synth, s...)
+	}
+	return img, synth, false, nil
+}
+
+// walk records m, its children and their blobs.
+func (b *Builder) walk(ctx context.Context, reg *transfer.Registry, path string, m transfer.Manifest) error {
+	b.mu.Lock()
+	_, done := b.manifests[m.Digest]
+	b.manifests[m.Digest] = m
+	b.mu.Unlock()
+	if done {
+		return nil
+	}
+	p, err := m.Parse()
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	for _, bl := range p.Blobs {
+		if !transfer.Foreign(bl) {
+			b.blobs[bl.Digest] = bl.Size
+		}
+	}
+	b.mu.Unlock()
+	for _, c := range p.Children {
+		b.mu.Lock()
+		_, have := b.manifests[c.Digest]
+		b.mu.Unlock()
+		if have {
+			continue
+		}
+		cm, err := reg.GetManifest(ctx, path, c.Digest.String())
+		if err != nil {
+			return fmt.Errorf("child manifest %s: %w", c.Digest, err)
+		}
+		if err := b.walk(ctx, reg, path, cm); err != nil {
+			return err
+		}
+	}
+	return nil
+}

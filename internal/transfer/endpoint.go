@@ -1,0 +1,132 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Source serves manifests and blobs. For registries repo is "host/path".
+type Source interface {
+	Manifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error)
+	Blob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error)
+}
+
+// Dest stores manifests and blobs. repo is the full repository path inside
+// the destination; endpoints without repositories (an archive) ignore it.
+type Dest interface {
+	// HasManifest reports whether ref (a tag or digest) already names d.
+	HasManifest(ctx context.Context, repo, ref string, d digest.Digest) (bool, error)
+	// PutManifest stores m under ref. subject is true when the endpoint
+	// indexes referrers itself.
+	PutManifest(ctx context.Context, repo, ref string, m Manifest) (subject bool, err error)
+	HasBlob(ctx context.Context, repo string, d digest.Digest) (bool, error)
+	// Mount links blob d, stored in repository from, into repo.
+	Mount(ctx context.Context, repo, from string, d digest.Digest) (bool, error)
+	PutBlob(ctx context.Context, repo string, d digest.Digest, size int64, r io.Reader) error
+}
+
+// Registries is a Source over any number of registry hosts, with one
+// client per host created on first use.
+type Registries struct {
+	opts RegistryOptions
+	mu   sync.Mutex
+	regs map[string]*Registry
+}
+
+// NewRegistries returns a Source reading from registries with opts.
+func NewRegistries(opts RegistryOptions) *Registries {
+	return &Registries{opts: opts, regs: map[string]*Registry{}}
+}
+
+// Client returns the client for host.
+func (s *Registries) Client(host string) (*Registry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.regs[host]; ok {
+		return r, nil
+	}
+	r, err := NewRegistry(host, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	s.regs[host] = r
+	return r, nil
+}
+
+// Split cuts "host/path" into its registry client and path.
+func (s *Registries) Split(repo string) (*Registry, string, error) {
+	host, path, ok := strings.Cut(repo, "/")
+	if !ok {
+		return nil, "", fmt.Errorf("repository %q has no registry host", repo)
+	}
+	r, err := s.Client(host)
+	return r, path, err
+}
+
+// Manifest implements Source.
+func (s *Registries) Manifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error) {
+	r, path, err := s.Split(repo)
+	if err != nil {
+		return Manifest{}, err
+	}
+	return r.GetManifest(ctx, path, d.String())
+}
+
+// Blob implements Source.
+func (s *Registries) Blob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error) {
+	r, path, err := s.Split(repo)
+	if err != nil {
+		return nil, 0, err
+	}
+	return r.GetBlob(ctx, path, d)
+}
+
+// RegistryDest is a Dest on one registry.
+type RegistryDest struct{ R *Registry }
+
+// HasManifest implements Dest.
+func (d RegistryDest) HasManifest(ctx context.Context, repo, ref string, dg digest.Digest) (bool, error) {
+	desc, ok, err := d.R.HeadManifest(ctx, repo, ref)
+	if err != nil || !ok {
+		return false, err
+	}
+	return desc.Digest == dg, nil
+}
+
+// PutManifest implements Dest.
+func (d RegistryDest) PutManifest(ctx context.Context, repo, ref string, m Manifest) (bool, error) {
+	return d.R.PutManifest(ctx, repo, ref, m)
+}
+
+// HasBlob implements Dest.
+func (d RegistryDest) HasBlob(ctx context.Context, repo string, dg digest.Digest) (bool, error) {
+	return d.R.HasBlob(ctx, repo, dg)
+}
+
+// Mount implements Dest. An upload session the registry opens instead of
+// mounting is cancelled, since the caller will open its own with the data.
+func (d RegistryDest) Mount(ctx context.Context, repo, from string, dg digest.Digest) (bool, error) {
+	ok, loc, err := d.R.Mount(ctx, repo, from, dg)
+	if err != nil || ok || loc == "" {
+		return ok, err
+	}
+	if c, cerr := d.R.client(ctx, repo, true); cerr == nil {
+		if req, rerr := http.NewRequestWithContext(ctx, http.MethodDelete, loc, nil); rerr == nil {
+			if resp, err := c.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}
+	return false, nil
+}
+
+// PutBlob implements Dest.
+func (d RegistryDest) PutBlob(ctx context.Context, repo string, dg digest.Digest, size int64, r io.Reader) error {
+	return d.R.Upload(ctx, repo, dg, size, r, "")
+}

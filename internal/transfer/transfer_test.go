@@ -1,0 +1,79 @@
+package transfer
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	digest "github.com/opencontainers/go-digest"
+)
+
+func TestVerifierRejectsWrongBytes(t *testing.T) {
+	good := []byte("hello blob")
+	d := digest.FromBytes(good)
+	if _, err := io.ReadAll(newVerifier(bytes.NewReader(good), d, int64(len(good)), "img", nil)); err != nil {
+		t.Fatalf("good blob: %v", err)
+	}
+	bad := []byte("hellO blob")
+	_, err := io.ReadAll(newVerifier(bytes.NewReader(bad), d, int64(len(bad)), "img", nil))
+	var de *DigestError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "img") || !strings.Contains(err.Error(), d.String()) {
+		t.Errorf("corrupted blob: %v; want a DigestError naming image and blob", err)
+	}
+	if !Temporary(err) {
+		t.Error("a corrupted transfer must be retried")
+	}
+	_, err = io.ReadAll(newVerifier(bytes.NewReader(good[:4]), d, int64(len(good)), "img", nil))
+	if !errors.As(err, &de) {
+		t.Errorf("short blob: %v; want a DigestError", err)
+	}
+}
+
+func TestTemporary(t *testing.T) {
+	if Temporary(&HTTPError{Status: 404}) || !Temporary(&HTTPError{Status: 503}) || !Temporary(&HTTPError{Status: 429}) {
+		t.Error("HTTP statuses classified wrongly")
+	}
+	if Temporary(&PermanentError{errors.New("bad manifest")}) {
+		t.Error("a permanent error was retried")
+	}
+	if !Temporary(io.ErrUnexpectedEOF) {
+		t.Error("a cut connection was not retried")
+	}
+}
+
+func TestKeychain(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "auth.json")
+	if err := os.WriteFile(f, []byte(`{"auths":{"mirror.lan:8443":{"auth":"dXNlcjpwYXNz"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := LoadKeychain([]string{f}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := name.NewRegistry("mirror.lan:8443")
+	a, err := kc.Resolve(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := a.Authorization()
+	if err != nil || cfg.Username != "user" || cfg.Password != "pass" {
+		t.Errorf("credentials %+v, %v; want user/pass", cfg, err)
+	}
+	other, _ := name.NewRegistry("quay.io")
+	if a, _ := kc.Resolve(other); a != authn.Anonymous {
+		t.Error("a registry without an entry is not anonymous")
+	}
+	if _, err := LoadKeychain([]string{filepath.Join(dir, "missing.json")}, true); err == nil {
+		t.Error("a missing --authfile was accepted")
+	}
+	if _, err := LoadKeychain([]string{filepath.Join(dir, "missing.json")}, false); err != nil {
+		t.Errorf("a missing default auth file is an error: %v", err)
+	}
+}

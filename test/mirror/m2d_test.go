@@ -1,0 +1,102 @@
+package mirror_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ferry-mirror/ferry/internal/testenv"
+)
+
+// mirrorToDisk builds an upstream, archives it and stops the upstream, so
+// everything after runs without it.
+func mirrorToDisk(t *testing.T) (*upstream, string, string) {
+	t.Helper()
+	src := testenv.StartDockerRegistry(t)
+	u := buildUpstream(t, src.Host)
+	dir := t.TempDir()
+	isc := writeFile(t, filepath.Join(dir, "isc.yaml"), u.isc(""))
+	arch := filepath.Join(dir, "archive")
+	out, code := ferry(t, nil, "mirror", "-c", isc, "file://"+arch, "--src-tls-verify=false")
+	if code != 0 {
+		t.Fatalf("m2d exited %d", code)
+	}
+	if n := count(t, out, `images: (\d+) copied`); n != 6 {
+		t.Errorf("m2d archived %d images, want 6", n)
+	}
+	if _, code := ferry(t, nil, "archive", "verify", arch); code != 0 {
+		t.Fatalf("archive verify exited %d", code)
+	}
+	src.Stop()
+	return u, isc, arch
+}
+
+func TestMirrorToDiskToMirror(t *testing.T) {
+	for _, d := range destinations() {
+		t.Run(d.name, func(t *testing.T) {
+			dst := d.start(t)
+			u, isc, arch := mirrorToDisk(t)
+			args := []string{"mirror", "-c", isc, "--from", "file://" + arch, "docker://" + dst.Host + "/mirror", "--dest-tls-verify=false", "--retry-delay=100ms"}
+			out, code := ferry(t, nil, args...)
+			if code != 0 {
+				t.Fatalf("d2m exited %d", code)
+			}
+			assertMirrored(t, dst.Host, "mirror", u)
+			if n := count(t, out, `images: (\d+) copied`); n != 6 {
+				t.Errorf("d2m copied %d images, want 6", n)
+			}
+			out, code = ferry(t, nil, args...)
+			if code != 0 {
+				t.Fatalf("second d2m exited %d", code)
+			}
+			if n := count(t, out, `blobs: (\d+) copied`); n != 0 {
+				t.Errorf("second d2m copied %d blobs, want 0", n)
+			}
+			if n := count(t, out, `images: (\d+) copied`); n != 0 {
+				t.Errorf("second d2m copied %d images, want 0", n)
+			}
+		})
+	}
+}
+
+// catalog lists a registry's repositories.
+func catalog(t *testing.T, host string) []string {
+	t.Helper()
+	resp, err := http.Get("http://" + host + "/v2/_catalog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var doc struct {
+		Repositories []string `json:"repositories"`
+	}
+	_ = json.Unmarshal(data, &doc)
+	return doc.Repositories
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
