@@ -30,8 +30,11 @@ lint:
 test: test-deps lint
 	go test -race -timeout 30m ./...
 
+# Ferry against its peers on this machine, in one run each: the registry
+# against CNCF distribution v3 and nginx, the mirroring against skopeo sync.
 bench: build test-deps
-	bash bench/registry.sh
+	FERRY_BIN=$(CURDIR)/bin/ferry bash bench/registry.sh
+	sh bench/mirror.sh
 
 clean:
 	rm -rf bin

@@ -93,12 +93,15 @@ var (
 func FerryBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ferry-bin-")
-		if err != nil {
+		// One folder for all test processes; each names its binary by its PID
+		// and removes those of processes that have ended, so nothing piles up.
+		dir := filepath.Join(os.TempDir(), "ferry-test-bin")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			buildErr = err
 			return
 		}
-		buildPath = filepath.Join(dir, "ferry")
+		removeStaleBinaries(dir)
+		buildPath = filepath.Join(dir, "ferry-"+strconv.Itoa(os.Getpid()))
 		args := []string{"build", "-o", buildPath}
 		if raceEnabled {
 			args = append(args, "-race")
@@ -115,6 +118,19 @@ func FerryBinary(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+func removeStaleBinaries(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "ferry-"))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // FreePort returns a free TCP port on 127.0.0.1.
