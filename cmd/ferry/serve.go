@@ -19,7 +19,10 @@ import (
 
 	"github.com/ferry-mirror/ferry/internal/certs"
 	"github.com/ferry-mirror/ferry/internal/registry"
+	"github.com/ferry-mirror/ferry/internal/store"
 	"github.com/ferry-mirror/ferry/internal/store/fs"
+	"github.com/ferry-mirror/ferry/internal/store/postgres"
+	"github.com/ferry-mirror/ferry/internal/store/s3"
 	"github.com/ferry-mirror/ferry/internal/store/sqlite"
 )
 
@@ -34,6 +37,8 @@ type serveOptions struct {
 	maxManifestSize int64
 	logLevel        string
 	config          string
+	metadata        string
+	blobStore       string
 }
 
 func newServeCmd() *cobra.Command {
@@ -43,6 +48,16 @@ func newServeCmd() *cobra.Command {
 		Short: "Run the mirror registry (OCI distribution v1.1 / Docker Registry v2)",
 		Long: `Run the mirror registry on embedded storage: blobs under <data-dir>/blobs,
 metadata in <data-dir>/metadata.db (SQLite).
+
+For high availability run several replicas behind any load balancer, all
+with the same shared stores (no sticky sessions, no local state):
+  --metadata postgres://user:pass@db:5432/ferry?sslmode=verify-full
+  --blob-store 's3://bucket?endpoint=minio:9000&region=us-east-1&insecure=false'
+S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
+FERRY_S3_ACCESS_KEY/FERRY_S3_SECRET_KEY. The schema is migrated on start
+(safely when replicas start together) and the bucket created if missing.
+With both stores remote the data dir holds only generated TLS files, and
+nothing with --tls-cert or --plain-http.
 
 Every flag can also be set with a FERRY_* environment variable (FERRY_LISTEN,
 FERRY_DATA_DIR, FERRY_PLAIN_HTTP, FERRY_HOSTNAME=a,b, ...) or in the YAML file
@@ -71,6 +86,8 @@ cluster's additionalTrustBundle.`,
 	f.Int64Var(&o.maxManifestSize, "max-manifest-size", registry.DefaultMaxManifestSize, "largest manifest accepted, in bytes")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.config, "config", "", "YAML file with the same keys as the flags")
+	f.StringVar(&o.metadata, "metadata", "", "metadata store: postgres://user:pass@host:port/db?sslmode=... (default: SQLite in <data-dir>/metadata.db)")
+	f.StringVar(&o.blobStore, "blob-store", "", "blob store: s3://<bucket>?endpoint=host:port&region=..&insecure=true (default: <data-dir>/blobs)")
 	return cmd
 }
 
@@ -150,14 +167,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if o.plainHTTP && o.tlsCert != "" {
 		return errors.New("--plain-http and --tls-cert exclude each other")
 	}
-	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	blobs, err := fs.New(o.dataDir)
+	blobs, err := openBlobStore(ctx, o)
 	if err != nil {
 		return err
 	}
-	meta, err := sqlite.Open(ctx, filepath.Join(o.dataDir, "metadata.db"))
+	meta, err := openMetadata(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -226,4 +240,52 @@ func tlsConfig(o *serveOptions, logger *slog.Logger) (*tls.Config, error) {
 	}
 	fmt.Fprintf(os.Stderr, "ferry: serving HTTPS with a generated CA; trust %s (e.g. in install-config additionalTrustBundle)\n", ca)
 	return m.TLSConfig(), nil
+}
+
+// openBlobStore opens --blob-store: S3 for s3:// URLs, else the data dir.
+func openBlobStore(ctx context.Context, o *serveOptions) (store.BlobStore, error) {
+	switch {
+	case o.blobStore == "":
+		if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		return fs.New(o.dataDir)
+	case strings.HasPrefix(o.blobStore, "s3://"):
+		opts, err := s3.ParseURL(o.blobStore)
+		if err != nil {
+			return nil, fmt.Errorf("--blob-store: %w", err)
+		}
+		opts.AccessKey, opts.SecretKey = firstEnv("AWS_ACCESS_KEY_ID", "FERRY_S3_ACCESS_KEY"), firstEnv("AWS_SECRET_ACCESS_KEY", "FERRY_S3_SECRET_KEY")
+		if opts.AccessKey == "" || opts.SecretKey == "" {
+			return nil, fmt.Errorf("--blob-store %s: no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or FERRY_S3_ACCESS_KEY and FERRY_S3_SECRET_KEY)", o.blobStore)
+		}
+		return s3.New(ctx, opts)
+	default:
+		return nil, fmt.Errorf("--blob-store %q: use s3://<bucket>?endpoint=<host:port>, or leave it empty for <data-dir>/blobs", o.blobStore)
+	}
+}
+
+// openMetadata opens --metadata: PostgreSQL for postgres:// URLs, else
+// SQLite in the data dir.
+func openMetadata(ctx context.Context, o *serveOptions) (store.MetadataStore, error) {
+	switch {
+	case o.metadata == "":
+		if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		return sqlite.Open(ctx, filepath.Join(o.dataDir, "metadata.db"))
+	case strings.HasPrefix(o.metadata, "postgres://"), strings.HasPrefix(o.metadata, "postgresql://"):
+		return postgres.Open(ctx, o.metadata)
+	default:
+		return nil, fmt.Errorf("--metadata: use postgres://user:pass@host:port/db?sslmode=..., or leave it empty for SQLite in <data-dir>/metadata.db")
+	}
+}
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
 }
