@@ -42,6 +42,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newMirrorCmd(),
 		newArchiveCmd(),
+		newListCmd(),
 		newDemoCmd(),
 	)
 	return root

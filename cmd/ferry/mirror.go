@@ -40,7 +40,14 @@ Cluster resources (IDMS, ITMS, registries.conf, install-config snippet) are
 written to <dir>/working-dir/cluster-resources/, logs and failure reports to
 <dir>/working-dir/logs/. The exit code adds oc-mirror's values for each
 section that failed: 1 generic, 2 release, 4 operators, 8 additional
-images, 16 helm (additional images and operators failing: 12).`,
+images, 16 helm (additional images and operators failing: 12).
+
+Release payloads (mirror.platform) read, like oc-mirror:
+  UPDATE_URL_OVERRIDE            the Cincinnati graph URL
+  OCP_SIGNATURE_URL              where release signatures are fetched
+  OCP_SIGNATURE_VERIFICATION_PK  the armored public key that verifies them
+                                 (or --release-signature-key)
+and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dest := ""
@@ -105,6 +112,9 @@ images, 16 helm (additional images and operators failing: 12).`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: info, debug, trace, warn, error")
 	f.BoolVar(&o.RemoveSignatures, "remove-signatures", false, "do not copy cosign signatures, attestations, SBOMs and OCI referrers")
 	f.StringVar(&o.CABundle, "ca-bundle", "", "PEM file put in install-config-snippet.yaml as additionalTrustBundle")
+	f.StringVar(&o.ReleaseSignatureKey, "release-signature-key", "", "armored OpenPGP public key file that verifies release signatures (default $OCP_SIGNATURE_VERIFICATION_PK)")
+	f.BoolVar(&o.IgnoreReleaseSignature, "ignore-release-signature", false, "mirror releases without fetching or verifying their signatures")
+	f.StringVar(&o.GraphBaseImage, "graph-base-image", mirror.DefaultGraphBaseImage, "base image of the update graph image (graph: true), read from its registry like any source image")
 	// Accepted for oc-mirror compatibility.
 	f.BoolVar(&v2, "v2", false, "accepted for oc-mirror compatibility; ignored")
 	// oc-mirror users type -v2 (one dash): pflag reads that as -v with "2".

@@ -72,6 +72,9 @@ func (r *run) mirrorToDisk(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.saveRelease(ctx, w); err != nil {
+		return fmt.Errorf("archive release data: %w", err)
+	}
 	if err := w.Commit(ctx, archive.Metadata{Created: created, Tool: "ferry", Config: cfgJSON, Plan: planJSON, Base: baseRef}); err != nil {
 		return fmt.Errorf("commit archive: %w", err)
 	}
@@ -132,6 +135,9 @@ func (r *run) diskToMirror(ctx context.Context) error {
 		return fmt.Errorf("archive %s carries no Ferry plan; was it written by `ferry mirror ... file://`?", r.o.Dir)
 	}
 	p := ap.Plan
+	if err := r.loadRelease(a); err != nil {
+		return err
+	}
 	for _, m := range p.Missing {
 		r.log.Warn("image was missing when the archive was made; it is not in it", "image", m.Source, "reason", m.Reason)
 	}

@@ -52,6 +52,17 @@ type Options struct {
 	RemoveSignatures bool
 	CABundle         string
 
+	// ReleaseSignatureKey is an armored OpenPGP public key file; it wins
+	// over OCP_SIGNATURE_VERIFICATION_PK.
+	ReleaseSignatureKey    string
+	IgnoreReleaseSignature bool
+	// GraphBaseImage is the base of the update graph image (default
+	// DefaultGraphBaseImage).
+	GraphBaseImage string
+	// Getenv reads the environment (UPDATE_URL_OVERRIDE, OCP_SIGNATURE_*,
+	// GRAPH_DATA_URL_OVERRIDE); nil is os.Getenv.
+	Getenv func(string) string
+
 	// Out receives the summary; Progress the live progress line or bars.
 	Out      io.Writer
 	Progress io.Writer

@@ -30,6 +30,7 @@ type run struct {
 	stats    *transfer.Stats
 	cfg      *imageset.ImageSetConfiguration
 	cfgBytes []byte
+	rel      *releaseRun
 }
 
 // Run executes one `ferry mirror` invocation.
@@ -73,7 +74,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if o.Mode != DiskToMirror { // d2m takes its plan from the archive
-		if _, err := r.collectors(); err != nil {
+		if _, err := r.collectors(nil); err != nil {
 			return err
 		}
 	}
@@ -102,33 +103,40 @@ func (r *run) loadConfig() error {
 }
 
 // collectors returns one collector per configured section, or an error
-// naming every configured section this version cannot mirror yet.
-func (r *run) collectors() ([]plan.Collector, error) {
+// naming every configured section this version cannot mirror yet. src
+// may be nil when only checking the configuration.
+func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 	m := r.cfg.Mirror
 	var missing []string
 	sections := map[string]bool{}
-	p := m.Platform
-	if len(p.Channels) > 0 || p.Release != "" || p.Graph || p.KubeVirtContainer {
-		missing = append(missing, "mirror.platform (release payloads)")
-		sections[plan.SectionRelease] = true
-	}
 	if len(m.Operators) > 0 {
 		missing = append(missing, "mirror.operators (operator catalogs)")
 		sections[plan.SectionOperator] = true
-	}
-	if len(m.Helm.Repositories) > 0 || len(m.Helm.Local) > 0 {
-		missing = append(missing, "mirror.helm (charts)")
-		sections[plan.SectionHelm] = true
 	}
 	if len(missing) > 0 {
 		return nil, sectionError(fmt.Sprintf("%s: not implemented yet in this version of Ferry: %s; remove these sections to mirror the rest", r.o.ConfigPath, strings.Join(missing, ", ")), "", sections)
 	}
 	var cs []plan.Collector
+	p := m.Platform
+	if len(p.Channels) > 0 || p.Release != "" || p.Graph || p.KubeVirtContainer {
+		c, err := r.releaseCollector(src)
+		if err != nil {
+			return nil, sectionError(err.Error(), "", map[string]bool{plan.SectionRelease: true})
+		}
+		cs = append(cs, c)
+	}
 	if len(m.AdditionalImages) > 0 {
 		cs = append(cs, plan.Additional{Images: m.AdditionalImages})
 	}
+	if len(m.Helm.Repositories) > 0 || len(m.Helm.Local) > 0 {
+		ro, err := r.registryOptions(r.o.SrcTLSVerify)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, plan.Helm{Config: m.Helm, Client: plan.NewHelmClient(ro.Keychain, !r.o.SrcTLSVerify), Src: src, Log: r.log})
+	}
 	if len(cs) == 0 {
-		return nil, fmt.Errorf("%s: nothing to mirror: the mirror section lists no additionalImages", r.o.ConfigPath)
+		return nil, fmt.Errorf("%s: nothing to mirror: the mirror section lists no platform releases, additionalImages or helm charts", r.o.ConfigPath)
 	}
 	return cs, nil
 }
@@ -143,8 +151,13 @@ func (r *run) registryOptions(verify bool) (transfer.RegistryOptions, error) {
 }
 
 // buildPlan collects and resolves everything the config names.
-func (r *run) buildPlan(ctx context.Context) (*plan.Plan, map[digest.Digest]transfer.Manifest, *transfer.Registries, error) {
-	cs, err := r.collectors()
+func (r *run) buildPlan(ctx context.Context) (*plan.Plan, map[digest.Digest]transfer.Manifest, transfer.Source, error) {
+	so, err := r.registryOptions(r.o.SrcTLSVerify)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	src := transfer.NewRegistries(so)
+	cs, err := r.collectors(src)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -156,12 +169,15 @@ func (r *run) buildPlan(ctx context.Context) (*plan.Plan, map[digest.Digest]tran
 		}
 		reqs = append(reqs, rs...)
 	}
-	so, err := r.registryOptions(r.o.SrcTLSVerify)
-	if err != nil {
-		return nil, nil, nil, err
+	var generated []plan.Generated
+	if r.cfg.Mirror.Platform.Graph {
+		g, err := r.graphImage(ctx, src)
+		if err != nil {
+			return nil, nil, nil, sectionError(fmt.Sprintf("graph image: %v", err), "", map[string]bool{plan.SectionRelease: true})
+		}
+		generated = append(generated, g)
 	}
-	src := transfer.NewRegistries(so)
-	b := &plan.Builder{Src: src, Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log}
+	b := &plan.Builder{Src: src, Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log, Generated: generated}
 	r.log.Info("collecting images", "requests", len(reqs))
 	p, manifests, err := b.Build(ctx, reqs)
 	if err != nil {
@@ -174,7 +190,7 @@ func (r *run) buildPlan(ctx context.Context) (*plan.Plan, map[digest.Digest]tran
 	if err := writeJSON(filepath.Join(r.workDir, "plan.json"), p); err != nil {
 		return nil, nil, nil, err
 	}
-	return p, manifests, src, nil
+	return p, manifests, generatedSource{dir: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")), next: src}, nil
 }
 
 // dryRun writes mapping.txt and missing.txt and stops.
@@ -280,6 +296,9 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 			lines = append(lines, fmt.Sprintf("[%s] %s: %v", im.Section, res.Job.Name, res.Err))
 			continue
 		}
+		if im.Generated {
+			continue // no source reference for a mirror set to name
+		}
 		mappings = append(mappings, clusterresources.Mapping{Source: im.SourceRef(), Destination: im.DestRef(r.o.Dest, r.o.MaxNestedPaths), Section: im.Section})
 	}
 	for _, im := range p.Images {
@@ -298,7 +317,11 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 			resErr = fmt.Errorf("write cluster resources: %w", err)
 			r.log.Error("cluster resources", "error", err)
 		}
-		for _, f := range files {
+		more, err := r.releaseResources(dir, p, results)
+		if err != nil && resErr == nil {
+			resErr = fmt.Errorf("write release cluster resources: %w", err)
+		}
+		for _, f := range append(files, more...) {
 			r.log.Info("wrote cluster resource", "file", f)
 		}
 	}
@@ -311,7 +334,19 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 	}
 	r.summary(p)
 	if len(failed) > 0 {
-		return sectionError(fmt.Sprintf("%d of %d images could not be mirrored", len(lines), len(p.Images)+len(p.Missing)), report, failed)
+		msg := fmt.Sprintf("%d of %d images could not be mirrored", len(lines), len(p.Images)+len(p.Missing))
+		// A release that failed as a whole says why here: the fix
+		// (a key, a flag) is the user's, not the image's.
+		var why []string
+		for _, m := range p.Missing {
+			if m.Section == plan.SectionRelease && len(why) < 3 {
+				why = append(why, m.Reason)
+			}
+		}
+		if len(why) > 0 {
+			msg += ": " + strings.Join(why, "; ")
+		}
+		return sectionError(msg, report, failed)
 	}
 	return resErr
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/distribution/reference"
@@ -22,6 +23,10 @@ type Request struct {
 	TargetRepo string // overrides the destination path
 	TargetTag  string // overrides the destination tag
 	Platforms  []imageset.PlatformSpec
+	// Failed, set by a collector that already knows the image cannot be
+	// mirrored (a release whose signature does not verify), is the reason
+	// the plan lists it as missing.
+	Failed string
 }
 
 // Collector turns one section of the configuration into requests.
@@ -52,10 +57,22 @@ type Builder struct {
 	RemoveSignatures bool
 	Parallel         int
 	Log              *slog.Logger
+	// Generated are images Ferry built, added to the plan as they are.
+	Generated []Generated
 
 	mu        sync.Mutex
 	manifests map[digest.Digest]transfer.Manifest
 	blobs     map[digest.Digest]int64
+	// resolved remembers what each host/path@digest resolved to, so an
+	// image that several requests name (a component shared by consecutive
+	// releases) is looked up once.
+	resolved map[string]resolvedImage
+}
+
+type resolvedImage struct {
+	m      transfer.Manifest
+	extras []Extra
+	synth  []transfer.Manifest
 }
 
 // Build resolves every request. Images that cannot be resolved are listed
@@ -67,6 +84,7 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 	}
 	b.manifests = map[digest.Digest]transfer.Manifest{}
 	b.blobs = map[digest.Digest]int64{}
+	b.resolved = map[string]resolvedImage{}
 	p := &Plan{}
 	type out struct {
 		img     *Image
@@ -78,6 +96,10 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(b.Parallel, 1))
 	for i, r := range reqs {
+		if r.Failed != "" {
+			outs[i].missing = &Missing{Section: r.Section, Source: r.Name, Reason: r.Failed}
+			continue
+		}
 		g.Go(func() error {
 			img, synth, blocked, err := b.resolve(gctx, r)
 			switch {
@@ -118,6 +140,11 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 					p.Synthesized = append(p.Synthesized, s)
 				}
 			}
+		}
+	}
+	for _, gen := range b.Generated {
+		if err := b.addGenerated(p, gen); err != nil {
+			return nil, nil, err
 		}
 	}
 	p.finish(b.manifests, b.blobs)
@@ -164,6 +191,17 @@ func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Ma
 	if err != nil {
 		return nil, nil, false, err
 	}
+	key := host + "/" + path + "@" + ref
+	b.mu.Lock()
+	done, seen := b.resolved[key]
+	b.mu.Unlock()
+	if seen && len(r.Platforms) == 0 {
+		img.SourceDigest, img.Digest, img.MediaType = done.m.Digest, done.m.Digest, done.m.MediaType
+		if !b.RemoveSignatures {
+			img.Extras = done.extras
+		}
+		return img, done.synth, false, nil
+	}
 	m, err := reg.GetManifest(ctx, path, ref)
 	if transfer.IsNotFound(err) {
 		return nil, nil, false, fmt.Errorf("%s not found in %s", r.Name, host)
@@ -194,6 +232,11 @@ func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Ma
 			return nil, nil, false, fmt.Errorf("%s: signatures and referrers: %w", r.Name, err)
 		}
 		img.Extras, synth = extras, append(synth, s...)
+	}
+	if strings.HasPrefix(ref, "sha256:") && img.Filtered == nil {
+		b.mu.Lock()
+		b.resolved[key] = resolvedImage{m: m, extras: img.Extras, synth: synth}
+		b.mu.Unlock()
 	}
 	return img, synth, false, nil
 }

@@ -68,6 +68,9 @@ type Image struct {
 	// Filtered notes the platforms kept when a list was rewritten.
 	Filtered []string `json:"filtered,omitempty"`
 	Extras   []Extra  `json:"extras,omitempty"`
+	// Generated marks an image Ferry built (see Generated): it has no
+	// source reference, so no mirror set names it.
+	Generated bool `json:"generated,omitempty"`
 }
 
 // Extra travels with an image: a cosign signature, attestation or SBOM
@@ -150,6 +153,9 @@ func (p *Plan) TotalBytes() int64 {
 // dest naming each image's destination.
 func (p *Plan) WriteMapping(w io.Writer, dest func(Image) string) error {
 	for _, im := range p.Images {
+		if im.Generated {
+			continue // built by Ferry: there is no source to map
+		}
 		if _, err := fmt.Fprintf(w, "docker://%s=%s\n", im.SourceRef(), dest(im)); err != nil {
 			return err
 		}

@@ -1,0 +1,209 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/distribution/reference"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-mirror/ferry/internal/imageset"
+	"github.com/ferry-mirror/ferry/internal/release"
+	"github.com/ferry-mirror/ferry/internal/transfer"
+)
+
+// Releases collects mirror.platform: the release images the channels
+// select (or platform.release), every component their image-references
+// name, and the KubeVirt boot image when asked. A release whose contents
+// cannot be read or whose signature does not verify is listed as missing,
+// with its components, and the others go on.
+type Releases struct {
+	Platform imageset.Platform
+	Graphs   release.GraphSource
+	Src      *transfer.Registries
+	// Verifier checks signatures; nil skips the check
+	// (--ignore-release-signature).
+	Verifier *release.Verifier
+	Parallel int
+	Log      *slog.Logger
+
+	mu sync.Mutex
+	// Signed holds the verified signatures of the collected releases.
+	Signed []release.Signed
+	// Picked lists the releases collected, with the versions their images
+	// state.
+	Picked []release.Release
+}
+
+// Section implements Collector.
+func (*Releases) Section() string { return SectionRelease }
+
+// Arches returns the release architectures the platform section names.
+func Arches(p imageset.Platform) ([]release.Arch, error) {
+	names := p.Architectures
+	for _, ps := range p.Platforms {
+		names = append(names, ps.Architecture)
+	}
+	if len(names) == 0 {
+		names = []string{string(release.AMD64)}
+	}
+	var out []release.Arch
+	seen := map[release.Arch]bool{}
+	for _, n := range names {
+		a, err := release.ParseArch(n)
+		if err != nil {
+			return nil, fmt.Errorf("mirror.platform: %w", err)
+		}
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// Collect implements Collector.
+func (c *Releases) Collect(ctx context.Context) ([]Request, error) {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	arches, err := Arches(c.Platform)
+	if err != nil {
+		return nil, err
+	}
+	var rels []release.Release
+	if len(c.Platform.Channels) > 0 {
+		chans := make([]release.Channel, 0, len(c.Platform.Channels))
+		for _, ch := range c.Platform.Channels {
+			chans = append(chans, release.Channel{Name: ch.Name, Type: ch.Type, MinVersion: ch.MinVersion, MaxVersion: ch.MaxVersion, ShortestPath: ch.ShortestPath, Full: ch.Full})
+		}
+		for _, a := range arches {
+			rs, err := release.Select(ctx, c.Graphs, chans, a, c.Log)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range rs {
+				c.Log.Info("release selected", "version", r.Version, "arch", r.Arch, "payload", r.Payload)
+			}
+			rels = append(rels, rs...)
+		}
+	}
+	if c.Platform.Release != "" {
+		rels = append(rels, release.Release{Payload: c.Platform.Release, Arch: arches[0], Type: release.TypeOCP})
+	}
+	if len(rels) == 0 {
+		return nil, errors.New("mirror.platform selects no release: add channels or release")
+	}
+	out := make([][]Request, len(rels))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(c.Parallel, 1))
+	for i, r := range rels {
+		g.Go(func() error {
+			reqs, err := c.collectOne(gctx, r)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				c.Log.Error("release cannot be mirrored", "release", r.Payload, "version", r.Version, "arch", r.Arch, "error", err)
+				reqs = []Request{{Section: SectionRelease, Name: r.Payload, Failed: err.Error()}}
+			}
+			out[i] = reqs
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var reqs []Request
+	for _, rs := range out {
+		reqs = append(reqs, rs...)
+	}
+	return reqs, nil
+}
+
+// collectOne reads one release image and returns its requests.
+func (c *Releases) collectOne(ctx context.Context, r release.Release) ([]Request, error) {
+	named, err := reference.ParseNormalizedNamed(r.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("release image %q is not a valid reference: %w", r.Payload, err)
+	}
+	named = reference.TagNameOnly(named)
+	host, path := reference.Domain(named), reference.Path(named)
+	ref := ""
+	switch n := named.(type) {
+	case reference.Canonical:
+		ref = n.Digest().String()
+	case reference.Tagged:
+		ref = n.Tag()
+	}
+	reg, err := c.Src.Client(host)
+	if err != nil {
+		return nil, err
+	}
+	m, err := reg.GetManifest(ctx, path, ref)
+	if transfer.IsNotFound(err) {
+		return nil, fmt.Errorf("release image %s not found in %s", r.Payload, host)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("release image %s: %w", r.Payload, err)
+	}
+	// Pinned by digest, so mirror sets are IDMS entries and the
+	// signature is checked for exactly what is copied.
+	pinned := host + "/" + path + "@" + m.Digest.String()
+	var img v1.Image
+	if m.IsIndex() {
+		if c.Platform.Release != "" && r.Payload == c.Platform.Release {
+			r.Arch = release.Multi
+		}
+		if r.Arch != release.Multi {
+			return nil, fmt.Errorf("release image %s is a manifest list, but architecture %s asks for a single-architecture release; use architectures: [multi]", r.Payload, r.Arch)
+		}
+		idx, err := RemoteIndex(ctx, reg, path, m)
+		if err != nil {
+			return nil, err
+		}
+		if img, err = release.ImageForContents(idx); err != nil {
+			return nil, fmt.Errorf("release image %s: %w", r.Payload, err)
+		}
+	} else if img, err = RemoteImage(ctx, reg, path, m); err != nil {
+		return nil, err
+	}
+	contents, err := release.ReadContents(img, r.Payload)
+	if err != nil {
+		return nil, err
+	}
+	if r.Version != "" && contents.Version != r.Version {
+		return nil, fmt.Errorf("release image %s says it is %s, but the graph lists it as %s; the graph server or the image is wrong", r.Payload, contents.Version, r.Version)
+	}
+	r.Version, r.Payload = contents.Version, pinned
+	if c.Verifier != nil {
+		h, err := v1.NewHash(m.Digest.String())
+		if err != nil {
+			return nil, err
+		}
+		signed, err := c.Verifier.FetchAndVerify(ctx, h)
+		if err != nil {
+			return nil, fmt.Errorf("release %s (%s): %w", r.Version, r.Arch, err)
+		}
+		c.mu.Lock()
+		c.Signed = append(c.Signed, *signed)
+		c.mu.Unlock()
+	}
+	maps, err := release.Mappings("", r, contents, c.Platform.KubeVirtContainer)
+	if err != nil {
+		return nil, err
+	}
+	reqs := make([]Request, 0, len(maps))
+	for _, mp := range maps {
+		reqs = append(reqs, Request{Section: SectionRelease, Name: mp.Source, TargetRepo: mp.Repo, TargetTag: mp.Tag})
+	}
+	c.mu.Lock()
+	c.Picked = append(c.Picked, r)
+	c.mu.Unlock()
+	c.Log.Info("release read", "version", r.Version, "arch", r.Arch, "components", len(contents.Components))
+	return reqs, nil
+}

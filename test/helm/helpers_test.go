@@ -1,0 +1,235 @@
+// Package helm_test mirrors the images of Helm charts end to end: the real
+// ferry binary, the synthetic upstream (internal/fixtures) pushed into
+// Debian's docker-registry with its chart repository served on loopback,
+// and Ferry registries as destinations.
+package helm_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-mirror/ferry/internal/fixtures"
+	"github.com/ferry-mirror/ferry/internal/testenv"
+)
+
+const accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, " +
+	"application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
+
+type upstream struct {
+	u   *fixtures.Upstream
+	reg *testenv.Server
+	srv *fixtures.Servers
+}
+
+func startUpstream(t *testing.T) *upstream {
+	t.Helper()
+	reg := testenv.StartDockerRegistry(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	u, err := fixtures.Generate(ctx, fixtures.Options{Host: reg.Host, Seed: 11, Size: fixtures.SizeTiny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Push(ctx, fixtures.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := u.Serve("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &upstream{u: u, reg: reg, srv: srv}
+}
+
+// chart returns the fixture chart name@version.
+func (up *upstream) chart(t *testing.T, name, version string) fixtures.Chart {
+	t.Helper()
+	for _, c := range up.u.Charts {
+		if c.Name == name && c.Version == version {
+			return c
+		}
+	}
+	t.Fatalf("the fixtures have no chart %s %s", name, version)
+	return fixtures.Chart{}
+}
+
+// image finds the upstream image a chart references by tag.
+func (up *upstream) image(t *testing.T, ref string) fixtures.Image {
+	t.Helper()
+	for _, im := range up.u.Images() {
+		if im.ByTag() == ref {
+			return im
+		}
+	}
+	t.Fatalf("%s is not an upstream image", ref)
+	return fixtures.Image{}
+}
+
+// ferry runs the built binary and returns its combined output and exit code.
+func ferry(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testenv.FerryBinary(t), args...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run ferry %s: %v", strings.Join(args, " "), err)
+	}
+	t.Logf("ferry %s (exit %d):\n%s", strings.Join(args, " "), code, buf.String())
+	return buf.String(), code
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "isc.yaml")
+	cfg := "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  helm:\n" + body
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// assertExactly checks that the destination holds exactly the given
+// upstream images under prefix, each by its upstream digest with every
+// blob readable, and no other repository.
+func assertExactly(t *testing.T, host, prefix string, up *upstream, refs []string) {
+	t.Helper()
+	var want []string
+	for _, ref := range refs {
+		im := up.image(t, ref)
+		path := prefix + "/" + strings.TrimPrefix(im.Repository, up.u.Host+"/")
+		if !slices.Contains(want, path) {
+			want = append(want, path)
+		}
+		assertDigest(t, host, path, im.Tag, im.Digest)
+	}
+	got := catalog(t, host)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("destination repositories:\n got %q\nwant %q (the charts' images and nothing else)", got, want)
+	}
+}
+
+func catalog(t *testing.T, host string) []string {
+	t.Helper()
+	resp, err := http.Get("http://" + host + "/v2/_catalog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Repositories []string `json:"repositories"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Repositories
+}
+
+type fetched struct {
+	status int
+	digest string
+	body   []byte
+}
+
+func get(t *testing.T, url string, acceptHeader string) fetched {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if acceptHeader != "" {
+		req.Header.Set("Accept", acceptHeader)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	sum := sha256.Sum256(body)
+	return fetched{status: resp.StatusCode, digest: "sha256:" + hex.EncodeToString(sum[:]), body: body}
+}
+
+// assertDigest checks repo:ref is the upstream manifest and that its tree
+// (children, config, layers) is complete.
+func assertDigest(t *testing.T, host, repo, ref, want string) {
+	t.Helper()
+	f := get(t, "http://"+host+"/v2/"+repo+"/manifests/"+ref, accept)
+	if f.status != http.StatusOK || f.digest != want {
+		t.Errorf("%s/%s:%s: status %d digest %s, want 200 and the upstream digest %s", host, repo, ref, f.status, f.digest, want)
+		return
+	}
+	var doc struct {
+		Manifests []struct{ Digest string } `json:"manifests"`
+		Config    *struct{ Digest string }  `json:"config"`
+		Layers    []struct{ Digest string } `json:"layers"`
+	}
+	if err := json.Unmarshal(f.body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range doc.Manifests {
+		assertDigest(t, host, repo, c.Digest, c.Digest)
+	}
+	var blobs []string
+	if doc.Config != nil {
+		blobs = append(blobs, doc.Config.Digest)
+	}
+	for _, l := range doc.Layers {
+		blobs = append(blobs, l.Digest)
+	}
+	for _, b := range blobs {
+		if bf := get(t, "http://"+host+"/v2/"+repo+"/blobs/"+b, ""); bf.status != http.StatusOK || bf.digest != b {
+			t.Errorf("%s/%s: blob %s: status %d, content %s", host, repo, b, bf.status, bf.digest)
+		}
+	}
+}
+
+// writeChartArchive writes a chart .tgz: files by path inside the chart.
+func writeChartArchive(t *testing.T, path, name string, files map[string]string) {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: name + "/" + n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(files[n])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

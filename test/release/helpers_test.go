@@ -1,0 +1,303 @@
+// Package release_test mirrors OpenShift release payloads end to end: the
+// real ferry binary, a synthetic upstream (internal/fixtures) pushed into
+// Debian's docker-registry, its Cincinnati graph and signature servers on
+// loopback, and a Ferry registry as the destination.
+package release_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/ferry-mirror/ferry/internal/fixtures"
+	"github.com/ferry-mirror/ferry/internal/testenv"
+)
+
+const accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, " +
+	"application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
+
+// upstream is the synthetic upstream with its servers running.
+type upstream struct {
+	u       *fixtures.Upstream
+	reg     *testenv.Server
+	srv     *fixtures.Servers
+	keyFile string
+}
+
+func startUpstream(t *testing.T) *upstream {
+	t.Helper()
+	reg := testenv.StartDockerRegistry(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	u, err := fixtures.Generate(ctx, fixtures.Options{Host: reg.Host, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Push(ctx, fixtures.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := u.Serve("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	key := filepath.Join(t.TempDir(), "release-key.asc")
+	if err := os.WriteFile(key, u.PublicKey(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &upstream{u: u, reg: reg, srv: srv, keyFile: key}
+}
+
+// env points ferry at the upstream's servers.
+func (up *upstream) env() []string {
+	return append(up.srv.Env(up.keyFile), "GRAPH_DATA_URL_OVERRIDE="+strings.TrimSuffix(up.srv.GraphURL, "/graph")+"/graph-data")
+}
+
+// ferry runs the built binary and returns its combined output and exit code.
+func ferry(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testenv.FerryBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run ferry %s: %v", strings.Join(args, " "), err)
+	}
+	t.Logf("ferry %s (exit %d):\n%s", strings.Join(args, " "), code, tail(buf.String(), 4000))
+	return buf.String(), code
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "...\n" + s[len(s)-n:]
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "isc.yaml")
+	cfg := "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n" + body
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// graph is a Cincinnati document as the test reads it, independently of
+// internal/release.
+type graph struct {
+	Nodes []struct {
+		Version string `json:"version"`
+		Payload string `json:"payload"`
+	} `json:"nodes"`
+	Edges            [][2]int `json:"edges"`
+	ConditionalEdges []struct {
+		Edges []struct{ From, To string } `json:"edges"`
+	} `json:"conditionalEdges"`
+}
+
+func (up *upstream) graph(t *testing.T, channel string) graph {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, up.srv.GraphURL+"?channel="+channel+"&arch=amd64", nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var g graph
+	if err := json.NewDecoder(resp.Body).Decode(&g); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func (g graph) versions() []string {
+	var vs []string
+	for _, n := range g.Nodes {
+		vs = append(vs, n.Version)
+	}
+	sortVersions(vs)
+	return vs
+}
+
+// inRange lists the graph's versions from min to max, both included.
+func (g graph) inRange(min, max string) []string {
+	lo, hi := semver.MustParse(min), semver.MustParse(max)
+	var out []string
+	for _, v := range g.versions() {
+		sv := semver.MustParse(v)
+		if !sv.LessThan(lo) && !sv.GreaterThan(hi) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// path is a shortest upgrade path from -> to along edges and conditional
+// edges, preferring the higher version at each step (as oc-mirror does).
+func (g graph) path(t *testing.T, from, to string) []string {
+	t.Helper()
+	next := map[string][]string{}
+	for _, e := range g.Edges {
+		next[g.Nodes[e[0]].Version] = append(next[g.Nodes[e[0]].Version], g.Nodes[e[1]].Version)
+	}
+	for _, ce := range g.ConditionalEdges {
+		for _, e := range ce.Edges {
+			next[e.From] = append(next[e.From], e.To)
+		}
+	}
+	prev := map[string]string{from: ""}
+	queue := []string{from}
+	for len(queue) > 0 && queue[0] != to {
+		n := queue[0]
+		queue = queue[1:]
+		ds := slices.Clone(next[n])
+		sortVersions(ds)
+		slices.Reverse(ds)
+		for _, d := range ds {
+			if _, seen := prev[d]; !seen {
+				prev[d] = n
+				queue = append(queue, d)
+			}
+		}
+	}
+	if _, ok := prev[to]; !ok {
+		t.Fatalf("no upgrade path %s -> %s in the graph", from, to)
+	}
+	var out []string
+	for n := to; n != ""; n = prev[n] {
+		out = append(out, n)
+	}
+	sortVersions(out)
+	return out
+}
+
+func sortVersions(vs []string) {
+	sort.Slice(vs, func(i, j int) bool { return semver.MustParse(vs[i]).LessThan(semver.MustParse(vs[j])) })
+}
+
+func union(lists ...[]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range lists {
+		for _, v := range l {
+			if !seen[v] {
+				seen[v] = true
+				out = append(out, v)
+			}
+		}
+	}
+	sortVersions(out)
+	return out
+}
+
+// tags lists a repository's tags at a registry.
+func tags(t *testing.T, host, repo string) []string {
+	t.Helper()
+	resp, err := http.Get("http://" + host + "/v2/" + repo + "/tags/list?n=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	var l struct {
+		Tags []string `json:"tags"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+		t.Fatalf("tags of %s: %v", repo, err)
+	}
+	sort.Strings(l.Tags)
+	return l.Tags
+}
+
+// headDigest returns the digest ref names in repo, or "" when absent.
+func headDigest(t *testing.T, host, repo, ref string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodHead, "http://"+host+"/v2/"+repo+"/manifests/"+ref, nil)
+	req.Header.Set("Accept", accept)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return resp.Header.Get("Docker-Content-Digest")
+}
+
+// assertReleases checks that exactly the x86_64 releases of versions and
+// their components landed under prefix on host, each by digest.
+func (up *upstream) assertReleases(t *testing.T, host, prefix string, versions []string, kubeVirt bool) {
+	t.Helper()
+	up.assertArchReleases(t, host, prefix, "x86_64", versions, kubeVirt)
+}
+
+// assertArchReleases is assertReleases for arch x86_64 or multi.
+func (up *upstream) assertArchReleases(t *testing.T, host, prefix, arch string, versions []string, kubeVirt bool) {
+	t.Helper()
+	var wantRel, wantComp []string
+	for _, v := range versions {
+		r, ok := up.u.ReleaseFor(v, arch)
+		if !ok {
+			t.Fatalf("fixture has no release %s for %s", v, arch)
+		}
+		tag := v + "-" + arch
+		wantRel = append(wantRel, tag)
+		if got := headDigest(t, host, prefix+"/openshift/release-images", r.Image.Digest); got != r.Image.Digest {
+			t.Errorf("release %s: %s not present by digest (got %q)", v, r.Image.Digest, got)
+		}
+		if got := headDigest(t, host, prefix+"/openshift/release-images", tag); got != r.Image.Digest {
+			t.Errorf("release %s: tag %s is %q, want %s", v, tag, got, r.Image.Digest)
+		}
+		for _, c := range r.Components {
+			wantComp = append(wantComp, tag+"-"+c.Name)
+			if got := headDigest(t, host, prefix+"/openshift/release", tag+"-"+c.Name); got != c.Image.Digest {
+				t.Errorf("component %s of %s: got %q, want %s", c.Name, v, got, c.Image.Digest)
+			}
+		}
+		if kubeVirt {
+			wantComp = append(wantComp, tag+"-kube-virt-container")
+			d := r.KubeVirt[strings.Index(r.KubeVirt, "@")+1:]
+			if got := headDigest(t, host, prefix+"/openshift/release", tag+"-kube-virt-container"); got != d {
+				t.Errorf("kubevirt container of %s: got %q, want %s", v, got, d)
+			}
+		}
+	}
+	sort.Strings(wantRel)
+	sort.Strings(wantComp)
+	if got := tags(t, host, prefix+"/openshift/release-images"); !slices.Equal(got, wantRel) {
+		t.Errorf("release images mirrored: %v\nwant exactly: %v", got, wantRel)
+	}
+	if got := tags(t, host, prefix+"/openshift/release"); !slices.Equal(got, wantComp) {
+		t.Errorf("components mirrored: %d tags %v\nwant exactly %d: %v", len(got), got, len(wantComp), wantComp)
+	}
+}
+
+func fmtList(vs []string) string { return fmt.Sprint(vs) }
