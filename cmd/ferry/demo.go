@@ -25,11 +25,11 @@ func newDemoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "Offline demonstration helpers",
 	}
-	demo.AddCommand(newDemoUpstreamCmd())
+	demo.AddCommand(newFixtureUpstreamCmd())
 	return demo
 }
 
-type demoUpstreamFlags struct {
+type fixtureUpstreamFlags struct {
 	registry   string
 	size       string
 	seed       uint64
@@ -37,8 +37,8 @@ type demoUpstreamFlags struct {
 	dir        string
 }
 
-func newDemoUpstreamCmd() *cobra.Command {
-	var f demoUpstreamFlags
+func newFixtureUpstreamCmd() *cobra.Command {
+	var f fixtureUpstreamFlags
 	cmd := &cobra.Command{
 		Use:   "upstream",
 		Short: "Stand up a synthetic OpenShift upstream on loopback (registry content, update graph, signatures, Helm charts)",
@@ -49,7 +49,7 @@ It prints the environment to export and writes an ImageSetConfiguration,
 then runs until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDemoUpstream(cmd.Context(), cmd.OutOrStdout(), f)
+			return runFixtureUpstream(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
 	cmd.Flags().StringVar(&f.registry, "registry", "", "push into this registry host:port (plain HTTP on loopback); default: start a ferry serve")
@@ -60,7 +60,7 @@ then runs until interrupted.`,
 	return cmd
 }
 
-func runDemoUpstream(ctx context.Context, out io.Writer, f demoUpstreamFlags) error {
+func runFixtureUpstream(ctx context.Context, out io.Writer, f fixtureUpstreamFlags) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	dir := f.dir
 	if dir == "" {
@@ -74,7 +74,7 @@ func runDemoUpstream(ctx context.Context, out io.Writer, f demoUpstreamFlags) er
 	}
 	host := f.registry
 	if host == "" {
-		h, stop, err := startDemoRegistry(ctx, f.listenHost, filepath.Join(dir, "registry"))
+		h, stop, err := startFixtureRegistry(ctx, f.listenHost, filepath.Join(dir, "registry"))
 		if err != nil {
 			return err
 		}
@@ -124,9 +124,9 @@ func runDemoUpstream(ctx context.Context, out io.Writer, f demoUpstreamFlags) er
 	return nil
 }
 
-// startDemoRegistry runs this binary's own `serve --plain-http` on a free
+// startFixtureRegistry runs this binary's own `serve --plain-http` on a free
 // port and waits until it answers /v2/.
-func startDemoRegistry(ctx context.Context, listenHost, dataDir string) (string, func(), error) {
+func startFixtureRegistry(ctx context.Context, listenHost, dataDir string) (string, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, fmt.Errorf("demo: find own binary: %w", err)
