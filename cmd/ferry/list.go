@@ -17,7 +17,7 @@ func newListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List what the upstream offers",
 	}
-	cmd.AddCommand(newListReleasesCmd())
+	cmd.AddCommand(newListReleasesCmd(), newListOperatorsCmd())
 	return cmd
 }
 

@@ -107,16 +107,10 @@ func (r *run) loadConfig() error {
 // may be nil when only checking the configuration.
 func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 	m := r.cfg.Mirror
-	var missing []string
-	sections := map[string]bool{}
-	if len(m.Operators) > 0 {
-		missing = append(missing, "mirror.operators (operator catalogs)")
-		sections[plan.SectionOperator] = true
-	}
-	if len(missing) > 0 {
-		return nil, sectionError(fmt.Sprintf("%s: not implemented yet in this version of Ferry: %s; remove these sections to mirror the rest", r.o.ConfigPath, strings.Join(missing, ", ")), "", sections)
-	}
 	var cs []plan.Collector
+	if len(m.Operators) > 0 {
+		cs = append(cs, r.operatorCollector(src))
+	}
 	p := m.Platform
 	if len(p.Channels) > 0 || p.Release != "" || p.Graph || p.KubeVirtContainer {
 		c, err := r.releaseCollector(src)
@@ -136,7 +130,7 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 		cs = append(cs, plan.Helm{Config: m.Helm, Client: plan.NewHelmClient(ro.Keychain, !r.o.SrcTLSVerify), Src: src, Log: r.log})
 	}
 	if len(cs) == 0 {
-		return nil, fmt.Errorf("%s: nothing to mirror: the mirror section lists no platform releases, additionalImages or helm charts", r.o.ConfigPath)
+		return nil, fmt.Errorf("%s: nothing to mirror: the mirror section lists no platform releases, operators, additionalImages or helm charts", r.o.ConfigPath)
 	}
 	return cs, nil
 }
@@ -170,6 +164,13 @@ func (r *run) buildPlan(ctx context.Context) (*plan.Plan, map[digest.Digest]tran
 		reqs = append(reqs, rs...)
 	}
 	var generated []plan.Generated
+	var ops *plan.Operators
+	for _, c := range cs {
+		if o, ok := c.(*plan.Operators); ok {
+			ops = o
+			generated = append(generated, o.Generated...)
+		}
+	}
 	if r.cfg.Mirror.Platform.Graph {
 		g, err := r.graphImage(ctx, src)
 		if err != nil {
@@ -182,6 +183,9 @@ func (r *run) buildPlan(ctx context.Context) (*plan.Plan, map[digest.Digest]tran
 	p, manifests, err := b.Build(ctx, reqs)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("collect images: %w", err)
+	}
+	if ops != nil {
+		annotateMissing(p, ops)
 	}
 	for _, s := range p.Synthesized {
 		manifests[s.Digest] = s
@@ -321,6 +325,11 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 		if err != nil && resErr == nil {
 			resErr = fmt.Errorf("write release cluster resources: %w", err)
 		}
+		cats, err := r.catalogResources(dir, p, results)
+		if err != nil && resErr == nil {
+			resErr = fmt.Errorf("write catalog sources: %w", err)
+		}
+		more = append(more, cats...)
 		for _, f := range append(files, more...) {
 			r.log.Info("wrote cluster resource", "file", f)
 		}

@@ -30,6 +30,9 @@ type Generated struct {
 	DestRepo string
 	DestTag  string
 	Manifest transfer.Manifest
+	// Children are the image manifests of a generated list (a rebuilt
+	// multi-architecture catalog); empty for an image.
+	Children []transfer.Manifest
 }
 
 // BlobDir is a folder of blobs Ferry made, <dir>/sha256/<hex>, written
@@ -152,14 +155,20 @@ func (b *Builder) addGenerated(p *Plan, g Generated) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", g.Name, err)
 	}
-	if len(pm.Children) > 0 {
-		return errors.New(g.Name + ": generated manifest lists are not supported")
+	if len(pm.Children) != len(g.Children) {
+		return errors.New(g.Name + ": a generated manifest list needs each of its children")
 	}
-	b.manifests[g.Manifest.Digest] = g.Manifest
-	for _, bl := range pm.Blobs {
-		b.blobs[bl.Digest] = bl.Size
+	for _, m := range append([]transfer.Manifest{g.Manifest}, g.Children...) {
+		pm, err := m.Parse()
+		if err != nil {
+			return fmt.Errorf("%s: %w", g.Name, err)
+		}
+		b.manifests[m.Digest] = m
+		for _, bl := range pm.Blobs {
+			b.blobs[bl.Digest] = bl.Size
+		}
+		p.Synthesized = append(p.Synthesized, m)
 	}
-	p.Synthesized = append(p.Synthesized, g.Manifest)
 	p.Images = append(p.Images, Image{
 		Section: g.Section, Source: g.Name, SourceRepo: g.BaseRepo, SourceDigest: g.Manifest.Digest,
 		Digest: g.Manifest.Digest, MediaType: g.Manifest.MediaType, DestRepo: g.DestRepo, DestTag: g.DestTag, Generated: true,

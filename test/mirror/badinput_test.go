@@ -24,12 +24,6 @@ mirror:
   - name: 127.0.0.1:1/x/y:1
     tagg: oops
 `)
-	operators := writeFile(t, filepath.Join(dir, "operators.yaml"), `apiVersion: mirror.openshift.io/v2alpha1
-kind: ImageSetConfiguration
-mirror:
-  operators:
-  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.16
-`)
 	ws := "file://" + filepath.Join(dir, "ws")
 	cases := []struct {
 		name string
@@ -40,7 +34,6 @@ mirror:
 		{"unknown field", []string{"-c", unknown, "--workspace", ws, "docker://127.0.0.1:1"}, 1, []string{"unknown.yaml:6", "tagg"}},
 		{"missing config file", []string{"-c", filepath.Join(dir, "nope.yaml"), "--workspace", ws, "docker://127.0.0.1:1"}, 1, []string{"nope.yaml"}},
 		{"no config flag", []string{"--workspace", ws, "docker://127.0.0.1:1"}, 1, []string{"--config"}},
-		{"section not implemented", []string{"-c", operators, "--workspace", ws, "docker://127.0.0.1:1"}, 4, []string{"mirror.operators", "not implemented yet"}},
 		{"destination without scheme", []string{"-c", good, "--workspace", ws, "127.0.0.1:1/mirror"}, 1, []string{"docker://<registry>", "file://<dir>"}},
 		{"docker destination without from or workspace", []string{"-c", good, "docker://127.0.0.1:1"}, 1, []string{"--from", "--workspace"}},
 		{"from without file scheme", []string{"-c", good, "--from", dir, "docker://127.0.0.1:1"}, 1, []string{"--from", "file://"}},
