@@ -119,6 +119,12 @@ func runFixtureUpstream(ctx context.Context, out io.Writer, f fixtureUpstreamFla
 	fmt.Fprintf(out, "# Every image with its digest: %s\n", filepath.Join(dir, "upstream.json"))
 	fmt.Fprintf(out, "# ImageSetConfiguration written to %s:\n", iscPath)
 	out.Write(u.ImageSetConfig(srv))
+	archive := filepath.Join(dir, "archive")
+	base := host + "/ubi9/ubi:latest"
+	fmt.Fprintf(out, "# Then, in the shell with those variables: mirror to disk, start a mirror registry, push the archive into it:\n")
+	fmt.Fprintf(out, "#   ferry mirror -c %s --src-tls-verify=false --graph-base-image %s file://%s\n", iscPath, base, archive)
+	fmt.Fprintf(out, "#   ferry serve --plain-http --listen 127.0.0.1:5000 --data-dir %s &\n", filepath.Join(dir, "mirror"))
+	fmt.Fprintf(out, "#   ferry mirror -c %s --dest-tls-verify=false --from file://%s docker://127.0.0.1:5000/ocp\n", iscPath, archive)
 	fmt.Fprintln(out, "# Running until interrupted (Ctrl-C).")
 	<-ctx.Done()
 	return nil
@@ -143,12 +149,21 @@ func startFixtureRegistry(ctx context.Context, listenHost, dataDir string) (stri
 	// Not CommandContext: stop() interrupts it and waits, so it can shut
 	// down cleanly after ctx ends.
 	cmd := exec.Command(self, "serve", "--plain-http", "--listen", host, "--data-dir", dataDir)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// The registry's access log would bury the demo's own output: keep it
+	// in a file beside the registry's data.
+	logPath := filepath.Join(dataDir, "serve.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return "", nil, fmt.Errorf("demo: registry log: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
+		logFile.Close()
 		return "", nil, fmt.Errorf("demo: start registry: %w", err)
 	}
+	fmt.Fprintf(os.Stderr, "demo: registry %s started, its log is %s\n", host, logPath)
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { exited <- cmd.Wait(); logFile.Close() }()
 	stop := func() {
 		cmd.Process.Signal(os.Interrupt)
 		select {
