@@ -44,6 +44,7 @@ func newRootCmd() *cobra.Command {
 		newArchiveCmd(),
 		newListCmd(),
 		newDemoCmd(),
+		newUserCmd(),
 	)
 	return root
 }

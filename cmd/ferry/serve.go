@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ferry-mirror/ferry/internal/auth"
 	"github.com/ferry-mirror/ferry/internal/certs"
 	"github.com/ferry-mirror/ferry/internal/registry"
 	"github.com/ferry-mirror/ferry/internal/store"
@@ -39,6 +40,8 @@ type serveOptions struct {
 	config          string
 	metadata        string
 	blobStore       string
+	authMode        string
+	anonymousPull   bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -88,6 +91,8 @@ cluster's additionalTrustBundle.`,
 	f.StringVar(&o.config, "config", "", "YAML file with the same keys as the flags")
 	f.StringVar(&o.metadata, "metadata", "", "metadata store: postgres://user:pass@host:port/db?sslmode=... (default: SQLite in <data-dir>/metadata.db)")
 	f.StringVar(&o.blobStore, "blob-store", "", "blob store: s3://<bucket>?endpoint=host:port&region=..&insecure=true (default: <data-dir>/blobs)")
+	f.StringVar(&o.authMode, "auth", "auto", "auto: require credentials once a user exists (see `ferry user`); on; off: open registry")
+	f.BoolVar(&o.anonymousPull, "anonymous-pull", false, "let clients without credentials pull (pushes and deletes still need a user)")
 	return cmd
 }
 
@@ -176,9 +181,13 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	defer meta.Close()
+	authz, err := newAuthorizer(ctx, o, meta, logger)
+	if err != nil {
+		return err
+	}
 	reg := registry.New(registry.Options{
 		Blobs: blobs, Meta: meta, Logger: logger,
-		MaxManifestSize: o.maxManifestSize, ReadOnly: o.readOnly,
+		MaxManifestSize: o.maxManifestSize, ReadOnly: o.readOnly, Auth: authz,
 	})
 	srv := &http.Server{
 		Handler:           reg.Handler(),
@@ -218,6 +227,33 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// newAuthorizer sets up authentication over the metadata store and says
+// loudly when the registry is open to anyone.
+func newAuthorizer(ctx context.Context, o *serveOptions, meta store.MetadataStore, logger *slog.Logger) (*auth.Authorizer, error) {
+	mode, err := auth.ParseMode(o.authMode)
+	if err != nil {
+		return nil, err
+	}
+	as, ok := meta.(store.AuthStore)
+	if !ok {
+		return nil, errors.New("the metadata store cannot hold users")
+	}
+	a, err := auth.New(ctx, auth.Options{Store: as, Mode: mode, AnonymousPull: o.anonymousPull, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	on, err := a.Enforced(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !on {
+		logger.Warn("AUTHENTICATION IS OFF: anyone who reaches this port can push and delete; add a user with `ferry user add <name>` to require credentials", "auth", string(mode))
+	} else {
+		logger.Info("authentication required", "auth", string(mode), "anonymous_pull", o.anonymousPull)
+	}
+	return a, nil
 }
 
 // tlsConfig loads the given certificate, or the generated CA's server

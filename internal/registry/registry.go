@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ferry-mirror/ferry/internal/auth"
 	"github.com/ferry-mirror/ferry/internal/store"
 )
 
@@ -30,6 +31,9 @@ type Options struct {
 	// /metrics.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+	// Auth checks credentials and permissions and serves /v2/token; nil:
+	// everyone may do everything.
+	Auth *auth.Authorizer
 }
 
 // Registry serves the distribution API.
@@ -42,11 +46,12 @@ type Registry struct {
 	metrics  *metrics
 	gatherer prometheus.Gatherer
 	uploads  uploadLocks
+	auth     *auth.Authorizer
 }
 
 // New returns a Registry; call Handler to serve it.
 func New(o Options) *Registry {
-	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly}
+	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly, auth: o.Auth}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
@@ -82,6 +87,10 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 		r.serveMetrics(w, req)
 		return
 	}
+	if r.auth != nil && req.URL.Path == "/v2/token" {
+		r.auth.ServeToken(w, req)
+		return
+	}
 	rt, ok := parseRoute(req.URL.Path)
 	if !ok {
 		r.fail(w, req, newError(errNameUnknown, "no such API route: "+req.URL.Path).withStatus(http.StatusNotFound))
@@ -94,6 +103,14 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 			": use lowercase letters, digits and single separators (. _ __ -) between path components, at most 255 characters").
 			withDetail(map[string]string{"name": truncate(rt.name, 300)}))
 		return
+	}
+	var who *auth.Identity
+	if r.auth != nil {
+		var err error
+		if who, err = r.authorize(req, rt); err != nil {
+			r.fail(w, req, err)
+			return
+		}
 	}
 	if r.readOnly && req.Method != http.MethodGet && req.Method != http.MethodHead {
 		r.fail(w, req, newError(errUnsupported, "the registry is in read-only mode; pushes and deletes are refused until it is restarted without --read-only"))
@@ -110,7 +127,11 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 		}
 		return
 	case "catalog":
-		err = r.methods(w, req, map[string]handlerFunc{"GET": r.catalog}, rt)
+		cat := r.catalog
+		if who != nil {
+			cat = r.catalogFor(who)
+		}
+		err = r.methods(w, req, map[string]handlerFunc{"GET": cat}, rt)
 	case "tags":
 		err = r.methods(w, req, map[string]handlerFunc{"GET": r.tags}, rt)
 	case "referrers":
@@ -144,8 +165,14 @@ func (r *Registry) methods(w http.ResponseWriter, req *http.Request, hs map[stri
 func (r *Registry) fail(w http.ResponseWriter, req *http.Request, err error) {
 	var ae *apiError
 	var be *bodyError
+	var re *auth.Refusal
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &re) && re.Challenge() != "":
+		w.Header().Set("WWW-Authenticate", re.Challenge())
+		ae = newError(errUnauthorized, re.Msg)
+	case errors.As(err, &re):
+		ae = newError(errDenied, re.Msg)
 	case errors.As(err, &be):
 		ae = newError(errBlobUploadInvalid, "reading the request body failed: "+be.err.Error())
 	default:
@@ -180,4 +207,62 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// authorize checks the request's credentials for what its route does. A
+// cross-repository mount from a repository the caller may not pull is
+// turned into a plain upload, so it reveals nothing.
+func (r *Registry) authorize(req *http.Request, rt route) (*auth.Identity, error) {
+	repo, action := rt.name, auth.Pull
+	switch {
+	case rt.kind == "base":
+		repo, action = "", ""
+	case rt.kind == "catalog":
+		repo, action = "", "catalog"
+	case req.Method == http.MethodDelete && (rt.kind == "manifest" || rt.kind == "blob"):
+		action = auth.Delete
+	case rt.kind == "uploads" || rt.kind == "upload" || (rt.kind == "manifest" && req.Method == http.MethodPut):
+		action = auth.Push
+	}
+	who, err := r.auth.Authorize(req, repo, action)
+	if err != nil {
+		return nil, err
+	}
+	if q := req.URL.Query(); rt.kind == "uploads" && q.Get("from") != "" && !who.Can(q.Get("from"), auth.Pull) {
+		q.Del("mount")
+		q.Del("from")
+		req.URL.RawQuery = q.Encode()
+	}
+	return who, nil
+}
+
+// catalogFor lists only the repositories who may pull, reading further
+// pages of the store until n are found or the store is exhausted.
+func (r *Registry) catalogFor(who *auth.Identity) handlerFunc {
+	return func(w http.ResponseWriter, req *http.Request, _ route) error {
+		n, last, aerr := pageArgs(req)
+		if aerr != nil {
+			return aerr
+		}
+		var repos []string
+		for len(repos) < n {
+			page, err := r.meta.Repositories(req.Context(), last, n)
+			if err != nil {
+				return err
+			}
+			for _, name := range page {
+				if who.Can(name, auth.Pull) && len(repos) < n {
+					repos = append(repos, name)
+				}
+			}
+			if len(page) < n {
+				break
+			}
+			last = page[len(page)-1]
+		}
+		nextLink(w, req.URL.Path, n, repos)
+		return writeJSON(w, req, "application/json", struct {
+			Repositories []string `json:"repositories"`
+		}{repos})
+	}
 }

@@ -26,6 +26,23 @@ func TestSuite(t *testing.T) {
 	})
 }
 
+func TestAuthSuite(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	storetest.AuthStore(t, func(t *testing.T) (store.AuthStore, store.AuthStore) {
+		dsn := pg.NewDatabase(t)
+		var ss [2]store.AuthStore
+		for i := range ss {
+			s, err := postgres.Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			ss[i] = s
+		}
+		return ss[0], ss[1]
+	})
+}
+
 // TestReplicasStartTogether opens several stores on one empty database at
 // once, as replicas of one deployment do: the migration runs exactly once
 // and every store works.

@@ -46,3 +46,19 @@ func TestReopen(t *testing.T) {
 		t.Errorf("after reopen BlobLink = %d, %v", n, err)
 	}
 }
+
+func TestAuthSuite(t *testing.T) {
+	storetest.AuthStore(t, func(t *testing.T) (store.AuthStore, store.AuthStore) {
+		path := filepath.Join(t.TempDir(), "meta.db")
+		var ss [2]store.AuthStore
+		for i := range ss {
+			s, err := sqlite.Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			ss[i] = s
+		}
+		return ss[0], ss[1]
+	})
+}
