@@ -236,8 +236,9 @@ func (e *Engine) copyBlob(ctx context.Context, run *jobRun, src, dst string, b o
 	}
 	e.mu.Unlock()
 	if here {
-		e.Stats.BlobsSkipped.Add(1)
-		e.Stats.BytesSkipped.Add(b.Size)
+		// Another image of this run already put it in this repository: no
+		// request, and not "already present" either, which counts only what
+		// the destination held before the run.
 		return nil
 	}
 	err := e.ensureBlob(ctx, run, src, dst, b, from)

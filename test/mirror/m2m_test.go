@@ -74,6 +74,9 @@ func TestMirrorToMirror(t *testing.T) {
 			if n := count(t, out, `(\d+) mounted`); n < 4 {
 				t.Errorf("%d blobs mounted, want the shared base layer mounted into at least 4 repositories", n)
 			}
+			if n := count(t, out, `(\d+) already present \(`); n != 0 {
+				t.Errorf("first run into an empty registry says %d blobs were already present, want 0", n)
+			}
 			if !strings.Contains(out, "digest changed") {
 				t.Errorf("output does not say the filtered list's digest changed")
 			}
