@@ -5,19 +5,15 @@ package catalog_test
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -30,21 +26,7 @@ import (
 
 func ferry(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.FerryBinary(t), args...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run ferry: %v", err)
-	}
-	t.Logf("ferry %s (exit %d):\n%s", strings.Join(args, " "), code, buf.String())
-	return buf.String(), code
+	return testenv.RunFerry(t, nil, args...)
 }
 
 func writeConfig(t *testing.T, operators string) string {

@@ -12,11 +12,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -83,21 +81,7 @@ func (up *upstream) image(t *testing.T, ref string) fixtures.Image {
 // ferry runs the built binary and returns its combined output and exit code.
 func ferry(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.FerryBinary(t), args...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run ferry %s: %v", strings.Join(args, " "), err)
-	}
-	t.Logf("ferry %s (exit %d):\n%s", strings.Join(args, " "), code, buf.String())
-	return buf.String(), code
+	return testenv.RunFerry(t, nil, args...)
 }
 
 func writeConfig(t *testing.T, body string) string {

@@ -2,11 +2,9 @@ package mirror_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ferry-mirror/ferry/internal/testenv"
 )
@@ -54,22 +51,7 @@ func startFerry(t *testing.T) *testenv.Server {
 // exit code.
 func ferry(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.FerryBinary(t), args...)
-	cmd.Env = append(os.Environ(), env...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run ferry %s: %v", strings.Join(args, " "), err)
-	}
-	t.Logf("ferry %s (exit %d):\n%s", strings.Join(args, " "), code, buf.String())
-	return buf.String(), code
+	return testenv.RunFerry(t, env, args...)
 }
 
 func writeFile(t testing.TB, path, data string) string {

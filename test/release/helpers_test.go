@@ -5,15 +5,12 @@
 package release_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -64,35 +61,13 @@ func startUpstream(t *testing.T) *upstream {
 
 // env points ferry at the upstream's servers.
 func (up *upstream) env() []string {
-	return append(up.srv.Env(up.keyFile), "GRAPH_DATA_URL_OVERRIDE="+strings.TrimSuffix(up.srv.GraphURL, "/graph")+"/graph-data")
+	return up.srv.Env(up.keyFile)
 }
 
 // ferry runs the built binary and returns its combined output and exit code.
 func ferry(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.FerryBinary(t), args...)
-	cmd.Env = append(os.Environ(), env...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run ferry %s: %v", strings.Join(args, " "), err)
-	}
-	t.Logf("ferry %s (exit %d):\n%s", strings.Join(args, " "), code, tail(buf.String(), 4000))
-	return buf.String(), code
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "...\n" + s[len(s)-n:]
+	return testenv.RunFerry(t, env, args...)
 }
 
 func writeConfig(t *testing.T, body string) string {
