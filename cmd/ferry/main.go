@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -19,8 +20,10 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCmd()
-	if err := root.ExecuteContext(ctx); err != nil {
+	root, stopProfile := newRootCmd()
+	err := root.ExecuteContext(ctx)
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		var ec interface{ ExitCode() int }
 		if errors.As(err, &ec) {
@@ -30,14 +33,37 @@ func main() {
 	}
 }
 
-func newRootCmd() *cobra.Command {
+// newRootCmd returns the command tree and a function that ends the CPU
+// profile --cpu-profile started, to be called whether or not the command
+// failed.
+func newRootCmd() (*cobra.Command, func()) {
+	var profilePath string
+	stopProfile := func() {}
 	root := &cobra.Command{
 		Use:           "ferry",
 		Short:         "Mirror registry and mirroring tool for disconnected OpenShift and Kubernetes clusters",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if profilePath == "" {
+				return nil
+			}
+			f, err := os.Create(profilePath)
+			if err != nil {
+				return fmt.Errorf("cpu profile: %w", err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				f.Close()
+				return fmt.Errorf("cpu profile: %w", err)
+			}
+			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+			return nil
+		},
 	}
+	// For finding where a slow run spends its time; see bench/.
+	root.PersistentFlags().StringVar(&profilePath, "cpu-profile", "", "write a Go CPU profile of the run to this file")
+	_ = root.PersistentFlags().MarkHidden("cpu-profile")
 	root.AddCommand(
 		newServeCmd(),
 		newMirrorCmd(),
@@ -46,5 +72,5 @@ func newRootCmd() *cobra.Command {
 		newDemoCmd(),
 		newUserCmd(),
 	)
-	return root
+	return root, func() { stopProfile() }
 }

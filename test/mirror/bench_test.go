@@ -90,10 +90,18 @@ func releaseUpstream(b *testing.B, host string, images, layerKB int) (string, st
 	return sync.String(), isc.String(), manifests, unique
 }
 
-// timed runs a command and returns its wall time and peak RSS. The RSS
-// comes from GNU time when installed: a child's own rusage on Linux also
-// counts the memory of the (large) test process it was forked from.
-func timed(b *testing.B, name string, args ...string) (time.Duration, int64) {
+// usage is what one run of a command cost.
+type usage struct {
+	wall time.Duration
+	cpu  time.Duration // user + system, -1 when unknown
+	rss  int64         // peak resident bytes, -1 when unknown
+}
+
+// timed runs a command and returns its wall time, CPU time and peak RSS.
+// CPU and RSS come from GNU time when installed: a child's own rusage on
+// Linux also counts the memory of the (large) test process it was forked
+// from.
+func timed(b *testing.B, name string, args ...string) usage {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -103,23 +111,26 @@ func timed(b *testing.B, name string, args ...string) (time.Duration, int64) {
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	if haveTime {
-		cmd = exec.CommandContext(ctx, gnuTime, append([]string{"-f", "maxrss-kb=%M", name}, args...)...)
+		cmd = exec.CommandContext(ctx, gnuTime, append([]string{"-f", "ferry-bench maxrss-kb=%M user-s=%U sys-s=%S", name}, args...)...)
 	}
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	el := time.Since(start)
+	u := usage{wall: time.Since(start), cpu: -1, rss: -1}
 	if err != nil {
 		b.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	if os.Getenv("FERRY_BENCH_VERBOSE") != "" {
 		fmt.Printf("%s\n", out)
 	}
-	var rss int64 = -1
-	if i := strings.LastIndex(string(out), "maxrss-kb="); haveTime && i >= 0 {
-		kb, _ := strconv.ParseInt(strings.TrimSpace(string(out[i+len("maxrss-kb="):])), 10, 64)
-		rss = kb << 10
+	if i := strings.LastIndex(string(out), "ferry-bench "); haveTime && i >= 0 {
+		var kb int64
+		var user, sys float64
+		if _, err := fmt.Sscanf(string(out[i:]), "ferry-bench maxrss-kb=%d user-s=%g sys-s=%g", &kb, &user, &sys); err == nil {
+			u.rss = kb << 10
+			u.cpu = time.Duration((user + sys) * float64(time.Second))
+		}
 	}
-	return el, rss
+	return u
 }
 
 func dirBytes(b *testing.B, dir string) int64 {
@@ -151,27 +162,36 @@ func BenchmarkMirrorRelease(b *testing.B) {
 	bin := testenv.FerryBinary(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		// Registry CPU is measured too: on a small machine the two
+		// registries, not the copying tool, use most of the CPU, so the
+		// number of requests a tool makes shows up there.
 		d1 := testenv.StartDockerRegistry(b)
 		ws := filepath.Join(dir, fmt.Sprint("ws", i))
-		ferryTime, rss := timed(b, bin, "mirror", "-c", iscPath, "--workspace", "file://"+ws, "docker://"+d1.Host+"/mirror",
+		srcCPU := src.CPUTime()
+		ferry := timed(b, bin, "mirror", "-c", iscPath, "--workspace", "file://"+ws, "docker://"+d1.Host+"/mirror",
 			"--dest-tls-verify=false", "--src-tls-verify=false", "--parallel-images=8")
+		ferrySrcCPU, ferryDstCPU := src.CPUTime()-srcCPU, d1.CPUTime()
 		d2 := testenv.StartDockerRegistry(b)
-		skopeoTime, _ := timed(b, skopeo, "sync", "--all", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false", syncPath, d2.Host+"/mirror")
+		srcCPU = src.CPUTime()
+		skopeo := timed(b, skopeo, "sync", "--all", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false", syncPath, d2.Host+"/mirror")
+		skopeoSrcCPU, skopeoDstCPU := src.CPUTime()-srcCPU, d2.CPUTime()
 		arch := filepath.Join(dir, fmt.Sprint("archive", i))
-		m2dTime, m2dRSS := timed(b, bin, "mirror", "-c", iscPath, "file://"+arch, "--src-tls-verify=false", "--parallel-images=8")
+		m2d := timed(b, bin, "mirror", "-c", iscPath, "file://"+arch, "--src-tls-verify=false", "--parallel-images=8")
 		archBytes := dirBytes(b, arch)
 		d1.Stop()
 		d2.Stop()
 
-		b.ReportMetric(ferryTime.Seconds(), "ferry-s")
-		b.ReportMetric(skopeoTime.Seconds(), "skopeo-s")
-		b.ReportMetric(skopeoTime.Seconds()/ferryTime.Seconds(), "speedup")
-		b.ReportMetric(float64(max(rss, m2dRSS))/(1<<20), "peak-rss-MiB")
+		b.ReportMetric(ferry.wall.Seconds(), "ferry-s")
+		b.ReportMetric(skopeo.wall.Seconds(), "skopeo-s")
+		b.ReportMetric(skopeo.wall.Seconds()/ferry.wall.Seconds(), "speedup")
+		b.ReportMetric(float64(max(ferry.rss, m2d.rss))/(1<<20), "peak-rss-MiB")
 		b.ReportMetric(float64(archBytes)/float64(unique), "archive/unique")
 		fmt.Printf("images %d (manifests %d), unique blobs %.1f MB\n", images, manifests, float64(unique)/1e6)
 		fmt.Printf("m2m: ferry %.2fs, skopeo sync %.2fs: ferry %.2fx faster; ferry peak RSS %.1f MiB\n",
-			ferryTime.Seconds(), skopeoTime.Seconds(), skopeoTime.Seconds()/ferryTime.Seconds(), float64(rss)/(1<<20))
+			ferry.wall.Seconds(), skopeo.wall.Seconds(), skopeo.wall.Seconds()/ferry.wall.Seconds(), float64(ferry.rss)/(1<<20))
+		fmt.Printf("m2m CPU seconds (tool / source registry / destination registry): ferry %.2f / %.2f / %.2f, skopeo %.2f / %.2f / %.2f\n",
+			ferry.cpu.Seconds(), ferrySrcCPU.Seconds(), ferryDstCPU.Seconds(), skopeo.cpu.Seconds(), skopeoSrcCPU.Seconds(), skopeoDstCPU.Seconds())
 		fmt.Printf("m2d: %.2fs, archive %.1f MB = %.4fx unique blob bytes, peak RSS %.1f MiB\n",
-			m2dTime.Seconds(), float64(archBytes)/1e6, float64(archBytes)/float64(unique), float64(m2dRSS)/(1<<20))
+			m2d.wall.Seconds(), float64(archBytes)/1e6, float64(archBytes)/float64(unique), float64(m2d.rss)/(1<<20))
 	}
 }
