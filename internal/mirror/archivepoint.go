@@ -37,13 +37,13 @@ func (a *archiveDest) HasBlob(_ context.Context, _ string, d digest.Digest) (boo
 	return a.base[d] || a.w.Has(d), nil
 }
 
-// Mount is never possible: an archive has no repositories, and HasBlob
-// already finds a blob stored once.
-func (a *archiveDest) Mount(context.Context, string, string, digest.Digest) (bool, error) {
-	return false, nil
+// Mount finds a blob stored once: an archive has no repositories.
+func (a *archiveDest) Mount(_ context.Context, repo, _ string, d digest.Digest) (bool, string, error) {
+	has, err := a.HasBlob(context.Background(), repo, d)
+	return has, "", err
 }
 
-func (a *archiveDest) PutBlob(ctx context.Context, _ string, d digest.Digest, size int64, r io.Reader) error {
+func (a *archiveDest) PutBlob(ctx context.Context, _ string, d digest.Digest, size int64, r io.Reader, _ string) error {
 	return a.w.PutBlob(ctx, d, size, r)
 }
 

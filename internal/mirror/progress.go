@@ -29,7 +29,7 @@ func startProgress(o Options, log *slog.Logger, st *transfer.Stats, images int, 
 		s := st.Snapshot()
 		el := time.Since(start).Seconds()
 		rate := float64(s.Live) / max(el, 0.001)
-		moved := s.BytesCopied + s.BytesSkipped + s.BytesMounted
+		moved := s.BytesDone
 		eta := "-"
 		if rate > 0 && total > moved {
 			eta = time.Duration(float64(total-moved) / rate * float64(time.Second)).Round(time.Second).String()

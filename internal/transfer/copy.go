@@ -211,6 +211,7 @@ func (e *Engine) copyBlob(ctx context.Context, run *jobRun, src, dst string, b o
 		st.err = err
 		if err == nil {
 			st.repos = append(st.repos, dst)
+			e.Stats.BytesDone.Add(b.Size)
 		} else {
 			delete(e.blobs, b.Digest) // let a later image try again
 		}
@@ -250,8 +251,11 @@ func (e *Engine) copyBlob(ctx context.Context, run *jobRun, src, dst string, b o
 	return err
 }
 
-// ensureBlob checks the destination, then mounts from `from` when given,
-// then uploads with retries.
+// ensureBlob makes blob b present in dst with as few requests as it
+// can: a mount, from the repository this run already put it in or else
+// from dst itself, which both tells whether dst holds it and opens the
+// upload session when it does not. An endpoint that refuses mounts gets
+// a HEAD, then an upload.
 func (e *Engine) ensureBlob(ctx context.Context, run *jobRun, src, dst string, b ocispec.Descriptor, from string) error {
 	select {
 	case e.sem <- struct{}{}:
@@ -259,30 +263,36 @@ func (e *Engine) ensureBlob(ctx context.Context, run *jobRun, src, dst string, b
 		return ctx.Err()
 	}
 	defer func() { <-e.sem }()
-	// A blob this run already stored in another repository is mounted
-	// straight away: one request, and a registry answers 201 as well when
-	// the blob is there already.
-	if from != "" && from != dst {
-		ok, err := e.Dst.Mount(ctx, dst, from, b.Digest)
-		if err == nil && ok {
-			e.Stats.BlobsMounted.Add(1)
-			e.Stats.BytesMounted.Add(b.Size)
-			return nil
-		}
-		if err != nil {
-			e.Log.Debug("mount failed, uploading", "blob", b.Digest, "from", from, "to", dst, "error", err)
-		}
+	if from == "" {
+		from = dst
 	}
-	var has bool
-	if err := e.retry(ctx, func() (err error) { has, err = e.Dst.HasBlob(ctx, dst, b.Digest); return err }); err != nil {
-		return fmt.Errorf("image %s: blob %s: %w", run.name, b.Digest, err)
-	}
-	if has {
+	mounted, session, err := e.Dst.Mount(ctx, dst, from, b.Digest)
+	switch {
+	case err == nil && mounted && from == dst:
 		e.Stats.BlobsSkipped.Add(1)
 		e.Stats.BytesSkipped.Add(b.Size)
 		return nil
+	case err == nil && mounted:
+		e.Stats.BlobsMounted.Add(1)
+		e.Stats.BytesMounted.Add(b.Size)
+		return nil
+	case err != nil:
+		e.Log.Debug("mount refused, checking and uploading", "blob", b.Digest, "from", from, "to", dst, "error", err)
+		var has bool
+		if err := e.retry(ctx, func() (err error) { has, err = e.Dst.HasBlob(ctx, dst, b.Digest); return err }); err != nil {
+			return fmt.Errorf("image %s: blob %s: %w", run.name, b.Digest, err)
+		}
+		if has {
+			e.Stats.BlobsSkipped.Add(1)
+			e.Stats.BytesSkipped.Add(b.Size)
+			return nil
+		}
 	}
-	err := e.retry(ctx, func() error { return e.upload(ctx, run, src, dst, b) })
+	err = e.retry(ctx, func() error {
+		s := session
+		session = "" // a retry opens a new session; the first may be broken
+		return e.upload(ctx, run, src, dst, b, s)
+	})
 	if err != nil {
 		return fmt.Errorf("image %s: blob %s: %w", run.name, b.Digest, err)
 	}
@@ -291,7 +301,7 @@ func (e *Engine) ensureBlob(ctx context.Context, run *jobRun, src, dst string, b
 	return nil
 }
 
-func (e *Engine) upload(ctx context.Context, run *jobRun, src, dst string, b ocispec.Descriptor) error {
+func (e *Engine) upload(ctx context.Context, run *jobRun, src, dst string, b ocispec.Descriptor, session string) error {
 	rc, size, err := e.Src.Blob(ctx, src, b.Digest)
 	if err != nil {
 		return err
@@ -308,7 +318,7 @@ func (e *Engine) upload(ctx context.Context, run *jobRun, src, dst string, b oci
 		return &DigestError{Image: run.name, Blob: b.Digest, Size: want, Read: size}
 	}
 	v := newVerifier(rc, b.Digest, want, run.name, &e.Stats.Live)
-	if err := e.Dst.PutBlob(ctx, dst, b.Digest, want, v); err != nil {
+	if err := e.Dst.PutBlob(ctx, dst, b.Digest, want, v, session); err != nil {
 		var de *DigestError
 		if v.err != nil && errors.As(v.err, &de) {
 			return v.err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 
@@ -26,9 +25,14 @@ type Dest interface {
 	// indexes referrers itself.
 	PutManifest(ctx context.Context, repo, ref string, m Manifest) (subject bool, err error)
 	HasBlob(ctx context.Context, repo string, d digest.Digest) (bool, error)
-	// Mount links blob d, stored in repository from, into repo.
-	Mount(ctx context.Context, repo, from string, d digest.Digest) (bool, error)
-	PutBlob(ctx context.Context, repo string, d digest.Digest, size int64, r io.Reader) error
+	// Mount makes blob d, held in repository from, present in repo
+	// without sending it; with from equal to repo it finds out whether
+	// repo holds d. When it cannot, it may return an upload session for
+	// PutBlob. An error means the endpoint refused to mount at all.
+	Mount(ctx context.Context, repo, from string, d digest.Digest) (mounted bool, session string, err error)
+	// PutBlob stores the size bytes of r as blob d, in session when
+	// given (from Mount), else in a new one.
+	PutBlob(ctx context.Context, repo string, d digest.Digest, size int64, r io.Reader, session string) error
 }
 
 // Registries is a Source over any number of registry hosts, with one
@@ -109,24 +113,12 @@ func (d RegistryDest) HasBlob(ctx context.Context, repo string, dg digest.Digest
 	return d.R.HasBlob(ctx, repo, dg)
 }
 
-// Mount implements Dest. An upload session the registry opens instead of
-// mounting is cancelled, since the caller will open its own with the data.
-func (d RegistryDest) Mount(ctx context.Context, repo, from string, dg digest.Digest) (bool, error) {
-	ok, loc, err := d.R.Mount(ctx, repo, from, dg)
-	if err != nil || ok || loc == "" {
-		return ok, err
-	}
-	if c, cerr := d.R.client(ctx, repo, true); cerr == nil {
-		if req, rerr := http.NewRequestWithContext(ctx, http.MethodDelete, loc, nil); rerr == nil {
-			if resp, err := c.Do(req); err == nil {
-				resp.Body.Close()
-			}
-		}
-	}
-	return false, nil
+// Mount implements Dest.
+func (d RegistryDest) Mount(ctx context.Context, repo, from string, dg digest.Digest) (bool, string, error) {
+	return d.R.Mount(ctx, repo, from, dg)
 }
 
 // PutBlob implements Dest.
-func (d RegistryDest) PutBlob(ctx context.Context, repo string, dg digest.Digest, size int64, r io.Reader) error {
-	return d.R.Upload(ctx, repo, dg, size, r, "")
+func (d RegistryDest) PutBlob(ctx context.Context, repo string, dg digest.Digest, size int64, r io.Reader, session string) error {
+	return d.R.Upload(ctx, repo, dg, size, r, session)
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -54,6 +55,9 @@ type Registry struct {
 
 	mu         sync.Mutex
 	transports map[string]*http.Client
+	// noReferrers is set once the registry showed it has no referrers
+	// API, so later images go straight to the tag schema.
+	noReferrers atomic.Bool
 }
 
 // NewRegistry returns a client for host (host[:port]).
@@ -89,7 +93,7 @@ func NewRegistry(host string, opts RegistryOptions) (*Registry, error) {
 	if ua == "" {
 		ua = "ferry"
 	}
-	base := transport.NewUserAgent(&retryTransport{inner: ht, retry: opts.Retry, log: opts.Logger}, ua)
+	base := newPingCache(transport.NewUserAgent(&retryTransport{inner: ht, retry: opts.Retry, log: opts.Logger}, ua))
 	return &Registry{host: reg.RegistryStr(), reg: reg, base: base, opts: opts, transports: map[string]*http.Client{}}, nil
 }
 
@@ -106,13 +110,22 @@ func (r *Registry) Ping(ctx context.Context) error {
 func (r *Registry) Host() string { return r.host }
 
 // client returns an authenticated client for repo, cached per repository
-// and access, so bearer tokens carry the right scope.
-func (r *Registry) client(ctx context.Context, repo string, push bool) (*http.Client, error) {
+// and access, so bearer tokens carry the right scope. mountFrom, when
+// set, adds pull access to that repository, which a token registry
+// needs before it mounts a blob from there.
+func (r *Registry) client(ctx context.Context, repo string, push bool, mountFrom ...string) (*http.Client, error) {
 	key := repo
 	scope := transport.PullScope
 	if push {
 		key += "#push"
 		scope = transport.PushScope
+	}
+	scopes := []string{r.reg.Repo(repo).Scope(scope)}
+	for _, from := range mountFrom {
+		if from != "" && from != repo {
+			key += "#" + from
+			scopes = append(scopes, r.reg.Repo(from).Scope(transport.PullScope))
+		}
 	}
 	r.mu.Lock()
 	c, ok := r.transports[key]
@@ -124,7 +137,6 @@ func (r *Registry) client(ctx context.Context, repo string, push bool) (*http.Cl
 	if err != nil {
 		return nil, fmt.Errorf("credentials for %s: %w", r.host, err)
 	}
-	scopes := []string{r.reg.Repo(repo).Scope(scope)}
 	t, err := transport.NewWithContext(ctx, r.reg, auth, r.base, scopes)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", r.host, err)
@@ -194,6 +206,10 @@ func (r *Registry) do(ctx context.Context, repo string, push bool, method, u str
 	if err != nil {
 		return nil, err
 	}
+	return r.send(ctx, c, method, u, hdr, body)
+}
+
+func (r *Registry) send(ctx context.Context, c *http.Client, method, u string, hdr http.Header, body []byte) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -319,15 +335,21 @@ func (r *Registry) GetBlob(ctx context.Context, repo string, d digest.Digest) (i
 }
 
 // Mount asks the registry to link blob d from repository from into repo.
-// On true the blob is there; on false location is an open upload session
-// the caller uses (or "" when none was opened).
+// With from equal to repo it asks whether repo holds d, and a registry
+// that does not opens an upload session instead: one request where a
+// HEAD and a POST would be two. On true the blob is there; on false
+// location is the open upload session for Upload ("" when none).
 func (r *Registry) Mount(ctx context.Context, repo, from string, d digest.Digest) (mounted bool, location string, err error) {
+	c, err := r.client(ctx, repo, true, from)
+	if err != nil {
+		return false, "", err
+	}
 	q := url.Values{"mount": {d.String()}}
 	if from != "" {
 		q.Set("from", from)
 	}
 	u := "https://" + r.host + "/v2/" + repo + "/blobs/uploads/?" + q.Encode()
-	resp, err := r.do(ctx, repo, true, http.MethodPost, u, nil, nil)
+	resp, err := r.send(ctx, c, http.MethodPost, u, nil, nil)
 	if err != nil {
 		return false, "", fmt.Errorf("mount blob %s into %s/%s: %w", d, r.host, repo, err)
 	}
@@ -342,7 +364,7 @@ func (r *Registry) Mount(ctx context.Context, repo, from string, d digest.Digest
 		}
 		return false, loc.String(), nil
 	}
-	return false, "", httpError(resp)
+	return false, "", fmt.Errorf("mount blob %s into %s/%s: %w", d, r.host, repo, httpError(resp))
 }
 
 // Upload streams size bytes of blob d into repo with one monolithic PUT,
@@ -353,7 +375,7 @@ func (r *Registry) Upload(ctx context.Context, repo string, d digest.Digest, siz
 		return err
 	}
 	if location == "" {
-		resp, err := r.do(ctx, repo, true, http.MethodPost, "https://"+r.host+"/v2/"+repo+"/blobs/uploads/", nil, nil)
+		resp, err := r.send(ctx, c, http.MethodPost, "https://"+r.host+"/v2/"+repo+"/blobs/uploads/", nil, nil)
 		if err != nil {
 			return fmt.Errorf("start upload to %s/%s: %w", r.host, repo, err)
 		}
@@ -395,8 +417,12 @@ func (r *Registry) Upload(ctx context.Context, repo string, d digest.Digest, siz
 }
 
 // Referrers lists the manifests whose subject is d through the referrers
-// API. supported is false when the registry has no such API (404).
+// API. supported is false when the registry has no such API (404), which
+// is remembered for the rest of the run.
 func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest) (idx []byte, supported bool, err error) {
+	if r.noReferrers.Load() {
+		return nil, false, nil
+	}
 	resp, err := r.do(ctx, repo, false, http.MethodGet, r.url(repo, "referrers", d.String()), http.Header{"Accept": {MediaTypeOCIIndex}}, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("referrers of %s/%s@%s: %w", r.host, repo, d, err)
@@ -404,12 +430,18 @@ func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest) 
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
+		// A registry with the API never answers 404 for a repository that
+		// exists; only an unknown repository is not proof of anything.
+		if he, _ := httpError(resp).(*HTTPError); he.Code != "NAME_UNKNOWN" {
+			r.noReferrers.Store(true)
+		}
 		return nil, false, nil
 	case resp.StatusCode != http.StatusOK:
 		return nil, false, httpError(resp)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, MediaTypeOCIIndex) {
 		// Something answered 200 that is not a referrers API (a catch-all route).
+		r.noReferrers.Store(true)
 		return nil, false, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestBytes))
@@ -417,4 +449,58 @@ func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest) 
 		return nil, false, fmt.Errorf("referrers of %s/%s@%s: %w", r.host, repo, d, err)
 	}
 	return data, true, nil
+}
+
+// tagsPageSize is asked for per tags/list page; registries may send fewer.
+const tagsPageSize = 1000
+
+// Tags lists repo's tags, following the registry's pagination for at
+// most maxPages pages. complete is false when more pages were left.
+func (r *Registry) Tags(ctx context.Context, repo string, maxPages int) (tags []string, complete bool, err error) {
+	u := "https://" + r.host + "/v2/" + repo + "/tags/list?n=" + strconv.Itoa(tagsPageSize)
+	for page := 0; page < maxPages; page++ {
+		resp, err := r.do(ctx, repo, false, http.MethodGet, u, nil, nil)
+		if err != nil {
+			return nil, false, fmt.Errorf("list tags of %s/%s: %w", r.host, repo, err)
+		}
+		var doc struct {
+			Tags []string `json:"tags"`
+		}
+		if resp.StatusCode != http.StatusOK {
+			err := httpError(resp)
+			resp.Body.Close()
+			return nil, false, fmt.Errorf("list tags of %s/%s: %w", r.host, repo, err)
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, maxManifestBytes)).Decode(&doc)
+		resp.Body.Close()
+		if err != nil {
+			return nil, false, fmt.Errorf("list tags of %s/%s: %w", r.host, repo, err)
+		}
+		tags = append(tags, doc.Tags...)
+		next := nextPage(resp)
+		if next == "" {
+			return tags, true, nil
+		}
+		u = next
+	}
+	return tags, false, nil
+}
+
+// nextPage resolves the Link header's rel="next" URL against the request.
+func nextPage(resp *http.Response) string {
+	for _, link := range resp.Header.Values("Link") {
+		for _, part := range strings.Split(link, ",") {
+			target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
+			if !ok || !strings.Contains(params, `rel="next"`) {
+				continue
+			}
+			target = strings.Trim(strings.TrimSpace(target), "<>")
+			ref, err := url.Parse(target)
+			if err != nil {
+				return ""
+			}
+			return resp.Request.URL.ResolveReference(ref).String()
+		}
+	}
+	return ""
 }

@@ -19,6 +19,11 @@ type Stats struct {
 	ManifestsPushed  atomic.Int64
 	ManifestsSkipped atomic.Int64
 
+	// BytesDone counts each distinct blob once, when the destination
+	// first holds it: progress against the plan's unique bytes, which
+	// mounts into further repositories must not push past 100%.
+	BytesDone atomic.Int64
+
 	// Live counts bytes read from sources so far, including attempts that
 	// were retried: it drives the rate shown while copying.
 	Live atomic.Int64
@@ -30,6 +35,7 @@ type Snapshot struct {
 	BlobsCopied, BlobsSkipped, BlobsMounted   int64
 	BytesCopied, BytesSkipped, BytesMounted   int64
 	ManifestsPushed, ManifestsSkipped         int64
+	BytesDone                                 int64
 	Live                                      int64
 }
 
@@ -40,6 +46,6 @@ func (s *Stats) Snapshot() Snapshot {
 		BlobsCopied: s.BlobsCopied.Load(), BlobsSkipped: s.BlobsSkipped.Load(), BlobsMounted: s.BlobsMounted.Load(),
 		BytesCopied: s.BytesCopied.Load(), BytesSkipped: s.BytesSkipped.Load(), BytesMounted: s.BytesMounted.Load(),
 		ManifestsPushed: s.ManifestsPushed.Load(), ManifestsSkipped: s.ManifestsSkipped.Load(),
-		Live: s.Live.Load(),
+		BytesDone: s.BytesDone.Load(), Live: s.Live.Load(),
 	}
 }
