@@ -67,6 +67,9 @@ type Builder struct {
 	// image that several requests name (a component shared by consecutive
 	// releases) is looked up once.
 	resolved map[string]resolvedImage
+	// tagSets caches each source repository's tags, so the signature
+	// and referrer tags of its images are looked up in one listing.
+	tagSets map[string]*tagSet
 }
 
 type resolvedImage struct {
@@ -85,6 +88,10 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 	b.manifests = map[digest.Digest]transfer.Manifest{}
 	b.blobs = map[digest.Digest]int64{}
 	b.resolved = map[string]resolvedImage{}
+	b.tagSets = map[string]*tagSet{}
+	if !b.RemoveSignatures {
+		b.planTagLookups(reqs)
+	}
 	p := &Plan{}
 	type out struct {
 		img     *Image
@@ -226,8 +233,8 @@ func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Ma
 	if err := b.walk(ctx, reg, path, m); err != nil {
 		return nil, nil, false, fmt.Errorf("%s: %w", r.Name, err)
 	}
-	if !b.RemoveSignatures && img.Filtered == nil {
-		extras, s, err := b.extras(ctx, reg, path, img.SourceDigest)
+	if !b.RemoveSignatures {
+		extras, s, err := b.allExtras(ctx, reg, path, m, img.Filtered == nil)
 		if err != nil {
 			return nil, nil, false, fmt.Errorf("%s: signatures and referrers: %w", r.Name, err)
 		}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
+	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 
@@ -15,6 +17,36 @@ import (
 // cosignSuffixes are the tags cosign writes next to an image.
 var cosignSuffixes = []struct{ kind, suffix string }{
 	{"signature", ".sig"}, {"attestation", ".att"}, {"sbom", ".sbom"},
+}
+
+// allExtras finds what travels with m and, for a list, with each image
+// in it (cosign signs the platform images too when asked to recurse).
+// The list's own extras are skipped when it was filtered: they are about
+// a digest the mirror will not have.
+func (b *Builder) allExtras(ctx context.Context, reg *transfer.Registry, path string, m transfer.Manifest, own bool) ([]Extra, []transfer.Manifest, error) {
+	var digests []digest.Digest
+	if own {
+		digests = append(digests, m.Digest)
+	}
+	if m.IsIndex() {
+		p, err := m.Parse()
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, c := range p.Children {
+			digests = append(digests, c.Digest)
+		}
+	}
+	var extras []Extra
+	var synth []transfer.Manifest
+	for _, d := range digests {
+		x, s, err := b.extras(ctx, reg, path, d)
+		if err != nil {
+			return nil, nil, err
+		}
+		extras, synth = append(extras, x...), append(synth, s...)
+	}
+	return extras, synth, nil
 }
 
 // extras finds what travels with image d: cosign tags and OCI referrers.
@@ -79,6 +111,9 @@ func (b *Builder) extras(ctx context.Context, reg *transfer.Registry, path strin
 
 // tagged resolves an optional tag and walks it; ok is false when absent.
 func (b *Builder) tagged(ctx context.Context, reg *transfer.Registry, path, tag, kind string) (Extra, bool, error) {
+	if has, known := b.hasTag(ctx, reg, path, tag); known && !has {
+		return Extra{}, false, nil
+	}
 	m, err := reg.GetManifest(ctx, path, tag)
 	if transfer.IsNotFound(err) {
 		return Extra{}, false, nil
@@ -102,4 +137,58 @@ func ExtraKinds(xs []Extra) string {
 		k = append(k, x.Kind)
 	}
 	return strings.Join(k, ",")
+}
+
+// tagSet is one source repository's tag list, fetched on first use.
+type tagSet struct {
+	images int // requests naming the repository: the lookups a listing replaces
+	once   sync.Once
+	tags   map[string]bool // nil when the listing failed or was too long
+}
+
+// planTagLookups counts the requests per source repository. Without a
+// listing each image costs a lookup per cosign tag plus the referrers
+// tag, which bounds how many pages a listing may take before it costs
+// more than it saves.
+func (b *Builder) planTagLookups(reqs []Request) {
+	for _, r := range reqs {
+		named, err := reference.ParseNormalizedNamed(r.Name)
+		if err != nil {
+			continue
+		}
+		key := reference.Domain(named) + "/" + reference.Path(named)
+		ts := b.tagSets[key]
+		if ts == nil {
+			ts = &tagSet{}
+			b.tagSets[key] = ts
+		}
+		ts.images++
+	}
+}
+
+// hasTag reports whether repository path of reg has tag; known is false
+// when the repository could not be listed within budget, and the caller
+// asks for the tag itself.
+func (b *Builder) hasTag(ctx context.Context, reg *transfer.Registry, path, tag string) (has, known bool) {
+	b.mu.Lock()
+	ts := b.tagSets[reg.Host()+"/"+path]
+	b.mu.Unlock()
+	if ts == nil {
+		return false, false
+	}
+	ts.once.Do(func() {
+		tags, complete, err := reg.Tags(ctx, path, ts.images*(len(cosignSuffixes)+1))
+		if err != nil || !complete {
+			b.Log.Debug("tag listing not used for signature lookups", "repository", reg.Host()+"/"+path, "complete", complete, "error", err)
+			return
+		}
+		ts.tags = make(map[string]bool, len(tags))
+		for _, t := range tags {
+			ts.tags[t] = true
+		}
+	})
+	if ts.tags == nil {
+		return false, false
+	}
+	return ts.tags[tag], true
 }

@@ -1,7 +1,6 @@
 package mirror_test
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -37,13 +35,8 @@ func destinations() []destination {
 	}
 }
 
-// startFerry starts `ferry serve`, skipping while that command is still
-// the stub another engineer is replacing.
+// startFerry starts `ferry serve` with its defaults.
 func startFerry(t *testing.T) *testenv.Server {
-	out, _ := exec.Command(testenv.FerryBinary(t), "serve", "--help").CombinedOutput()
-	if bytes.Contains(out, []byte("not implemented yet")) {
-		t.Skip("ferry serve is not implemented yet in this tree")
-	}
 	return testenv.StartFerry(t, testenv.FerryOptions{})
 }
 

@@ -26,6 +26,8 @@ func assertMirrored(t *testing.T, host, prefix string, u *upstream) {
 		t.Errorf("referrers tag %s: status %d, body %s; want an index listing %s", sigTag(u.Alpha), ref.status, ref.body, u.AlphaSBOM)
 	}
 	assertDigest(t, host, p("multi/list"), "v1", u.List.String())
+	assertDigest(t, host, p("multi/list"), sigTag(u.ListChild)+".sig", u.ListChildSig.String())
+	assertDigest(t, host, p("multi/filtered"), sigTag(u.FilteredChild)+".sig", u.FilteredChildSig.String())
 	assertDigest(t, host, p("multi/oci"), "v2", u.OCIIndex.String())
 	assertDigest(t, host, p("bydigest/img"), u.ByDigest.String(), u.ByDigest.String())
 	assertDigest(t, host, p("renamed/dst"), "stable", u.Renamed.String())
@@ -99,4 +101,25 @@ func TestMirrorToMirror(t *testing.T) {
 			assertMirrored(t, dst.Host, "mirror", u)
 		})
 	}
+}
+
+// TestRemoveSignatures: with --remove-signatures the images travel alone:
+// no cosign tags, no referrers, for lists neither for the platform images.
+func TestRemoveSignatures(t *testing.T) {
+	src := testenv.StartDockerRegistry(t)
+	u := buildUpstream(t, src.Host)
+	dst := startFerry(t)
+	dir := t.TempDir()
+	isc := writeFile(t, filepath.Join(dir, "isc.yaml"), u.isc(""))
+	out, code := ferry(t, nil, "mirror", "-c", isc, "--workspace", "file://"+filepath.Join(dir, "ws"), "docker://"+dst.Host+"/mirror",
+		"--dest-tls-verify=false", "--remove-signatures")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	assertDigest(t, dst.Host, "mirror/app/alpha", "1.0", u.Alpha.String())
+	assertDigest(t, dst.Host, "mirror/multi/list", "v1", u.List.String())
+	assertAbsent(t, dst.Host, "mirror/app/alpha", sigTag(u.Alpha)+".sig")
+	assertAbsent(t, dst.Host, "mirror/app/alpha", sigTag(u.Alpha))
+	assertAbsent(t, dst.Host, "mirror/app/alpha", u.AlphaSBOM.String())
+	assertAbsent(t, dst.Host, "mirror/multi/list", sigTag(u.ListChild)+".sig")
 }

@@ -17,16 +17,21 @@ import (
 type upstream struct {
 	Host string
 
-	Alpha       v1.Hash // app/alpha:1.0, Docker v2-2, with a cosign signature and an OCI referrer
-	AlphaSig    v1.Hash // app/alpha:sha256-<hex>.sig
-	AlphaSBOM   v1.Hash // referrer of Alpha
-	List        v1.Hash // multi/list:v1, Docker manifest list amd64+arm64
-	OCIIndex    v1.Hash // multi/oci:v2, OCI index amd64+arm64
-	Filtered    v1.Hash // multi/filtered:v1, list amd64+arm64+ppc64le, mirrored with platforms [amd64]
-	ByDigest    v1.Hash // bydigest/img, mirrored by digest only
-	Renamed     v1.Hash // target/src:3, mirrored to renamed/dst:stable
-	Blocked     v1.Hash // blocked/secret:1, blocked by the config
-	UniqueBytes int64
+	Alpha     v1.Hash // app/alpha:1.0, Docker v2-2, with a cosign signature and an OCI referrer
+	AlphaSig  v1.Hash // app/alpha:sha256-<hex>.sig
+	AlphaSBOM v1.Hash // referrer of Alpha
+	List      v1.Hash // multi/list:v1, Docker manifest list amd64+arm64
+	OCIIndex  v1.Hash // multi/oci:v2, OCI index amd64+arm64
+	Filtered  v1.Hash // multi/filtered:v1, list amd64+arm64+ppc64le, mirrored with platforms [amd64]
+	// Signatures of platform images inside lists (cosign sign --recursive):
+	// of multi/list's arm64 image, and of multi/filtered's amd64 image,
+	// which the filter keeps.
+	ListChild, ListChildSig         v1.Hash
+	FilteredChild, FilteredChildSig v1.Hash
+	ByDigest                        v1.Hash // bydigest/img, mirrored by digest only
+	Renamed                         v1.Hash // target/src:3, mirrored to renamed/dst:stable
+	Blocked                         v1.Hash // blocked/secret:1, blocked by the config
+	UniqueBytes                     int64
 }
 
 // isc is the ImageSetConfiguration that mirrors the upstream.
@@ -119,9 +124,20 @@ func buildUpstream(t testing.TB, host string) *upstream {
 		}
 		return idx
 	}
-	u.List = push(t, host+"/multi/list:v1", list(types.DockerManifestList, "amd64", "arm64"))
+	child := func(idx v1.ImageIndex, i int) v1.Hash { return must(idx.IndexManifest()).Manifests[i].Digest }
+	signChild := func(repo string, d v1.Hash) v1.Hash {
+		s := mutate.MediaType(must(random.Image(300, 1)), types.OCIManifestSchema1)
+		return push(t, fmt.Sprintf("%s/%s:sha256-%s.sig", host, repo, d.Hex), s)
+	}
+	ml := list(types.DockerManifestList, "amd64", "arm64")
+	u.List = push(t, host+"/multi/list:v1", ml)
+	u.ListChild = child(ml, 1)
+	u.ListChildSig = signChild("multi/list", u.ListChild)
 	u.OCIIndex = push(t, host+"/multi/oci:v2", list(types.OCIImageIndex, "amd64", "arm64"))
-	u.Filtered = push(t, host+"/multi/filtered:v1", list(types.DockerManifestList, "amd64", "arm64", "ppc64le"))
+	fl := list(types.DockerManifestList, "amd64", "arm64", "ppc64le")
+	u.Filtered = push(t, host+"/multi/filtered:v1", fl)
+	u.FilteredChild = child(fl, 0)
+	u.FilteredChildSig = signChild("multi/filtered", u.FilteredChild)
 
 	bd := img(1500)
 	u.ByDigest = must(bd.Digest())
