@@ -228,7 +228,9 @@ func (r *Registry) authorize(req *http.Request, rt route) (*auth.Identity, error
 	if err != nil {
 		return nil, err
 	}
-	if q := req.URL.Query(); rt.kind == "uploads" && q.Get("from") != "" && !who.Can(q.Get("from"), auth.Pull) {
+	// A mount without from may link the blob from any repository, which
+	// the caller need not be allowed to read: only an open registry does it.
+	if q := req.URL.Query(); rt.kind == "uploads" && q.Get("mount") != "" && !who.Can(q.Get("from"), auth.Pull) {
 		q.Del("mount")
 		q.Del("from")
 		req.URL.RawQuery = q.Encode()

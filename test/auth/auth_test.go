@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -182,4 +183,53 @@ func TestUserAppliesToRunningServer(t *testing.T) {
 	if st, _, _ := apiError(t, "GET", s.URL+"/v2/", "carol", "new-password-9"); st != 200 {
 		t.Errorf("new password after passwd: %d", st)
 	}
+}
+
+// TestMountNeedsPullOnSource: a cross-repository mount must not hand a
+// user a blob from a repository they may not read, whether the mount
+// names the repository or leaves the registry to find one.
+func TestMountNeedsPullOnSource(t *testing.T) {
+	dir := t.TempDir()
+	setupUsers(t, "--data-dir", dir)
+	const carolPW = "carol-secret-333"
+	mustUser(t, carolPW+"\n", "add", "carol", "--password-stdin", "--data-dir", dir)
+	mustUser(t, "", "grant", "carol", "push", "team/", "--data-dir", dir)
+	s := testenv.StartFerry(t, testenv.FerryOptions{DataDir: dir})
+
+	secret := pushRandom(t, s, "secret/app:1", "bob", bobPW)
+	layer := configDigest(t, s, "secret/app", secret.String(), "bob", bobPW)
+	for _, q := range []string{"?mount=" + layer, "?mount=" + layer + "&from=secret/app"} {
+		if st, _, _ := apiError(t, "POST", s.URL+"/v2/team/x/blobs/uploads/"+q, "carol", carolPW); st != 202 {
+			t.Errorf("carol mounts a blob of secret/app (%s): %d, want 202 (a plain upload session)", q, st)
+		}
+	}
+	if st, _, _ := apiError(t, "HEAD", s.URL+"/v2/team/x/blobs/"+layer, "carol", carolPW); st != 404 {
+		t.Errorf("blob of secret/app readable in team/x after the mount attempts: %d", st)
+	}
+
+	own := pushRandom(t, s, "team/a:1", "carol", carolPW)
+	mine := configDigest(t, s, "team/a", own.String(), "carol", carolPW)
+	if st, _, _ := apiError(t, "POST", s.URL+"/v2/team/b/blobs/uploads/?mount="+mine+"&from=team/a", "carol", carolPW); st != 201 {
+		t.Errorf("carol mounts her own blob from team/a into team/b: %d, want 201", st)
+	}
+}
+
+// configDigest returns the config blob digest of repo@ref.
+func configDigest(t *testing.T, s *testenv.Server, repo, ref, user, pw string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.URL+"/v2/"+repo+"/manifests/"+ref, nil)
+	req.SetBasicAuth(user, pw)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Config struct{ Digest string } `json:"config"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || m.Config.Digest == "" {
+		t.Fatalf("manifest %s@%s: status %d, %v", repo, ref, resp.StatusCode, err)
+	}
+	return m.Config.Digest
 }
