@@ -23,7 +23,6 @@ func newMirrorCmd() *cobra.Command {
 		v2, secure, strict      bool
 		cacheDir                string
 		port                    uint16
-		imageTimeout            time.Duration
 		parallelImages, parLays uint
 	)
 	cmd := &cobra.Command{
@@ -123,8 +122,8 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 	f.BoolVar(&strict, "strict-archive", false, "accepted for oc-mirror compatibility; chunks never exceed archiveSize")
 	f.StringVar(&cacheDir, "cache-dir", "", "accepted for oc-mirror compatibility; Ferry keeps no cache")
 	f.Uint16VarP(&port, "port", "p", 55000, "accepted for oc-mirror compatibility; Ferry runs no local registry")
-	f.DurationVar(&imageTimeout, "image-timeout", 10*time.Minute, "accepted for oc-mirror compatibility")
-	for _, h := range []string{"v2", "oc-mirror-v", "secure-policy", "strict-archive", "cache-dir", "port", "image-timeout"} {
+	f.DurationVar(&o.ImageTimeout, "image-timeout", 10*time.Minute, "give up on an image (and everything that travels with it) after this long; 0 waits forever")
+	for _, h := range []string{"v2", "oc-mirror-v", "secure-policy", "strict-archive", "cache-dir", "port"} {
 		_ = f.MarkHidden(h)
 	}
 	return cmd

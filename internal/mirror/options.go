@@ -43,6 +43,7 @@ type Options struct {
 	DryRun           bool
 	ParallelImages   int
 	ParallelLayers   int
+	ImageTimeout     time.Duration
 	Retry            transfer.Retry
 	AuthFile         string
 	SrcTLSVerify     bool

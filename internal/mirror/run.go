@@ -270,7 +270,7 @@ func (r *run) destination(ctx context.Context) (*transfer.Registry, error) {
 func (r *run) engine(src transfer.Source, dst transfer.Dest, manifests map[digest.Digest]transfer.Manifest) *transfer.Engine {
 	return &transfer.Engine{
 		Src: src, Dst: dst, Manifests: manifests,
-		ParallelImages: r.o.ParallelImages, ParallelLayers: r.o.ParallelLayers,
+		ParallelImages: r.o.ParallelImages, ParallelLayers: r.o.ParallelLayers, ImageTimeout: r.o.ImageTimeout,
 		Retry: r.o.Retry, Log: r.log, Stats: r.stats,
 	}
 }

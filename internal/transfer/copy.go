@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -47,9 +48,11 @@ type Engine struct {
 	Manifests      map[digest.Digest]Manifest
 	ParallelImages int
 	ParallelLayers int
-	Retry          Retry
-	Log            *slog.Logger
-	Stats          *Stats
+	// ImageTimeout bounds one job, retries included; 0 is no bound.
+	ImageTimeout time.Duration
+	Retry        Retry
+	Log          *slog.Logger
+	Stats        *Stats
 
 	once  sync.Once
 	sem   chan struct{}
@@ -117,11 +120,20 @@ type jobRun struct {
 
 func (e *Engine) runJob(ctx context.Context, j Job) Result {
 	run := &jobRun{name: j.Name}
+	jctx := ctx
+	if e.ImageTimeout > 0 {
+		var cancel context.CancelFunc
+		jctx, cancel = context.WithTimeout(ctx, e.ImageTimeout)
+		defer cancel()
+	}
 	var err error
 	for _, it := range j.Items {
-		if err = e.copyTree(ctx, run, it.SrcRepo, it.DstRepo, it.Ref, it.Digest); err != nil {
+		if err = e.copyTree(jctx, run, it.SrcRepo, it.DstRepo, it.Ref, it.Digest); err != nil {
 			break
 		}
+	}
+	if err != nil && ctx.Err() == nil && errors.Is(jctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("image %s: not copied within --image-timeout %s; raise it for large images or slow links: %w", j.Name, e.ImageTimeout, err)
 	}
 	res := Result{Job: j, Copied: run.pushed.Load() > 0, Err: err}
 	switch {

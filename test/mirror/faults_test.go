@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -316,5 +317,43 @@ func TestMissingImageIsReported(t *testing.T) {
 	data, _ := os.ReadFile(reports[0])
 	if !strings.Contains(string(data), "does/not-exist:1") || !strings.Contains(out, reports[0]) {
 		t.Errorf("report %s holds %q; want the missing image named, and the output to name the report", reports[0], data)
+	}
+}
+
+// TestImageTimeout: an upstream that stops sending one image's blobs (a
+// hung link) costs that image --image-timeout, not the whole run: the
+// image is reported with the flag named, the others are copied, and the
+// exit code says additional images failed.
+func TestImageTimeout(t *testing.T) {
+	reg := testenv.StartDockerRegistry(t)
+	isc, digests := bulkUpstream(t, reg.Host, 3, 32<<10)
+	rp := httputil.NewSingleHostReverseProxy(must(url.Parse(reg.URL)))
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/bulk/img01/blobs/") {
+			<-r.Context().Done() // hang until the client gives up
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	host := strings.TrimPrefix(front.URL, "http://")
+	isc = strings.ReplaceAll(isc, reg.Host, host)
+	dst := testenv.StartDistributionV3(t)
+	dir := t.TempDir()
+	cfg := writeFile(t, filepath.Join(dir, "isc.yaml"), isc)
+	out, code := ferry(t, nil, "mirror", "-c", cfg, "--workspace", "file://"+dir, "docker://"+dst.Host, "--dest-tls-verify=false",
+		"--src-tls-verify=false", "--image-timeout=3s")
+	if code != 8 {
+		t.Errorf("exit code %d; want 8 (additional images failed)\n%s", code, out)
+	}
+	if !strings.Contains(out, "--image-timeout") {
+		t.Errorf("output does not name --image-timeout:\n%s", out)
+	}
+	for repo, d := range digests {
+		if repo == "bulk/img01" {
+			assertAbsent(t, dst.Host, repo, "v1")
+			continue
+		}
+		assertDigest(t, dst.Host, repo, "v1", d)
 	}
 }
