@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -33,12 +34,16 @@ func HashPassword(pw string) (string, error) {
 }
 
 // dummyHash is compared against when the user does not exist, so an
-// unknown name costs as much time as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("ferry-no-such-user"), bcrypt.DefaultCost)
+// unknown name costs as much time as a wrong password. It is made on
+// first use: at init it cost every ferry command a bcrypt round.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("ferry-no-such-user"), bcrypt.DefaultCost)
+	return h
+})
 
 func checkPassword(hash, pw string) bool {
 	if hash == "" {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(pw))
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(pw))
 		return false
 	}
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil

@@ -105,6 +105,11 @@ func FerryBinary(t testing.TB) string {
 		args := []string{"build", "-o", buildPath}
 		if raceEnabled {
 			args = append(args, "-race")
+			// A race-enabled binary sleeps a second at exit unless told
+			// not to; tests run it hundreds of times.
+			if os.Getenv("GORACE") == "" {
+				_ = os.Setenv("GORACE", "atexit_sleep_ms=0")
+			}
 		}
 		args = append(args, "./cmd/ferry")
 		cmd := exec.Command("go", args...)
