@@ -25,11 +25,15 @@ type archivedPlan struct {
 }
 
 func (r *run) mirrorToDisk(ctx context.Context) error {
-	p, manifests, src, err := r.buildPlan(ctx)
+	pl, err := r.newPlanner(ctx)
 	if err != nil {
 		return err
 	}
 	if r.o.DryRun {
+		p, err := r.build(ctx, pl)
+		if err != nil {
+			return err
+		}
 		return r.dryRun(p, "")
 	}
 	hist, err := loadHistory(r.workDir)
@@ -48,8 +52,10 @@ func (r *run) mirrorToDisk(ctx context.Context) error {
 		return err
 	}
 	defer w.Close()
-	eng := r.engine(src, &archiveDest{w: w, base: base}, manifests)
-	results := r.copy(ctx, eng, p, p.Jobs("archive", 0, !r.o.RemoveSignatures))
+	p, results, err := r.planAndCopy(ctx, pl, &archiveDest{w: w, base: base}, "archive", 0)
+	if err != nil {
+		return err
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -182,7 +188,10 @@ func (r *run) diskToMirror(ctx context.Context) error {
 		return err
 	}
 	jobs := p.Jobs(r.o.Dest, r.o.MaxNestedPaths, !r.o.RemoveSignatures)
-	eng := r.engine(src, transfer.RegistryDest{R: dst}, manifests)
+	eng := r.engine(src, transfer.RegistryDest{R: dst}, func(d digest.Digest) (transfer.Manifest, bool) {
+		m, ok := manifests[d]
+		return m, ok
+	})
 	if err := r.checkBase(ctx, a, dst, jobs, manifests, eng); err != nil {
 		return err
 	}

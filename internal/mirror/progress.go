@@ -3,7 +3,9 @@ package mirror
 import (
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-mirror/ferry/internal/plan"
@@ -16,9 +18,18 @@ import (
 type progress struct {
 	done chan struct{}
 	wg   sync.WaitGroup
+	// The totals are unknown while copying starts ahead of the plan.
+	images atomic.Int64
+	total  atomic.Int64
 }
 
-func startProgress(o Options, log *slog.Logger, st *transfer.Stats, images int, total int64) *progress {
+// setTotals gives the number of images and unique blob bytes to copy.
+func (p *progress) setTotals(images int, total int64) {
+	p.images.Store(int64(images))
+	p.total.Store(total)
+}
+
+func startProgress(o Options, log *slog.Logger, st *transfer.Stats) *progress {
 	p := &progress{done: make(chan struct{})}
 	every := 5 * time.Second
 	if o.Terminal && o.Progress != nil {
@@ -27,12 +38,16 @@ func startProgress(o Options, log *slog.Logger, st *transfer.Stats, images int, 
 	start := time.Now()
 	draw := func(final bool) {
 		s := st.Snapshot()
+		images, total := p.images.Load(), p.total.Load()
 		el := time.Since(start).Seconds()
 		rate := float64(s.Live) / max(el, 0.001)
 		moved := s.BytesDone
-		eta := "-"
-		if rate > 0 && total > moved {
-			eta = time.Duration(float64(total-moved) / rate * float64(time.Second)).Round(time.Second).String()
+		eta, of, ofBytes := "-", "?", "?"
+		if images > 0 {
+			of, ofBytes = strconv.FormatInt(images, 10), humanBytes(total)
+			if rate > 0 && total > moved {
+				eta = time.Duration(float64(total-moved) / rate * float64(time.Second)).Round(time.Second).String()
+			}
 		}
 		doneImgs := s.ImagesCopied + s.ImagesSkipped + s.ImagesFailed
 		if o.Terminal && o.Progress != nil {
@@ -40,8 +55,8 @@ func startProgress(o Options, log *slog.Logger, st *transfer.Stats, images int, 
 			if final {
 				end = "\n"
 			}
-			fmt.Fprintf(o.Progress, "\r\033[Kimages %d/%d  %s / %s  %s/s  ETA %s%s",
-				doneImgs, images, humanBytes(moved), humanBytes(total), humanBytes(int64(rate)), eta, end)
+			fmt.Fprintf(o.Progress, "\r\033[Kimages %d/%s  %s / %s  %s/s  ETA %s%s",
+				doneImgs, of, humanBytes(moved), ofBytes, humanBytes(int64(rate)), eta, end)
 			return
 		}
 		if !final {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -144,22 +145,32 @@ func (r *run) registryOptions(verify bool) (transfer.RegistryOptions, error) {
 	return transfer.RegistryOptions{Insecure: !verify, Keychain: kc, Retry: r.o.Retry, Logger: r.log, UserAgent: "ferry-mirror"}, nil
 }
 
-// buildPlan collects and resolves everything the config names.
-func (r *run) buildPlan(ctx context.Context) (*plan.Plan, map[digest.Digest]transfer.Manifest, transfer.Source, error) {
+// planner resolves what the config names into a plan.
+type planner struct {
+	b    *plan.Builder
+	reqs []plan.Request
+	ops  *plan.Operators
+	// src reads source images, and the blobs of the images Ferry built.
+	src transfer.Source
+}
+
+// newPlanner runs the collectors (release graphs, catalogs, charts) and
+// returns the builder that resolves their requests.
+func (r *run) newPlanner(ctx context.Context) (*planner, error) {
 	so, err := r.registryOptions(r.o.SrcTLSVerify)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	src := transfer.NewRegistries(so)
 	cs, err := r.collectors(src)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	var reqs []plan.Request
 	for _, c := range cs {
 		rs, err := c.Collect(ctx)
 		if err != nil {
-			return nil, nil, nil, sectionError(fmt.Sprintf("collect %s: %v", c.Section(), err), "", map[string]bool{c.Section(): true})
+			return nil, sectionError(fmt.Sprintf("collect %s: %v", c.Section(), err), "", map[string]bool{c.Section(): true})
 		}
 		reqs = append(reqs, rs...)
 	}
@@ -174,27 +185,99 @@ func (r *run) buildPlan(ctx context.Context) (*plan.Plan, map[digest.Digest]tran
 	if r.cfg.Mirror.Platform.Graph {
 		g, err := r.graphImage(ctx, src)
 		if err != nil {
-			return nil, nil, nil, sectionError(fmt.Sprintf("graph image: %v", err), "", map[string]bool{plan.SectionRelease: true})
+			return nil, sectionError(fmt.Sprintf("graph image: %v", err), "", map[string]bool{plan.SectionRelease: true})
 		}
 		generated = append(generated, g)
 	}
 	b := &plan.Builder{Src: src, Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log, Generated: generated}
-	r.log.Info("collecting images", "requests", len(reqs))
-	p, manifests, err := b.Build(ctx, reqs)
+	return &planner{b: b, reqs: reqs, ops: ops, src: generatedSource{dir: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")), next: src}}, nil
+}
+
+// build resolves every request and writes plan.json. The builder's
+// Resolved hook, when set, sees each image before build returns.
+func (r *run) build(ctx context.Context, pl *planner) (*plan.Plan, error) {
+	r.log.Info("collecting images", "requests", len(pl.reqs))
+	p, _, err := pl.b.Build(ctx, pl.reqs)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("collect images: %w", err)
+		return nil, fmt.Errorf("collect images: %w", err)
 	}
-	if ops != nil {
-		annotateMissing(p, ops)
-	}
-	for _, s := range p.Synthesized {
-		manifests[s.Digest] = s
+	if pl.ops != nil {
+		annotateMissing(p, pl.ops)
 	}
 	r.log.Info("plan ready", "images", len(p.Images), "missing", len(p.Missing), "blocked", len(p.Blocked), "blobs", len(p.Blobs), "bytes", p.TotalBytes())
 	if err := writeJSON(filepath.Join(r.workDir, "plan.json"), p); err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	return p, manifests, generatedSource{dir: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")), next: src}, nil
+	return p, nil
+}
+
+// planAndCopy copies each image as soon as the planner has resolved it,
+// so the destination works while the rest of the plan is looked up, then
+// copies what only the finished plan holds (the images Ferry built). It
+// returns the plan and one result per image, in plan order.
+func (r *run) planAndCopy(ctx context.Context, pl *planner, dst transfer.Dest, root string, maxNested int) (*plan.Plan, []transfer.Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	eng := r.engine(pl.src, dst, pl.b.Manifest)
+	pr := startProgress(r.o, r.log, r.stats)
+	defer pr.stop()
+	st := &stream{eng: eng, sem: make(chan struct{}, r.o.ParallelImages), done: map[string]transfer.Result{},
+		job: func(im plan.Image) transfer.Job { return im.Job(root, maxNested, !r.o.RemoveSignatures) }}
+	pl.b.Resolved = func(im plan.Image) { st.add(ctx, im) }
+	p, err := r.build(ctx, pl)
+	if err != nil {
+		cancel() // the copies already started are of no use now
+		st.wg.Wait()
+		return nil, nil, err
+	}
+	pr.setTotals(len(p.Images), p.TotalBytes())
+	return p, st.finish(ctx, p), nil
+}
+
+// stream runs copy jobs as they arrive, a bounded number at a time.
+type stream struct {
+	eng *transfer.Engine
+	job func(plan.Image) transfer.Job
+	sem chan struct{}
+	wg  sync.WaitGroup
+
+	mu   sync.Mutex
+	done map[string]transfer.Result // by plan.Image.Key
+}
+
+func (s *stream) add(ctx context.Context, im plan.Image) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		j := s.job(im)
+		res := transfer.Result{Job: j, Err: ctx.Err()}
+		select {
+		case s.sem <- struct{}{}:
+			res = s.eng.RunJob(ctx, j)
+			<-s.sem
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+		s.done[im.Key()] = res
+		s.mu.Unlock()
+	}()
+}
+
+// finish waits for the streamed jobs, runs the plan's other images, and
+// returns the results in plan order.
+func (s *stream) finish(ctx context.Context, p *plan.Plan) []transfer.Result {
+	s.wg.Wait()
+	for _, im := range p.Images {
+		if _, ok := s.done[im.Key()]; !ok {
+			s.add(ctx, im)
+		}
+	}
+	s.wg.Wait()
+	results := make([]transfer.Result, len(p.Images))
+	for i, im := range p.Images {
+		results[i] = s.done[im.Key()]
+	}
+	return results
 }
 
 // dryRun writes mapping.txt and missing.txt and stops.
@@ -239,15 +322,21 @@ func (r *run) mirrorToMirror(ctx context.Context) error {
 			return err
 		}
 	}
-	p, manifests, src, err := r.buildPlan(ctx)
+	pl, err := r.newPlanner(ctx)
 	if err != nil {
 		return err
 	}
 	if r.o.DryRun {
+		p, err := r.build(ctx, pl)
+		if err != nil {
+			return err
+		}
 		return r.dryRun(p, r.o.Dest)
 	}
-	eng := r.engine(src, transfer.RegistryDest{R: dst}, manifests)
-	results := r.copy(ctx, eng, p, p.Jobs(r.o.Dest, r.o.MaxNestedPaths, !r.o.RemoveSignatures))
+	p, results, err := r.planAndCopy(ctx, pl, transfer.RegistryDest{R: dst}, r.o.Dest, r.o.MaxNestedPaths)
+	if err != nil {
+		return err
+	}
 	return r.finish(p, results, true)
 }
 
@@ -267,17 +356,18 @@ func (r *run) destination(ctx context.Context) (*transfer.Registry, error) {
 	return reg, nil
 }
 
-func (r *run) engine(src transfer.Source, dst transfer.Dest, manifests map[digest.Digest]transfer.Manifest) *transfer.Engine {
+func (r *run) engine(src transfer.Source, dst transfer.Dest, known func(digest.Digest) (transfer.Manifest, bool)) *transfer.Engine {
 	return &transfer.Engine{
-		Src: src, Dst: dst, Manifests: manifests,
+		Src: src, Dst: dst, Known: known,
 		ParallelImages: r.o.ParallelImages, ParallelLayers: r.o.ParallelLayers, ImageTimeout: r.o.ImageTimeout,
 		Retry: r.o.Retry, Log: r.log, Stats: r.stats,
 	}
 }
 
-// copy runs the engine with progress shown.
+// copy runs the engine over jobs, all known up front, with progress shown.
 func (r *run) copy(ctx context.Context, eng *transfer.Engine, p *plan.Plan, jobs []transfer.Job) []transfer.Result {
-	pr := startProgress(r.o, r.log, r.stats, len(jobs), p.TotalBytes())
+	pr := startProgress(r.o, r.log, r.stats)
+	pr.setTotals(len(jobs), p.TotalBytes())
 	defer pr.stop()
 	return eng.Run(ctx, jobs)
 }

@@ -59,6 +59,10 @@ type Builder struct {
 	Log              *slog.Logger
 	// Generated are images Ferry built, added to the plan as they are.
 	Generated []Generated
+	// Resolved, when set, is called from Build's goroutines with each
+	// distinct image as soon as it is resolved, so copying can start
+	// before the whole plan is known. Generated images are not passed.
+	Resolved func(Image)
 
 	mu        sync.Mutex
 	manifests map[digest.Digest]transfer.Manifest
@@ -70,6 +74,17 @@ type Builder struct {
 	// tagSets caches each source repository's tags, so the signature
 	// and referrer tags of its images are looked up in one listing.
 	tagSets map[string]*tagSet
+	// started holds the keys of the images passed to Resolved.
+	started map[string]bool
+}
+
+// Manifest returns a manifest the builder has read or made; safe to call
+// while Build runs.
+func (b *Builder) Manifest(d digest.Digest) (transfer.Manifest, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m, ok := b.manifests[d]
+	return m, ok
 }
 
 type resolvedImage struct {
@@ -89,6 +104,7 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 	b.blobs = map[digest.Digest]int64{}
 	b.resolved = map[string]resolvedImage{}
 	b.tagSets = map[string]*tagSet{}
+	b.started = map[string]bool{}
 	if !b.RemoveSignatures {
 		b.planTagLookups(reqs)
 	}
@@ -119,6 +135,7 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 				outs[i].missing = &Missing{Section: r.Section, Source: r.Name, Reason: err.Error()}
 			default:
 				outs[i].img, outs[i].synth = img, synth
+				b.start(*img)
 			}
 			return nil
 		})
@@ -135,7 +152,7 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 		case o.missing != nil:
 			p.Missing = append(p.Missing, *o.missing)
 		case o.img != nil:
-			key := o.img.Source + "=" + o.img.DestRepo + ":" + o.img.DestTag + "@" + o.img.Digest.String()
+			key := o.img.Key()
 			if seen[key] {
 				continue
 			}
@@ -156,6 +173,20 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 	}
 	p.finish(b.manifests, b.blobs)
 	return p, b.manifests, nil
+}
+
+// start hands img to Resolved the first time its key is seen.
+func (b *Builder) start(img Image) {
+	if b.Resolved == nil {
+		return
+	}
+	b.mu.Lock()
+	first := !b.started[img.Key()]
+	b.started[img.Key()] = true
+	b.mu.Unlock()
+	if first {
+		b.Resolved(img)
+	}
 }
 
 // IsBlocked reports whether any blockedImages expression matches name.

@@ -163,10 +163,12 @@ func (b *Builder) addGenerated(p *Plan, g Generated) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", g.Name, err)
 		}
+		b.mu.Lock() // images already streamed read manifests meanwhile
 		b.manifests[m.Digest] = m
 		for _, bl := range pm.Blobs {
 			b.blobs[bl.Digest] = bl.Size
 		}
+		b.mu.Unlock()
 		p.Synthesized = append(p.Synthesized, m)
 	}
 	p.Images = append(p.Images, Image{

@@ -122,22 +122,34 @@ func DestPath(root, repo string, maxNested int) string {
 	return host + "/" + p
 }
 
-// Jobs turns the plan into copy jobs for a destination under root
-// (host[/prefix]); repo paths are relative to the host.
+// Jobs turns the plan into copy jobs for a destination under root, one
+// per image, in plan order.
 func (p *Plan) Jobs(root string, maxNested int, withExtras bool) []transfer.Job {
-	host, _, _ := strings.Cut(root, "/")
 	jobs := make([]transfer.Job, 0, len(p.Images))
 	for _, im := range p.Images {
-		dst := strings.TrimPrefix(DestPath(root, im.DestRepo, maxNested), host+"/")
-		j := transfer.Job{Name: im.Source, Items: []transfer.Item{{SrcRepo: im.SourceRepo, DstRepo: dst, Ref: im.DestTag, Digest: im.Digest}}}
-		if withExtras {
-			for _, x := range im.Extras {
-				j.Items = append(j.Items, transfer.Item{SrcRepo: im.SourceRepo, DstRepo: dst, Ref: x.Tag, Digest: x.Digest})
-			}
-		}
-		jobs = append(jobs, j)
+		jobs = append(jobs, im.Job(root, maxNested, withExtras))
 	}
 	return jobs
+}
+
+// Job is the copy job of the image for a destination under root
+// (host[/prefix]): the image, then its extras when withExtras.
+func (i Image) Job(root string, maxNested int, withExtras bool) transfer.Job {
+	host, _, _ := strings.Cut(root, "/")
+	dst := strings.TrimPrefix(DestPath(root, i.DestRepo, maxNested), host+"/")
+	j := transfer.Job{Name: i.Source, Items: []transfer.Item{{SrcRepo: i.SourceRepo, DstRepo: dst, Ref: i.DestTag, Digest: i.Digest}}}
+	if withExtras {
+		for _, x := range i.Extras {
+			j.Items = append(j.Items, transfer.Item{SrcRepo: i.SourceRepo, DstRepo: dst, Ref: x.Tag, Digest: x.Digest})
+		}
+	}
+	return j
+}
+
+// Key tells images apart: the same source to the same destination
+// reference is one image, however many requests name it.
+func (i Image) Key() string {
+	return i.Source + "=" + i.DestRepo + ":" + i.DestTag + "@" + i.Digest.String()
 }
 
 // TotalBytes is the size of the unique blobs.

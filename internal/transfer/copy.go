@@ -44,8 +44,9 @@ type Result struct {
 type Engine struct {
 	Src Source
 	Dst Dest
-	// Manifests known in advance (from the plan), consulted before Src.
-	Manifests      map[digest.Digest]Manifest
+	// Known returns manifests read in advance (by the planner), consulted
+	// before Src; nil when there are none.
+	Known          func(digest.Digest) (Manifest, bool)
 	ParallelImages int
 	ParallelLayers int
 	// ImageTimeout bounds one job, retries included; 0 is no bound.
@@ -105,12 +106,19 @@ func (e *Engine) Run(ctx context.Context, jobs []Job) []Result {
 	g.SetLimit(e.ParallelImages)
 	for i, j := range jobs {
 		g.Go(func() error {
-			results[i] = e.runJob(ctx, j)
+			results[i] = e.RunJob(ctx, j)
 			return nil
 		})
 	}
 	_ = g.Wait()
 	return results
+}
+
+// RunJob copies one job; callers that schedule jobs themselves bound how
+// many run at once.
+func (e *Engine) RunJob(ctx context.Context, j Job) Result {
+	e.init()
+	return e.runJob(ctx, j)
 }
 
 type jobRun struct {
@@ -151,8 +159,10 @@ func (e *Engine) runJob(ctx context.Context, j Job) Result {
 }
 
 func (e *Engine) manifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error) {
-	if m, ok := e.Manifests[d]; ok {
-		return m, nil
+	if e.Known != nil {
+		if m, ok := e.Known(d); ok {
+			return m, nil
+		}
 	}
 	var m Manifest
 	err := e.retry(ctx, func() error {
