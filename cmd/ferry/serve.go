@@ -42,6 +42,7 @@ type serveOptions struct {
 	blobStore       string
 	authMode        string
 	anonymousPull   bool
+	uploadMaxAge    time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -93,6 +94,7 @@ cluster's additionalTrustBundle.`,
 	f.StringVar(&o.blobStore, "blob-store", "", "blob store: s3://<bucket>?endpoint=host:port&region=..&insecure=true (default: <data-dir>/blobs)")
 	f.StringVar(&o.authMode, "auth", "auto", "auto: require credentials once a user exists (see `ferry user`); on; off: open registry")
 	f.BoolVar(&o.anonymousPull, "anonymous-pull", false, "let clients without credentials pull (pushes and deletes still need a user)")
+	f.DurationVar(&o.uploadMaxAge, "upload-max-age", 24*time.Hour, "remove uploads nobody wrote to for this long, with their data (0: never)")
 	return cmd
 }
 
@@ -169,6 +171,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	if o.uploadMaxAge < 0 {
+		return errors.New("--upload-max-age must be positive, or 0 to keep abandoned uploads")
+	}
 	if o.plainHTTP && o.tlsCert != "" {
 		return errors.New("--plain-http and --tls-cert exclude each other")
 	}
@@ -207,6 +212,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	logger.Info("ferry serve listening", "addr", ln.Addr().String(), "data_dir", o.dataDir, "tls", !o.plainHTTP, "read_only", o.readOnly)
+	if o.uploadMaxAge > 0 && !o.readOnly {
+		pctx, stopPurge := context.WithCancel(ctx)
+		defer stopPurge()
+		go reg.PurgeUploadsEvery(pctx, o.uploadMaxAge, min(max(o.uploadMaxAge/4, time.Second), time.Hour))
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {

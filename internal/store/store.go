@@ -51,6 +51,9 @@ type BlobStore interface {
 	CommitUpload(ctx context.Context, id string, d digest.Digest) error
 	// DeleteUpload drops upload id; absent is not an error.
 	DeleteUpload(ctx context.Context, id string) error
+	// Uploads calls fn with the id of every upload holding data and the
+	// time it was last written.
+	Uploads(ctx context.Context, fn func(id string, written time.Time) error) error
 
 	// Ping reports whether the store is usable (for /readyz).
 	Ping(ctx context.Context) error
@@ -135,6 +138,8 @@ type MetadataStore interface {
 	AdvanceUpload(ctx context.Context, u *Upload, from int64) error
 	// DeleteUpload ends a session; absent is not an error.
 	DeleteUpload(ctx context.Context, id string) error
+	// StaleUploads lists at most n sessions not written to since before.
+	StaleUploads(ctx context.Context, before time.Time, n int) ([]string, error)
 
 	// Ping reports whether the store is usable (for /readyz).
 	Ping(ctx context.Context) error

@@ -14,6 +14,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -201,6 +203,27 @@ func (s *Store) DeleteUpload(_ context.Context, id string) error {
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
+	}
+	return nil
+}
+
+// Uploads implements store.BlobStore.
+func (s *Store) Uploads(_ context.Context, fn func(id string, written time.Time) error) error {
+	entries, err := os.ReadDir(filepath.Join(s.root, "uploads"))
+	if err != nil {
+		return fmt.Errorf("list uploads: %w", err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
+			continue // Ping's probe files
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		if err := fn(e.Name(), fi.ModTime()); err != nil {
+			return err
+		}
 	}
 	return nil
 }

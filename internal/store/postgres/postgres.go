@@ -430,3 +430,16 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// StaleUploads implements store.MetadataStore.
+func (s *Store) StaleUploads(ctx context.Context, before time.Time, n int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM uploads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2`, before.UnixMilli(), n)
+	if err != nil {
+		return nil, fmt.Errorf("stale uploads: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("stale uploads: %w", err)
+	}
+	return ids, nil
+}

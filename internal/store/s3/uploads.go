@@ -389,3 +389,28 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// Uploads implements store.BlobStore: an upload's time is that of its
+// newest object.
+func (s *Store) Uploads(ctx context.Context, fn func(id string, written time.Time) error) error {
+	root := s.prefix + "uploads/"
+	latest := map[string]time.Time{}
+	for obj := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: root, Recursive: true}) {
+		if obj.Err != nil {
+			return fmt.Errorf("list uploads: %w", obj.Err)
+		}
+		id, _, ok := strings.Cut(strings.TrimPrefix(obj.Key, root), "/")
+		if !ok {
+			continue
+		}
+		if obj.LastModified.After(latest[id]) {
+			latest[id] = obj.LastModified
+		}
+	}
+	for id, t := range latest {
+		if err := fn(id, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}

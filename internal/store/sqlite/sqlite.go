@@ -420,3 +420,24 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// StaleUploads implements store.MetadataStore.
+func (s *Store) StaleUploads(ctx context.Context, before time.Time, n int) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?`, before.UnixMilli(), n)
+	if err != nil {
+		return nil, fmt.Errorf("stale uploads: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("stale uploads: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("stale uploads: %w", err)
+	}
+	return ids, nil
+}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -134,6 +135,36 @@ func BlobStore(t *testing.T, newStore func(t *testing.T) store.BlobStore) {
 		writeBlob(t, s, "u5", data, d)
 		if n, err := s.Stat(ctx, d); err != nil || n != int64(len(data)) {
 			t.Errorf("Stat = %d, %v", n, err)
+		}
+	})
+
+	t.Run("ListUploads", func(t *testing.T) {
+		s := newStore(t)
+		before := time.Now().Add(-time.Minute)
+		for _, id := range []string{"up-a", "up-b"} {
+			if _, err := s.WriteUpload(ctx, id, 0, strings.NewReader("some bytes")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writeBlob(t, s, "committed", []byte("a blob"), digest.FromString("a blob"))
+		seen := map[string]bool{}
+		err := s.Uploads(ctx, func(id string, written time.Time) error {
+			if written.Before(before) || written.After(time.Now().Add(time.Minute)) {
+				t.Errorf("upload %s written at %s; want about now", id, written)
+			}
+			seen[id] = true
+			return nil
+		})
+		if err != nil || len(seen) != 2 || !seen["up-a"] || !seen["up-b"] {
+			t.Errorf("Uploads saw %v, %v; want up-a and up-b (a committed upload is no longer one)", seen, err)
+		}
+		if err := s.DeleteUpload(ctx, "up-a"); err != nil {
+			t.Fatal(err)
+		}
+		seen = map[string]bool{}
+		_ = s.Uploads(ctx, func(id string, _ time.Time) error { seen[id] = true; return nil })
+		if seen["up-a"] {
+			t.Errorf("Uploads lists a deleted upload")
 		}
 	})
 

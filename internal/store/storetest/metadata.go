@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -216,6 +217,33 @@ func MetadataStore(t *testing.T, newStore func(t *testing.T) store.MetadataStore
 		}
 		if err := s.AdvanceUpload(ctx, u, 100); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("advance of a deleted upload: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("StaleUploads", func(t *testing.T) {
+		s := newStore(t)
+		for _, id := range []string{"old1", "old2"} {
+			if err := s.CreateUpload(ctx, &store.Upload{ID: id, Repo: "app", Algorithm: digest.SHA256}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		cut := time.Now()
+		time.Sleep(20 * time.Millisecond)
+		fresh := &store.Upload{ID: "fresh", Repo: "app", Algorithm: digest.SHA256}
+		if err := s.CreateUpload(ctx, fresh); err != nil {
+			t.Fatal(err)
+		}
+		// Writing to an old session makes it fresh again.
+		if err := s.AdvanceUpload(ctx, &store.Upload{ID: "old2", Offset: 10, Algorithm: digest.SHA256}, 0); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.StaleUploads(ctx, cut, 100)
+		if err != nil || len(got) != 1 || got[0] != "old1" {
+			t.Errorf("StaleUploads = %v, %v; want [old1]", got, err)
+		}
+		if got, err := s.StaleUploads(ctx, time.Now().Add(time.Second), 2); err != nil || len(got) != 2 {
+			t.Errorf("StaleUploads with n=2 = %v, %v; want 2 ids", got, err)
 		}
 	})
 
