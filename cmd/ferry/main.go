@@ -71,6 +71,7 @@ func newRootCmd() (*cobra.Command, func()) {
 		newListCmd(),
 		newDemoCmd(),
 		newUserCmd(),
+		newGCCmd(),
 	)
 	return root, func() { stopProfile() }
 }

@@ -30,6 +30,7 @@ var (
 	errUnsupported         = errorCode{"UNSUPPORTED", http.StatusMethodNotAllowed}
 	errTooManyRequests     = errorCode{"TOOMANYREQUESTS", http.StatusTooManyRequests}
 	errUnknown             = errorCode{"UNKNOWN", http.StatusInternalServerError}
+	errUnavailable         = errorCode{"UNAVAILABLE", http.StatusServiceUnavailable}
 )
 
 // apiError is an error answered to the client: a code, a message naming the

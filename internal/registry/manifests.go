@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -131,12 +132,12 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 			}
 		}
 	}
-	if err := r.meta.PutManifest(ctx, rt.name, m, tag); err != nil {
+	if err := r.storeManifest(ctx, rt.name, m, tag); err != nil {
 		return err
 	}
 	h := w.Header()
 	for _, t := range extra {
-		if err := r.meta.PutManifest(ctx, rt.name, m, t); err != nil {
+		if err := r.storeManifest(ctx, rt.name, m, t); err != nil {
 			return err
 		}
 		h.Add("OCI-Tag", t)
@@ -178,4 +179,14 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// storeManifest stores m. The store refuses it when a blob was unlinked
+// since the check above (garbage collection ran in between).
+func (r *Registry) storeManifest(ctx context.Context, repo string, m *store.Manifest, tag string) error {
+	err := r.meta.PutManifest(ctx, repo, m, tag)
+	if errors.Is(err, store.ErrNotFound) {
+		return newError(errManifestBlobUnknown, fmt.Sprintf("a blob of the manifest was removed from repository %s by garbage collection; push it again, then the manifest", repo))
+	}
+	return err
 }

@@ -162,7 +162,12 @@ func (r *Registry) mount(req *http.Request, repo string, d digest.Digest, from s
 	} else if err != nil {
 		return false, err
 	}
-	return true, r.meta.LinkBlob(ctx, repo, d, size)
+	if err := r.meta.LinkBlob(ctx, repo, d, size); errors.Is(err, store.ErrDeleting) {
+		return false, nil // the client uploads it instead
+	} else if err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // commit checks the computed digest got against the client's want and
@@ -177,7 +182,14 @@ func (r *Registry) commit(ctx context.Context, repo, id string, want, got digest
 	} else if err != nil {
 		return err
 	}
-	return r.meta.LinkBlob(ctx, repo, want, size)
+	if err := r.meta.LinkBlob(ctx, repo, want, size); errors.Is(err, store.ErrDeleting) {
+		// The store already held these bytes, so the upload was dropped,
+		// and a collector is deleting them this moment.
+		return newError(errUnavailable, fmt.Sprintf("blob %s is being removed by garbage collection at this moment; upload it again", want))
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // loadUpload locks session rt.ref and loads it; the caller must call

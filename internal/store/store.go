@@ -18,6 +18,14 @@ import (
 // or upload does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrDeleting is returned by LinkBlob while a garbage collector deletes
+// the blob: its bytes must be uploaded again.
+var ErrDeleting = errors.New("blob is being deleted by garbage collection")
+
+// DeletionTimeout is how long a collector's claim on a blob lasts; a
+// claim left by a collector that died expires after it.
+const DeletionTimeout = 10 * time.Minute
+
 // ErrConflict is returned when an upload's offset moved under the caller:
 // another request wrote to the same session first.
 var ErrConflict = errors.New("conflict")
@@ -51,6 +59,9 @@ type BlobStore interface {
 	CommitUpload(ctx context.Context, id string, d digest.Digest) error
 	// DeleteUpload drops upload id; absent is not an error.
 	DeleteUpload(ctx context.Context, id string) error
+	// Blobs calls fn with every stored blob, its size and the time it was
+	// written.
+	Blobs(ctx context.Context, fn func(d digest.Digest, size int64, written time.Time) error) error
 	// Uploads calls fn with the id of every upload holding data and the
 	// time it was last written.
 	Uploads(ctx context.Context, fn func(id string, written time.Time) error) error
@@ -94,7 +105,8 @@ type Upload struct {
 // concurrent use by several processes sharing the backend.
 type MetadataStore interface {
 	// LinkBlob records that blob d (size bytes) is readable in repo,
-	// creating repo if needed.
+	// creating repo if needed, or renews the link's time. ErrDeleting
+	// while a collector deletes d.
 	LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error
 	// BlobLink returns the size of blob d if it is linked in repo.
 	BlobLink(ctx context.Context, repo string, d digest.Digest) (int64, error)
@@ -104,7 +116,9 @@ type MetadataStore interface {
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
 
 	// PutManifest stores m in repo (idempotent) and points tag at it when
-	// tag is not empty.
+	// tag is not empty. Every blob of m must be linked in repo (ErrNotFound
+	// otherwise); the links' times are renewed in the same transaction, so
+	// a collector cannot remove them under the new manifest.
 	PutManifest(ctx context.Context, repo string, m *Manifest, tag string) error
 	// Manifest returns the manifest with digest d in repo (Content,
 	// MediaType and Digest are set).
@@ -140,6 +154,15 @@ type MetadataStore interface {
 	DeleteUpload(ctx context.Context, id string) error
 	// StaleUploads lists at most n sessions not written to since before.
 	StaleUploads(ctx context.Context, before time.Time, n int) ([]string, error)
+
+	// SweepLinks removes the blob links made before before that no
+	// manifest of their repository references, and returns how many.
+	SweepLinks(ctx context.Context, before time.Time) (int, error)
+	// ClaimDeletion marks blob d as being deleted, so LinkBlob refuses it,
+	// and reports true; false when some repository links d.
+	ClaimDeletion(ctx context.Context, d digest.Digest) (bool, error)
+	// ReleaseDeletion ends a claim.
+	ReleaseDeletion(ctx context.Context, d digest.Digest) error
 
 	// Ping reports whether the store is usable (for /readyz).
 	Ping(ctx context.Context) error

@@ -31,6 +31,8 @@ import (
 // cluster is n replicas on shared stores.
 type cluster struct {
 	replicas []*testenv.Server
+	// storeArgs and env point a ferry command at the cluster's stores.
+	storeArgs, env []string
 }
 
 func startCluster(t *testing.T, n int) *cluster {
@@ -38,7 +40,7 @@ func startCluster(t *testing.T, n int) *cluster {
 	pg := testenv.StartPostgres(t)
 	m := testenv.StartMinIO(t)
 	args := []string{"--metadata", pg.NewDatabase(t), "--blob-store", m.BlobStoreURL(testenv.BucketName())}
-	c := &cluster{}
+	c := &cluster{storeArgs: args, env: m.Env()}
 	for i := 0; i < n; i++ {
 		c.replicas = append(c.replicas, testenv.StartFerry(t, testenv.FerryOptions{Args: args, Env: m.Env()}))
 	}

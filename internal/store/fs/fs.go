@@ -207,6 +207,37 @@ func (s *Store) DeleteUpload(_ context.Context, id string) error {
 	return nil
 }
 
+// Blobs implements store.BlobStore: it walks blobs/<algorithm>/<xx>/<hex>
+// and skips anything else (temporary files of a commit in progress).
+func (s *Store) Blobs(_ context.Context, fn func(d digest.Digest, size int64, written time.Time) error) error {
+	root := filepath.Join(s.root, "blobs")
+	return filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed meanwhile
+			}
+			return fmt.Errorf("list blobs: %w", err)
+		}
+		if !e.Type().IsRegular() {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		parts := strings.Split(filepath.ToSlash(rel), "/")
+		if len(parts) != 3 {
+			return nil
+		}
+		d := digest.NewDigestFromEncoded(digest.Algorithm(parts[0]), parts[2])
+		if d.Validate() != nil || !strings.HasPrefix(parts[2], parts[1]) {
+			return nil
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		return fn(d, fi.Size(), fi.ModTime())
+	})
+}
+
 // Uploads implements store.BlobStore.
 func (s *Store) Uploads(_ context.Context, fn func(id string, written time.Time) error) error {
 	entries, err := os.ReadDir(filepath.Join(s.root, "uploads"))

@@ -102,13 +102,34 @@ func ensureRepo(ctx context.Context, tx pgx.Tx, repo string) error {
 	return err
 }
 
+// lockDigest serializes, per digest, LinkBlob against ClaimDeletion: each
+// checks what the other writes, which READ COMMITTED alone would let both
+// pass at once.
+func lockDigest(ctx context.Context, tx pgx.Tx, d digest.Digest) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, string(d))
+	return err
+}
+
 // LinkBlob implements store.MetadataStore.
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error {
+	ts := now()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockDigest(ctx, tx, d); err != nil {
+			return err
+		}
+		var claimed bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM blob_deletions WHERE digest = $1 AND started_at > $2)`,
+			string(d), ts-store.DeletionTimeout.Milliseconds()).Scan(&claimed); err != nil {
+			return err
+		}
+		if claimed {
+			return store.ErrDeleting
+		}
 		if err := ensureRepo(ctx, tx, repo); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO blob_links (repo, digest, size) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, repo, string(d), size)
+		_, err := tx.Exec(ctx, `INSERT INTO blob_links (repo, digest, size, linked_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (repo, digest) DO UPDATE SET linked_at = excluded.linked_at`, repo, string(d), size, ts)
 		return err
 	})
 	if err != nil {
@@ -165,11 +186,28 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m *store.Manifest,
 		ann = nullString(string(b))
 	}
 	ts := now()
+	blobs := make([]string, 0, len(m.Blobs))
+	seen := map[digest.Digest]bool{}
+	for _, b := range m.Blobs {
+		if !seen[b] {
+			seen[b] = true
+			blobs = append(blobs, string(b))
+		}
+	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := ensureRepo(ctx, tx, repo); err != nil {
 			return err
 		}
-		// One round trip for every statement of the push.
+		if len(blobs) > 0 {
+			tag, err := tx.Exec(ctx, `UPDATE blob_links SET linked_at = $1 WHERE repo = $2 AND digest = ANY($3)`, ts, repo, blobs)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() != int64(len(blobs)) {
+				return fmt.Errorf("a blob of the manifest is not linked in %s: %w", repo, store.ErrNotFound)
+			}
+		}
+		// One round trip for every other statement of the push.
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO manifests
 			(repo, digest, media_type, size, content, subject, artifact_type, annotations, created_at)
@@ -442,4 +480,54 @@ func (s *Store) StaleUploads(ctx context.Context, before time.Time, n int) ([]st
 		return nil, fmt.Errorf("stale uploads: %w", err)
 	}
 	return ids, nil
+}
+
+// SweepLinks implements store.MetadataStore.
+func (s *Store) SweepLinks(ctx context.Context, before time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM blob_links WHERE linked_at < $1 AND NOT EXISTS
+		(SELECT 1 FROM manifest_blobs mb WHERE mb.repo = blob_links.repo AND mb.blob_digest = blob_links.digest)`, before.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("sweep blob links: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM blob_deletions WHERE started_at < $1`, now()-store.DeletionTimeout.Milliseconds()); err != nil {
+		return 0, fmt.Errorf("sweep blob links: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// ClaimDeletion implements store.MetadataStore.
+func (s *Store) ClaimDeletion(ctx context.Context, d digest.Digest) (bool, error) {
+	claimed := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		claimed = false // a retried transaction starts over
+		if err := lockDigest(ctx, tx, d); err != nil {
+			return err
+		}
+		// Linked, or claimed by another collector: not ours to delete.
+		var busy bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM blob_links WHERE digest = $1)
+			OR EXISTS (SELECT 1 FROM blob_deletions WHERE digest = $1 AND started_at > $2)`,
+			string(d), now()-store.DeletionTimeout.Milliseconds()).Scan(&busy); err != nil {
+			return err
+		}
+		if busy {
+			return nil
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO blob_deletions (digest, started_at) VALUES ($1, $2)
+			ON CONFLICT (digest) DO UPDATE SET started_at = excluded.started_at`, string(d), now())
+		claimed = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim blob %s for deletion: %w", d, err)
+	}
+	return claimed, nil
+}
+
+// ReleaseDeletion implements store.MetadataStore.
+func (s *Store) ReleaseDeletion(ctx context.Context, d digest.Digest) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM blob_deletions WHERE digest = $1`, string(d)); err != nil {
+		return fmt.Errorf("release blob %s: %w", d, err)
+	}
+	return nil
 }

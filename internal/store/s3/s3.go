@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -167,6 +168,28 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	}
 	if err := s.c.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
 		return fmt.Errorf("delete blob %s: %w", d, err)
+	}
+	return nil
+}
+
+// Blobs implements store.BlobStore.
+func (s *Store) Blobs(ctx context.Context, fn func(d digest.Digest, size int64, written time.Time) error) error {
+	root := s.prefix + "blobs/"
+	for obj := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: root, Recursive: true}) {
+		if obj.Err != nil {
+			return fmt.Errorf("list blobs: %w", obj.Err)
+		}
+		parts := strings.Split(strings.TrimPrefix(obj.Key, root), "/")
+		if len(parts) != 3 {
+			continue
+		}
+		d := digest.NewDigestFromEncoded(digest.Algorithm(parts[0]), parts[2])
+		if d.Validate() != nil {
+			continue
+		}
+		if err := fn(d, obj.Size, obj.LastModified); err != nil {
+			return err
+		}
 	}
 	return nil
 }

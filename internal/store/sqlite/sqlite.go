@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -131,11 +132,21 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 
 // LinkBlob implements store.MetadataStore.
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error {
+	ts := now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var claimed int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM blob_deletions WHERE digest = ? AND started_at > ?`,
+			string(d), ts-store.DeletionTimeout.Milliseconds()).Scan(&claimed); err != nil {
+			return err
+		}
+		if claimed > 0 {
+			return store.ErrDeleting
+		}
 		if err := ensureRepo(ctx, tx, repo); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO blob_links (repo, digest, size) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, repo, string(d), size)
+		_, err := tx.ExecContext(ctx, `INSERT INTO blob_links (repo, digest, size, linked_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (repo, digest) DO UPDATE SET linked_at = excluded.linked_at`, repo, string(d), size, ts)
 		return err
 	})
 	if err != nil {
@@ -185,9 +196,23 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m *store.Manifest,
 		ann = sql.NullString{String: string(b), Valid: true}
 	}
 	ts := now()
+	blobs := distinct(m.Blobs)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := ensureRepo(ctx, tx, repo); err != nil {
 			return err
+		}
+		if len(blobs) > 0 {
+			args := []any{ts, repo}
+			for _, b := range blobs {
+				args = append(args, string(b))
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE blob_links SET linked_at = ? WHERE repo = ? AND digest IN (?`+strings.Repeat(", ?", len(blobs)-1)+`)`, args...)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != int64(len(blobs)) {
+				return fmt.Errorf("a blob of the manifest is not linked in %s: %w", repo, store.ErrNotFound)
+			}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO manifests
 			(repo, digest, media_type, size, content, subject, artifact_type, annotations, created_at)
@@ -440,4 +465,70 @@ func (s *Store) StaleUploads(ctx context.Context, before time.Time, n int) ([]st
 		return nil, fmt.Errorf("stale uploads: %w", err)
 	}
 	return ids, nil
+}
+
+func distinct(ds []digest.Digest) []digest.Digest {
+	seen := make(map[digest.Digest]bool, len(ds))
+	out := ds[:0:0]
+	for _, d := range ds {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// SweepLinks implements store.MetadataStore.
+func (s *Store) SweepLinks(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM blob_links WHERE linked_at < ? AND NOT EXISTS
+			(SELECT 1 FROM manifest_blobs mb WHERE mb.repo = blob_links.repo AND mb.blob_digest = blob_links.digest)`, before.UnixMilli())
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		_, err = tx.ExecContext(ctx, `DELETE FROM blob_deletions WHERE started_at < ?`, now()-store.DeletionTimeout.Milliseconds())
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep blob links: %w", err)
+	}
+	return int(n), nil
+}
+
+// ClaimDeletion implements store.MetadataStore. SQLite runs one writer at
+// a time, so the check and the claim cannot interleave with LinkBlob.
+func (s *Store) ClaimDeletion(ctx context.Context, d digest.Digest) (bool, error) {
+	claimed := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		claimed = false // a retried transaction starts over
+		// Linked, or claimed by another collector: not ours to delete.
+		var busy int
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM blob_links WHERE digest = ?)
+			+ (SELECT COUNT(*) FROM blob_deletions WHERE digest = ? AND started_at > ?)`,
+			string(d), string(d), now()-store.DeletionTimeout.Milliseconds()).Scan(&busy); err != nil {
+			return err
+		}
+		if busy > 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO blob_deletions (digest, started_at) VALUES (?, ?)
+			ON CONFLICT (digest) DO UPDATE SET started_at = excluded.started_at`, string(d), now())
+		claimed = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim blob %s for deletion: %w", d, err)
+	}
+	return claimed, nil
+}
+
+// ReleaseDeletion implements store.MetadataStore.
+func (s *Store) ReleaseDeletion(ctx context.Context, d digest.Digest) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM blob_deletions WHERE digest = ?`, string(d)); err != nil {
+		return fmt.Errorf("release blob %s: %w", d, err)
+	}
+	return nil
 }

@@ -168,6 +168,27 @@ func BlobStore(t *testing.T, newStore func(t *testing.T) store.BlobStore) {
 		}
 	})
 
+	t.Run("ListBlobs", func(t *testing.T) {
+		s := newStore(t)
+		a, b := []byte("blob a"), randomBytes(t, 3000)
+		writeBlob(t, s, "la", a, digest.FromBytes(a))
+		writeBlob(t, s, "lb", b, digest.FromBytes(b))
+		if _, err := s.WriteUpload(ctx, "pending", 0, strings.NewReader("not a blob yet")); err != nil {
+			t.Fatal(err)
+		}
+		got := map[digest.Digest]int64{}
+		err := s.Blobs(ctx, func(d digest.Digest, size int64, written time.Time) error {
+			if time.Since(written) > time.Minute {
+				t.Errorf("blob %s written at %s; want about now", d, written)
+			}
+			got[d] = size
+			return nil
+		})
+		if err != nil || len(got) != 2 || got[digest.FromBytes(a)] != int64(len(a)) || got[digest.FromBytes(b)] != int64(len(b)) {
+			t.Errorf("Blobs = %v, %v; want the two committed blobs with their sizes", got, err)
+		}
+	})
+
 	t.Run("HostileUploadID", func(t *testing.T) {
 		s := newStore(t)
 		for _, id := range []string{"../escape", "a/b", "", ".hidden"} {

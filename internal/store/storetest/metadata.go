@@ -58,6 +58,11 @@ func MetadataStore(t *testing.T, newStore func(t *testing.T) store.MetadataStore
 		s := newStore(t)
 		m := manifest(`{"m":1}`, "application/vnd.oci.image.manifest.v1+json")
 		m.Blobs = []digest.Digest{config, layer}
+		for _, d := range m.Blobs {
+			if err := s.LinkBlob(ctx, "app", d, 5); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := s.PutManifest(ctx, "app", m, "v1"); err != nil {
 			t.Fatal(err)
 		}
@@ -244,6 +249,68 @@ func MetadataStore(t *testing.T, newStore func(t *testing.T) store.MetadataStore
 		}
 		if got, err := s.StaleUploads(ctx, time.Now().Add(time.Second), 2); err != nil || len(got) != 2 {
 			t.Errorf("StaleUploads with n=2 = %v, %v; want 2 ids", got, err)
+		}
+	})
+
+	t.Run("GarbageCollection", func(t *testing.T) {
+		s := newStore(t)
+		used, loose, renewed := digest.FromString("used"), digest.FromString("loose"), digest.FromString("renewed")
+		for _, d := range []digest.Digest{used, loose, renewed} {
+			if err := s.LinkBlob(ctx, "gc/app", d, 4); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m := manifest(`{"gc":1}`, "application/vnd.oci.image.manifest.v1+json")
+		m.Blobs = []digest.Digest{used, used}
+		if err := s.PutManifest(ctx, "gc/app", m, "v1"); err != nil {
+			t.Fatal(err)
+		}
+		bad := manifest(`{"gc":2}`, "application/vnd.oci.image.manifest.v1+json")
+		bad.Blobs = []digest.Digest{used, digest.FromString("never linked")}
+		if err := s.PutManifest(ctx, "gc/app", bad, "bad"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("manifest with an unlinked blob: %v, want ErrNotFound", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		cut := time.Now()
+		time.Sleep(20 * time.Millisecond)
+		// A manifest push renews its blobs' links: deleted again right
+		// away, its blob is still too young for a sweep before cut.
+		rm := manifest(`{"gc":3}`, "application/vnd.oci.image.manifest.v1+json")
+		rm.Blobs = []digest.Digest{renewed}
+		if err := s.PutManifest(ctx, "gc/app", rm, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteManifest(ctx, "gc/app", rm.Digest); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.SweepLinks(ctx, cut); err != nil || n != 1 {
+			t.Errorf("SweepLinks = %d, %v; want 1 (the loose link)", n, err)
+		}
+		if _, err := s.BlobLink(ctx, "gc/app", loose); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("loose link after the sweep: %v", err)
+		}
+		for _, d := range []digest.Digest{used, renewed} {
+			if _, err := s.BlobLink(ctx, "gc/app", d); err != nil {
+				t.Errorf("link %s after the sweep: %v", d, err)
+			}
+		}
+		if ok, err := s.ClaimDeletion(ctx, used); err != nil || ok {
+			t.Errorf("ClaimDeletion of a linked blob = %v, %v; want false", ok, err)
+		}
+		if ok, err := s.ClaimDeletion(ctx, loose); err != nil || !ok {
+			t.Fatalf("ClaimDeletion of an unlinked blob = %v, %v; want true", ok, err)
+		}
+		if ok, err := s.ClaimDeletion(ctx, loose); err != nil || ok {
+			t.Errorf("second ClaimDeletion of a claimed blob = %v, %v; want false (one collector deletes it)", ok, err)
+		}
+		if err := s.LinkBlob(ctx, "gc/other", loose, 4); !errors.Is(err, store.ErrDeleting) {
+			t.Errorf("LinkBlob of a blob being deleted: %v, want ErrDeleting", err)
+		}
+		if err := s.ReleaseDeletion(ctx, loose); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.LinkBlob(ctx, "gc/other", loose, 4); err != nil {
+			t.Errorf("LinkBlob after the deletion: %v", err)
 		}
 	})
 
