@@ -157,13 +157,13 @@ func (r *Registry) mount(req *http.Request, repo string, d digest.Digest, from s
 	if err != nil {
 		return false, err
 	}
-	if _, err := r.blobs.Stat(ctx, d); errors.Is(err, store.ErrNotFound) {
-		return false, nil
+	if err := r.meta.LinkBlob(ctx, repo, d, size); errors.Is(err, store.ErrDeleting) {
+		return false, nil // the client uploads it instead
 	} else if err != nil {
 		return false, err
 	}
-	if err := r.meta.LinkBlob(ctx, repo, d, size); errors.Is(err, store.ErrDeleting) {
-		return false, nil // the client uploads it instead
+	if err := r.linkedBytesExist(ctx, repo, d); errors.Is(err, store.ErrNotFound) {
+		return false, nil
 	} else if err != nil {
 		return false, err
 	}
@@ -182,14 +182,35 @@ func (r *Registry) commit(ctx context.Context, repo, id string, want, got digest
 	} else if err != nil {
 		return err
 	}
+	gone := newError(errUnavailable, fmt.Sprintf("blob %s was being removed by garbage collection at this moment; upload it again", want))
 	if err := r.meta.LinkBlob(ctx, repo, want, size); errors.Is(err, store.ErrDeleting) {
 		// The store already held these bytes, so the upload was dropped,
 		// and a collector is deleting them this moment.
-		return newError(errUnavailable, fmt.Sprintf("blob %s is being removed by garbage collection at this moment; upload it again", want))
+		return gone
+	} else if err != nil {
+		return err
+	}
+	if err := r.linkedBytesExist(ctx, repo, want); errors.Is(err, store.ErrNotFound) {
+		return gone
 	} else if err != nil {
 		return err
 	}
 	return nil
+}
+
+// linkedBytesExist checks, once blob d is linked in repo, that its bytes
+// are still stored. A collector claims a blob only while nothing links
+// it, so once linked the bytes stay; but one that deleted them between
+// the commit (which found them there and dropped the upload) and the link
+// would leave a link to nothing, which is undone here.
+func (r *Registry) linkedBytesExist(ctx context.Context, repo string, d digest.Digest) error {
+	_, err := r.blobs.Stat(ctx, d)
+	if errors.Is(err, store.ErrNotFound) {
+		if uerr := r.meta.UnlinkBlob(ctx, repo, d); uerr != nil && !errors.Is(uerr, store.ErrNotFound) {
+			return uerr
+		}
+	}
+	return err
 }
 
 // loadUpload locks session rt.ref and loads it; the caller must call

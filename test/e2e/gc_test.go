@@ -112,7 +112,7 @@ func TestGarbageCollectionDuringPushes(t *testing.T) {
 		d, _ := imgs[i].Digest()
 		run(t, home, "crane", "delete", "--insecure", fmt.Sprintf("%s/race/img%d@%s", s.Host, i, d))
 	}
-	time.Sleep(1500 * time.Millisecond) // the garbage is now older than --grace
+	time.Sleep(3500 * time.Millisecond) // the garbage is now older than --grace
 
 	var wg sync.WaitGroup
 	for i := range imgs {
@@ -126,7 +126,7 @@ func TestGarbageCollectionDuringPushes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if out, code := testenv.RunFerry(t, nil, "gc", "--data-dir", s.DataDir, "--grace", "1s"); code != 0 {
+			if out, code := testenv.RunFerry(t, nil, "gc", "--data-dir", s.DataDir, "--grace", "3s"); code != 0 {
 				t.Errorf("ferry gc during pushes: exit %d\n%s", code, out)
 			}
 		}()
