@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-mirror/ferry/internal/gc"
+	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
 func newGCCmd() *cobra.Command {
@@ -58,7 +59,7 @@ uploaded its blobs but not yet its manifest is not robbed of them.
 			start := time.Now()
 			rep, err := gc.Run(ctx, meta, blobs, gc.Options{Grace: grace, Log: log})
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %d blob links no manifest uses; deleted %d blobs (%s); kept %d blobs; %s\n",
-				rep.LinksRemoved, rep.BlobsDeleted, humanSize(rep.BytesFreed), rep.BlobsKept, time.Since(start).Round(time.Millisecond))
+				rep.LinksRemoved, rep.BlobsDeleted, transfer.FormatBytes(rep.BytesFreed), rep.BlobsKept, time.Since(start).Round(time.Millisecond))
 			if err != nil {
 				return fmt.Errorf("gc: %w (what is reported above was done; run gc again to finish)", err)
 			}
@@ -72,18 +73,4 @@ uploaded its blobs but not yet its manifest is not robbed of them.
 	f.DurationVar(&grace, "grace", 24*time.Hour, "keep blobs and links younger than this")
 	f.BoolVar(&debug, "debug", false, "log every blob deleted")
 	return cmd
-}
-
-// humanSize formats a byte count with binary units.
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

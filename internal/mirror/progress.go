@@ -44,7 +44,7 @@ func startProgress(o Options, log *slog.Logger, st *transfer.Stats) *progress {
 		moved := s.BytesDone
 		eta, of, ofBytes := "-", "?", "?"
 		if images > 0 {
-			of, ofBytes = strconv.FormatInt(images, 10), humanBytes(total)
+			of, ofBytes = strconv.FormatInt(images, 10), transfer.FormatBytes(total)
 			if rate > 0 && total > moved {
 				eta = time.Duration(float64(total-moved) / rate * float64(time.Second)).Round(time.Second).String()
 			}
@@ -56,7 +56,7 @@ func startProgress(o Options, log *slog.Logger, st *transfer.Stats) *progress {
 				end = "\n"
 			}
 			fmt.Fprintf(o.Progress, "\r\033[Kimages %d/%s  %s / %s  %s/s  ETA %s%s",
-				doneImgs, of, humanBytes(moved), ofBytes, humanBytes(int64(rate)), eta, end)
+				doneImgs, of, transfer.FormatBytes(moved), ofBytes, transfer.FormatBytes(int64(rate)), eta, end)
 			return
 		}
 		if !final {
@@ -93,23 +93,10 @@ func (r *run) summary(p *plan.Plan) {
 	fmt.Fprintf(r.o.Out, "images: %d copied, %d already present, %d failed, %d missing, %d blocked\n",
 		s.ImagesCopied, s.ImagesSkipped, s.ImagesFailed, len(p.Missing), len(p.Blocked))
 	fmt.Fprintf(r.o.Out, "blobs: %d copied (%s), %d mounted (%s), %d already present (%s); manifests: %d pushed, %d present\n",
-		s.BlobsCopied, humanBytes(s.BytesCopied), s.BlobsMounted, humanBytes(s.BytesMounted), s.BlobsSkipped, humanBytes(s.BytesSkipped),
+		s.BlobsCopied, transfer.FormatBytes(s.BytesCopied), s.BlobsMounted, transfer.FormatBytes(s.BytesMounted), s.BlobsSkipped, transfer.FormatBytes(s.BytesSkipped),
 		s.ManifestsPushed, s.ManifestsSkipped)
-	fmt.Fprintf(r.o.Out, "time: %s (%s/s)\n", el.Round(time.Millisecond), humanBytes(int64(float64(s.BytesCopied)/max(el.Seconds(), 0.001))))
+	fmt.Fprintf(r.o.Out, "time: %s (%s/s)\n", el.Round(time.Millisecond), transfer.FormatBytes(int64(float64(s.BytesCopied)/max(el.Seconds(), 0.001))))
 	r.log.Info("summary", "images_copied", s.ImagesCopied, "images_present", s.ImagesSkipped, "images_failed", s.ImagesFailed,
 		"missing", len(p.Missing), "blocked", len(p.Blocked), "blobs_copied", s.BlobsCopied, "bytes_copied", s.BytesCopied,
 		"blobs_mounted", s.BlobsMounted, "blobs_present", s.BlobsSkipped, "manifests_pushed", s.ManifestsPushed, "seconds", el.Seconds())
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

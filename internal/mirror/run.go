@@ -310,7 +310,7 @@ func (r *run) dryRun(p *plan.Plan, root string) error {
 		return err
 	}
 	fmt.Fprintf(r.o.Out, "dry run: %d images, %d blobs, %s to copy, %d missing, %d blocked\nmapping: %s\nmissing: %s\n",
-		len(p.Images), len(p.Blobs), humanBytes(p.TotalBytes()), len(p.Missing), len(p.Blocked), mp, mi)
+		len(p.Images), len(p.Blobs), transfer.FormatBytes(p.TotalBytes()), len(p.Missing), len(p.Blocked), mp, mi)
 	return nil
 }
 

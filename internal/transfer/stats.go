@@ -1,6 +1,9 @@
 package transfer
 
-import "sync/atomic"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // Stats counts what a copy did; safe for concurrent use and for reading
 // while the copy runs (progress).
@@ -48,4 +51,18 @@ func (s *Stats) Snapshot() Snapshot {
 		ManifestsPushed: s.ManifestsPushed.Load(), ManifestsSkipped: s.ManifestsSkipped.Load(),
 		BytesDone: s.BytesDone.Load(), Live: s.Live.Load(),
 	}
+}
+
+// FormatBytes writes n with binary units, as the summaries show sizes.
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
