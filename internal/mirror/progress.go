@@ -18,7 +18,8 @@ import (
 type progress struct {
 	done chan struct{}
 	wg   sync.WaitGroup
-	// The totals are unknown while copying starts ahead of the plan.
+	// The totals are unknown (images -1) while copying starts ahead of
+	// the plan.
 	images atomic.Int64
 	total  atomic.Int64
 }
@@ -31,6 +32,7 @@ func (p *progress) setTotals(images int, total int64) {
 
 func startProgress(o Options, log *slog.Logger, st *transfer.Stats) *progress {
 	p := &progress{done: make(chan struct{})}
+	p.images.Store(-1)
 	every := 5 * time.Second
 	if o.Terminal && o.Progress != nil {
 		every = 250 * time.Millisecond
@@ -43,7 +45,7 @@ func startProgress(o Options, log *slog.Logger, st *transfer.Stats) *progress {
 		rate := float64(s.Live) / max(el, 0.001)
 		moved := s.BytesDone
 		eta, of, ofBytes := "-", "?", "?"
-		if images > 0 {
+		if images >= 0 {
 			of, ofBytes = strconv.FormatInt(images, 10), transfer.FormatBytes(total)
 			if rate > 0 && total > moved {
 				eta = time.Duration(float64(total-moved) / rate * float64(time.Second)).Round(time.Second).String()
