@@ -201,7 +201,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	if !o.plainHTTP {
-		cfg, err := tlsConfig(o, logger)
+		cfg, err := tlsConfig(ctx, o, meta, logger)
 		if err != nil {
 			return err
 		}
@@ -268,7 +268,7 @@ func newAuthorizer(ctx context.Context, o *serveOptions, meta store.MetadataStor
 
 // tlsConfig loads the given certificate, or the generated CA's server
 // certificate, renewed in place.
-func tlsConfig(o *serveOptions, logger *slog.Logger) (*tls.Config, error) {
+func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, logger *slog.Logger) (*tls.Config, error) {
 	if o.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
 		if err != nil {
@@ -276,7 +276,18 @@ func tlsConfig(o *serveOptions, logger *slog.Logger) (*tls.Config, error) {
 		}
 		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 	}
-	m, err := certs.NewManager(filepath.Join(o.dataDir, "tls"), o.hostnames, logger)
+	dir := filepath.Join(o.dataDir, "tls")
+	var m *certs.Manager
+	var err error
+	if as, ok := meta.(store.AuthStore); ok && o.metadata != "" {
+		// Replicas on a shared metadata store share one generated CA, so
+		// clusters trust it once for the whole load-balanced name.
+		m, err = certs.NewSharedManager(dir, o.hostnames, logger, func(candidate string) (string, error) {
+			return as.SharedCA(ctx, candidate)
+		})
+	} else {
+		m, err = certs.NewManager(dir, o.hostnames, logger)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("generated TLS: %w", err)
 	}

@@ -37,6 +37,9 @@ type options struct {
 	now            func() time.Time
 	caLifetime     time.Duration
 	serverLifetime time.Duration
+	// share, when set, settles the CA with the other replicas: given this
+	// one's CA (PEM certificate then key) it returns the one they all use.
+	share func(candidate string) (string, error)
 }
 
 // Manager owns the CA and the server certificate under one directory.
@@ -47,6 +50,7 @@ type Manager struct {
 	opts   options
 
 	ca      *authority
+	created bool // the CA was made by this start, so no client trusts it yet
 	current atomic.Pointer[tls.Certificate]
 	renewMu sync.Mutex // one renewal at a time; readers never wait on it
 }
@@ -56,6 +60,14 @@ type Manager struct {
 // server certificate before it expires, without a restart.
 func NewManager(dir string, hostnames []string, logger *slog.Logger) (*Manager, error) {
 	return newManager(dir, hostnames, logger, options{})
+}
+
+// NewSharedManager is NewManager for replicas that serve one name behind a
+// load balancer: share stores the first CA offered where every replica
+// reads it (the metadata store) and returns the one stored, so all their
+// certificates chain to one CA that clusters trust once.
+func NewSharedManager(dir string, hostnames []string, logger *slog.Logger, share func(candidate string) (string, error)) (*Manager, error) {
+	return newManager(dir, hostnames, logger, options{share: share})
 }
 
 func newManager(dir string, hostnames []string, logger *slog.Logger, opts options) (*Manager, error) {

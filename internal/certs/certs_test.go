@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -358,5 +359,52 @@ func TestConcurrentHandshakesRenewOnce(t *testing.T) {
 		if c != nil && !c.Equal(renewed) {
 			t.Errorf("handshake %d got certificate %v, want the single renewed one %v", i, c.SerialNumber, renewed.SerialNumber)
 		}
+	}
+}
+
+// TestReplicasShareOneCA: replicas that start empty end up with one CA,
+// whichever offered first, so a cluster trusts one certificate for every
+// replica behind the load balancer; a replica whose existing CA is not
+// the shared one refuses to start rather than switching under its clients.
+func TestReplicasShareOneCA(t *testing.T) {
+	var mu sync.Mutex
+	stored := ""
+	share := func(candidate string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stored == "" {
+			stored = candidate
+		}
+		return stored, nil
+	}
+	a, err := NewSharedManager(t.TempDir(), []string{"mirror.example"}, nil, share)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewSharedManager(t.TempDir(), []string{"mirror.example"}, nil, share)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caA, _ := os.ReadFile(a.CAFile())
+	caB, _ := os.ReadFile(b.CAFile())
+	if string(caA) != string(caB) {
+		t.Fatal("the replicas have different CA files")
+	}
+	for _, m := range []*Manager{a, b} {
+		leaf := served(t, m, "mirror.example")
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: caPool(t, a), DNSName: "mirror.example"}); err != nil {
+			t.Errorf("a replica's certificate does not verify with the shared CA: %v", err)
+		}
+	}
+	// Restarting a replica keeps its (shared) CA.
+	if _, err := NewSharedManager(filepath.Dir(b.CAFile()), []string{"mirror.example"}, nil, share); err != nil {
+		t.Errorf("restart of a replica: %v", err)
+	}
+	own := t.TempDir()
+	if _, err := NewManager(own, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewSharedManager(own, nil, nil, share); err == nil || !strings.Contains(err.Error(), "move") {
+		t.Errorf("a replica with its own older CA: %v; want a refusal that says to move it away", err)
 	}
 }

@@ -28,6 +28,59 @@ type authority struct {
 // trusting the server. It never replaces a CA that exists: that would
 // silently break every client that trusts it.
 func (m *Manager) loadOrCreateCA() (*authority, error) {
+	if m.opts.share != nil {
+		return m.sharedCA()
+	}
+	return m.localCA()
+}
+
+// sharedCA offers this replica's CA (made now if it has none) to the
+// others and adopts the one they use. A replica whose own CA lost is
+// refused rather than switched: clients may trust the one it has.
+func (m *Manager) sharedCA() (*authority, error) {
+	certPath, keyPath := filepath.Join(m.dir, caCertFile), filepath.Join(m.dir, caKeyFile)
+	local, err := m.localCA()
+	if err != nil {
+		return nil, err
+	}
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	shared, err := m.opts.share(string(certPEM) + string(keyPEM))
+	if err != nil {
+		return nil, fmt.Errorf("tls: share the CA with the other replicas: %w", err)
+	}
+	if shared == string(certPEM)+string(keyPEM) {
+		return local, nil
+	}
+	pair, err := tls.X509KeyPair([]byte(shared), []byte(shared))
+	if err != nil {
+		return nil, fmt.Errorf("tls: the replicas' shared CA is unreadable: %w", err)
+	}
+	key, ok := pair.PrivateKey.(*ecdsa.PrivateKey)
+	if !ok || !pair.Leaf.IsCA {
+		return nil, errors.New("tls: the replicas' shared CA is not an ECDSA CA")
+	}
+	if m.opts.now().After(pair.Leaf.NotAfter) {
+		return nil, fmt.Errorf("tls: the replicas' shared CA expired on %s; give every replica --tls-cert", pair.Leaf.NotAfter.Format(time.DateOnly))
+	}
+	if !m.created {
+		return nil, fmt.Errorf("tls: this replica's CA %s is not the one the other replicas share; move %s away to adopt theirs, or give every replica --tls-cert", certPath, m.dir)
+	}
+	if err := writePair(certPath, keyPath, pair.Leaf.Raw, key); err != nil {
+		return nil, err
+	}
+	m.logger.Info("adopted the CA the other replicas share", "file", certPath, "expires", pair.Leaf.NotAfter)
+	return &authority{cert: pair.Leaf, key: key}, nil
+}
+
+// localCA loads the CA stored in the directory or creates one there.
+func (m *Manager) localCA() (*authority, error) {
 	certPath, keyPath := filepath.Join(m.dir, caCertFile), filepath.Join(m.dir, caKeyFile)
 	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err == nil {
@@ -76,6 +129,7 @@ func (m *Manager) createCA() (*authority, error) {
 		return nil, err
 	}
 	m.logger.Info("created TLS CA", "file", filepath.Join(m.dir, caCertFile), "expires", cert.NotAfter)
+	m.created = true
 	return &authority{cert: cert, key: key}, nil
 }
 

@@ -65,4 +65,8 @@ type AuthStore interface {
 	// candidate first if no key exists yet. Every caller sharing the store
 	// gets the same key, whoever stored it.
 	SigningKey(ctx context.Context, candidate string) (string, error)
+	// SharedCA returns the CA (PEM certificate then key) that generated
+	// TLS uses on every replica sharing the store, storing candidate first
+	// if none exists yet.
+	SharedCA(ctx context.Context, candidate string) (string, error)
 }

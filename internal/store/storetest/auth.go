@@ -103,6 +103,18 @@ func AuthStore(t *testing.T, open func(t *testing.T) (store.AuthStore, store.Aut
 			t.Errorf("DeleteUser(nobody): %v", err)
 		}
 	})
+	t.Run("SharedCAFirstWins", func(t *testing.T) {
+		a, b := open(t)
+		ca, err := a.SharedCA(ctx, "ca-a")
+		must(t, err)
+		cb, err := b.SharedCA(ctx, "ca-b")
+		must(t, err)
+		key, err := b.SigningKey(ctx, "key-b")
+		must(t, err)
+		if ca != "ca-a" || cb != "ca-a" || key != "key-b" {
+			t.Errorf("shared CAs %q and %q, signing key %q; want ca-a twice and the signing key apart", ca, cb, key)
+		}
+	})
 	t.Run("SigningKeyShared", func(t *testing.T) {
 		a, b := open(t)
 		ka, err := a.SigningKey(ctx, "key-a")
