@@ -43,6 +43,7 @@ type serveOptions struct {
 	authMode        string
 	anonymousPull   bool
 	uploadMaxAge    time.Duration
+	blobRedirect    bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -94,6 +95,7 @@ cluster's additionalTrustBundle.`,
 	f.StringVar(&o.blobStore, "blob-store", "", "blob store: s3://<bucket>?endpoint=host:port&region=..&insecure=true (default: <data-dir>/blobs)")
 	f.StringVar(&o.authMode, "auth", "auto", "auto: require credentials once a user exists (see `ferry user`); on; off: open registry")
 	f.BoolVar(&o.anonymousPull, "anonymous-pull", false, "let clients without credentials pull (pushes and deletes still need a user)")
+	f.BoolVar(&o.blobRedirect, "blob-redirect", false, "with an s3:// blob store, send clients to presigned S3 URLs for blob downloads (they must reach the S3 endpoint)")
 	f.DurationVar(&o.uploadMaxAge, "upload-max-age", 24*time.Hour, "remove uploads nobody wrote to for this long, with their data (0: never)")
 	return cmd
 }
@@ -171,6 +173,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	if o.blobRedirect && !strings.HasPrefix(o.blobStore, "s3://") {
+		return errors.New("--blob-redirect sends clients to the S3 store; it needs --blob-store s3://...")
+	}
 	if o.uploadMaxAge < 0 {
 		return errors.New("--upload-max-age must be positive, or 0 to keep abandoned uploads")
 	}
@@ -193,6 +198,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	reg := registry.New(registry.Options{
 		Blobs: blobs, Meta: meta, Logger: logger,
 		MaxManifestSize: o.maxManifestSize, ReadOnly: o.readOnly, Auth: authz,
+		BlobRedirect: blobRedirectTTL(o.blobRedirect),
 	})
 	srv := &http.Server{
 		Handler:           reg.Handler(),
@@ -345,4 +351,14 @@ func firstEnv(names ...string) string {
 		}
 	}
 	return ""
+}
+
+// blobRedirectTTL is how long a presigned blob URL stays valid: long enough
+// for a slow client to start the download (S3 checks the time when the
+// request arrives, not when it ends).
+func blobRedirectTTL(on bool) time.Duration {
+	if !on {
+		return 0
+	}
+	return 20 * time.Minute
 }

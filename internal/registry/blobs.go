@@ -43,6 +43,15 @@ func (r *Registry) getBlob(w http.ResponseWriter, req *http.Request, rt route) e
 		}
 		return err
 	}
+	if r.presign != nil && req.Method == http.MethodGet {
+		u, err := r.presign.PresignGet(ctx, d, r.redirect)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Docker-Content-Digest", string(d))
+		http.Redirect(w, req, u.String(), http.StatusTemporaryRedirect)
+		return nil
+	}
 	b, err := r.blobs.Open(ctx, d)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {

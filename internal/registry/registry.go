@@ -4,13 +4,17 @@
 package registry
 
 import (
+	"context"
 	_ "crypto/sha256" // digest algorithms the registry accepts
 	_ "crypto/sha512"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ferry-mirror/ferry/internal/auth"
@@ -34,6 +38,15 @@ type Options struct {
 	// Auth checks credentials and permissions and serves /v2/token; nil:
 	// everyone may do everything.
 	Auth *auth.Authorizer
+	// BlobRedirect, when positive, answers blob GETs with a redirect to a
+	// URL of the blob store valid this long, if the store can make one
+	// (S3), so the bytes do not flow through the registry.
+	BlobRedirect time.Duration
+}
+
+// presigner is a blob store that can hand out direct download URLs.
+type presigner interface {
+	PresignGet(ctx context.Context, d digest.Digest, ttl time.Duration) (*url.URL, error)
 }
 
 // Registry serves the distribution API.
@@ -47,11 +60,16 @@ type Registry struct {
 	gatherer prometheus.Gatherer
 	uploads  uploadLocks
 	auth     *auth.Authorizer
+	redirect time.Duration
+	presign  presigner // nil unless redirects are on and the store can
 }
 
 // New returns a Registry; call Handler to serve it.
 func New(o Options) *Registry {
 	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly, auth: o.Auth}
+	if p, ok := o.Blobs.(presigner); ok && o.BlobRedirect > 0 {
+		r.presign, r.redirect = p, o.BlobRedirect
+	}
 	if r.log == nil {
 		r.log = slog.Default()
 	}

@@ -172,6 +172,21 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	return nil
 }
 
+// PresignGet returns a URL that reads blob d straight from the bucket for
+// ttl, so a registry can redirect a client there instead of relaying the
+// bytes. It does not check that the blob exists.
+func (s *Store) PresignGet(ctx context.Context, d digest.Digest, ttl time.Duration) (*url.URL, error) {
+	key, err := s.blobKey(d)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.c.PresignedGetObject(ctx, s.bucket, key, ttl, url.Values{})
+	if err != nil {
+		return nil, fmt.Errorf("presign blob %s: %w", d, err)
+	}
+	return u, nil
+}
+
 // Blobs implements store.BlobStore.
 func (s *Store) Blobs(ctx context.Context, fn func(d digest.Digest, size int64, written time.Time) error) error {
 	root := s.prefix + "blobs/"
