@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -384,5 +385,32 @@ func TestMultiArchLayoutAndDigest(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(arch, "working-dir", "cluster-resources", f)); err != nil {
 			t.Errorf("d2m wrote no %s: %v", f, err)
 		}
+	}
+}
+
+// TestFullFromLayoutUnchanged: full: true with no packages mirrors a
+// catalog from an oci:// layout as it is, with the layout's digest.
+func TestFullFromLayoutUnchanged(t *testing.T) {
+	up := testenv.StartDockerRegistry(t)
+	u := pushUpstream(t, up.Host)
+	dir := u.layoutCatalog(t)
+	p, err := layout.FromPath(dir)
+	must(t, err)
+	idx, err := p.ImageIndex()
+	must(t, err)
+	im, err := idx.IndexManifest()
+	must(t, err)
+	want := im.Manifests[0].Digest.String()
+	mirror := testenv.StartFerry(t, testenv.FerryOptions{})
+	isc := writeConfig(t, "  - catalog: oci://"+dir+"\n    full: true\n")
+	if out, code := ferry(t, "mirror", "-c", isc, "--workspace", "file://"+t.TempDir(), "docker://"+mirror.Host+"/lay", "--src-tls-verify=false", "--dest-tls-verify=false"); code != 0 {
+		t.Fatalf("m2m exited %d\n%s", code, out)
+	}
+	if got := digestOf(t, mirror.Host+"/lay/my-catalog:latest"); got != want {
+		t.Errorf("catalog from the layout has digest %s on the mirror, want the layout's %s", got, want)
+	}
+	got, _ := readBack(t, mirror.Host+"/lay/my-catalog:latest")
+	if len(got) != len(bundles) {
+		t.Errorf("catalog keeps %v, want all %d bundles", got, len(bundles))
 	}
 }

@@ -219,6 +219,29 @@ func TestCatalogFidelity(t *testing.T) {
 		}
 	})
 
+	t.Run("full-unchanged-through-an-archive", func(t *testing.T) {
+		isc := writeConfig(t, "  - catalog: "+e.cat.Image.ByTag()+"\n    full: true\n")
+		arch := t.TempDir()
+		if out, code := ferry(t, "mirror", "-c", isc, "file://"+arch, "--src-tls-verify=false"); code != 0 {
+			t.Fatalf("m2d exited %d\n%s", code, out)
+		}
+		if out, code := ferry(t, "mirror", "-c", isc, "--from", "file://"+arch, "docker://"+e.mirror.Host+"/full-d2m", "--dest-tls-verify=false"); code != 0 {
+			t.Fatalf("d2m exited %d\n%s", code, out)
+		}
+		if mc := e.readCatalog(t, "full-d2m"); mc.digest != e.cat.Image.Digest {
+			t.Errorf("catalog pushed from the archive has digest %s, want the upstream's %s", mc.digest, e.cat.Image.Digest)
+		}
+		// Every platform's catalog image came along.
+		for _, child := range e.children(t, e.cat.Image.ByDigest()) {
+			if !e.onMirror(t, "full-d2m", e.cat.Image.Repository+"@"+child) {
+				t.Errorf("catalog platform image %s is missing on the mirror", child)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(arch, "working-dir", "cluster-resources", "cs-redhat-operator-index-v4-17.yaml")); err != nil {
+			t.Errorf("d2m wrote no CatalogSource for the unchanged catalog: %v", err)
+		}
+	})
+
 	t.Run("min-equals-max-selects-one-bundle-across-channels", func(t *testing.T) {
 		out, code, _ := e.run(t, "exact", "    packages:\n    - name: aws-load-balancer-operator\n      minVersion: 1.0.1\n      maxVersion: 1.0.1\n")
 		if code != 0 {
