@@ -41,13 +41,14 @@ type ChannelFilter struct {
 }
 
 // Filter returns the catalog cut down to what f selects, and the images the
-// kept bundles need. It follows oc-mirror v2:
-//   - no packages: each package's default channel, head only (DESIGN.md's
-//     rule; catalog-filter v0.0.4 keeps every channel's head here);
+// kept bundles need. It follows oc-mirror v2's filter (catalog-filter):
+//   - no packages: the head of every channel of every package;
 //   - a package with no channels: every channel of it, head only;
 //   - listed channels: only those, head only;
 //   - minVersion/maxVersion (of a channel, or of the package for all its
 //     channels): the range walked down the replaces chain (see keepRange);
+//     a channel the range empties is dropped with a warning, unless it is
+//     the package's default channel;
 //   - minVersion equal to maxVersion: exactly that version, in the channels
 //     that have it;
 //   - bundles: exactly those bundles;
@@ -59,12 +60,18 @@ type ChannelFilter struct {
 // dangling edge and uses it to upgrade a cluster running that older bundle.
 // Deprecation entries for dropped bundles and channels go.
 //
-// Errors: a package, channel or bundle the catalog does not have (naming
-// the ones it has) and a listed channel the filter empties, which oc-mirror's
-// filter silently skips; and, as in oc-mirror, a minVersion above the
-// maxVersion, full combined with a version range, and a default channel
-// dropped or emptied without a defaultChannel that names a kept channel.
+// A package the filter cannot select from (one the catalog does not have,
+// an unknown channel or bundle, no bundle of an exact version, its default
+// channel dropped or emptied without a defaultChannel naming a kept one)
+// fails alone: it is left out and listed in Result.Failed, naming what the
+// catalog has, and the other packages are kept. The returned error is for
+// a filter that is wrong whatever the catalog holds (a minVersion above
+// the maxVersion, full combined with a version range, a package or
+// channel listed twice) and for a catalog that cannot be indexed.
 func (c *Catalog) Filter(f Filter) (*Result, error) {
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
 	ix, err := c.index()
 	if err != nil {
 		return nil, err
@@ -72,27 +79,10 @@ func (c *Catalog) Filter(f Filter) (*Result, error) {
 	if f.Full && len(f.Packages) == 0 {
 		return newResult(c, true, nil), nil
 	}
-	var plans []pkgPlan
-	if len(f.Packages) == 0 {
+	pkgFilters := f.Packages
+	if len(pkgFilters) == 0 {
 		for _, name := range ix.packageNames() {
-			p := ix.pkgs[name]
-			if ix.channels[name][p.DefaultChannel] == nil {
-				return nil, fmt.Errorf("package %s (%s): its default channel %q is not defined in the catalog", name, p.Source, p.DefaultChannel)
-			}
-			plans = append(plans, pkgPlan{pkg: p, chans: []chanPlan{{ch: ix.channels[name][p.DefaultChannel]}}})
-		}
-	} else {
-		seen := map[string]bool{}
-		for _, pf := range f.Packages {
-			if seen[pf.Name] {
-				return nil, fmt.Errorf("package %s is listed twice; merge the two entries", pf.Name)
-			}
-			seen[pf.Name] = true
-			plan, err := planPackage(ix, f.Full, pf)
-			if err != nil {
-				return nil, err
-			}
-			plans = append(plans, plan)
+			pkgFilters = append(pkgFilters, PackageFilter{Name: name})
 		}
 	}
 
@@ -100,10 +90,12 @@ func (c *Catalog) Filter(f Filter) (*Result, error) {
 	keptChans := map[string]map[string]bool{}
 	keptBundles := map[string]map[string]bool{}
 	var warnings []string
-	for _, plan := range plans {
-		pkg, chans, w, err := plan.apply(ix)
+	var failed []*PackageError
+	for _, pf := range pkgFilters {
+		pkg, chans, w, err := selectPackage(ix, f.Full, pf)
 		if err != nil {
-			return nil, err
+			failed = append(failed, &PackageError{Package: pf.Name, Err: err})
+			continue
 		}
 		warnings = append(warnings, w...)
 		out.Packages = append(out.Packages, pkg)
@@ -116,12 +108,8 @@ func (c *Catalog) Filter(f Filter) (*Result, error) {
 				if keptBundles[pkg.Name][e.Name] {
 					continue
 				}
-				b := ix.bundles[pkg.Name][e.Name]
-				if b == nil {
-					return nil, fmt.Errorf("channel %s of package %s (%s) lists bundle %s, which the catalog does not define", ch.Name, pkg.Name, ch.Source, e.Name)
-				}
 				keptBundles[pkg.Name][e.Name] = true
-				out.Bundles = append(out.Bundles, b)
+				out.Bundles = append(out.Bundles, ix.bundles[pkg.Name][e.Name])
 			}
 		}
 	}
@@ -148,7 +136,81 @@ func (c *Catalog) Filter(f Filter) (*Result, error) {
 			out.Others = append(out.Others, m)
 		}
 	}
-	return newResult(out, false, warnings), nil
+	res := newResult(out, false, warnings)
+	res.Failed = failed
+	return res, nil
+}
+
+// PackageError is a package the filter could not select from; the rest of
+// the catalog is filtered without it.
+type PackageError struct {
+	Package string
+	Err     error
+}
+
+func (e *PackageError) Error() string { return e.Err.Error() }
+func (e *PackageError) Unwrap() error { return e.Err }
+
+// selectPackage plans and applies the filter of one package, and checks
+// that every kept entry has its bundle.
+func selectPackage(ix *index, full bool, pf PackageFilter) (*Package, []*Channel, []string, error) {
+	plan, err := planPackage(ix, full, pf)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pkg, chans, warnings, err := plan.apply(ix)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, ch := range chans {
+		for _, e := range ch.Entries {
+			if ix.bundles[pkg.Name][e.Name] == nil {
+				return nil, nil, nil, fmt.Errorf("channel %s of package %s (%s) lists bundle %s, which the catalog does not define", ch.Name, pkg.Name, ch.Source, e.Name)
+			}
+		}
+	}
+	return pkg, chans, warnings, nil
+}
+
+// validate reports what is wrong with the filter whatever the catalog.
+func (f Filter) validate() error {
+	seen := map[string]bool{}
+	for _, pf := range f.Packages {
+		if seen[pf.Name] {
+			return fmt.Errorf("package %s is listed twice; merge the two entries", pf.Name)
+		}
+		seen[pf.Name] = true
+		pkgRange, err := versionRange(pf.Name, pf.MinVersion, pf.MaxVersion)
+		if err != nil {
+			return err
+		}
+		switch {
+		case f.Full && pkgRange != "":
+			return fmt.Errorf("package %s: full: true keeps every version, so it cannot be combined with minVersion/maxVersion; drop one of them", pf.Name)
+		case f.Full && len(pf.Bundles) > 0:
+			return fmt.Errorf("package %s: full: true keeps every bundle, so it cannot be combined with a bundles list; drop one of them", pf.Name)
+		case len(pf.Bundles) > 0 && (pkgRange != "" || len(pf.Channels) > 0):
+			return fmt.Errorf("package %s: a bundles list cannot be combined with channels or minVersion/maxVersion; use one way of selecting", pf.Name)
+		}
+		chans := map[string]bool{}
+		for _, cf := range pf.Channels {
+			if chans[cf.Name] {
+				return fmt.Errorf("package %s: channel %s is listed twice; merge the two entries", pf.Name, cf.Name)
+			}
+			chans[cf.Name] = true
+			rng, err := versionRange(pf.Name+" channel "+cf.Name, cf.MinVersion, cf.MaxVersion)
+			if err != nil {
+				return err
+			}
+			switch {
+			case rng != "" && pkgRange != "":
+				return fmt.Errorf("package %s has minVersion/maxVersion, so its channel %s cannot have its own; keep one of the two", pf.Name, cf.Name)
+			case rng != "" && f.Full:
+				return fmt.Errorf("package %s channel %s: full: true keeps every version, so it cannot be combined with minVersion/maxVersion; drop one of them", pf.Name, cf.Name)
+			}
+		}
+	}
+	return nil
 }
 
 // pkgPlan is what to do with one package: which channels, and how.
@@ -162,30 +224,19 @@ type pkgPlan struct {
 
 type chanPlan struct {
 	ch       *Channel
-	listed   bool // named by the filter: emptying it is an error
+	listed   bool // named by the filter
 	min, max string
 }
 
+// planPackage finds what pf names in the catalog; pf has been validated.
 func planPackage(ix *index, full bool, pf PackageFilter) (pkgPlan, error) {
 	p := ix.pkgs[pf.Name]
 	if p == nil {
 		return pkgPlan{}, &NotFoundError{Kind: "package", Name: pf.Name, In: "the catalog", Available: ix.packageNames()}
 	}
 	plan := pkgPlan{pkg: p, defaultChannel: pf.DefaultChannel, full: full}
-	pkgRange, err := versionRange(pf.Name, pf.MinVersion, pf.MaxVersion)
-	if err != nil {
-		return plan, err
-	}
 	if err := hasExactVersion(ix, p.Name, pf.MinVersion, pf.MaxVersion); err != nil {
 		return plan, err
-	}
-	switch {
-	case full && pkgRange != "":
-		return plan, fmt.Errorf("package %s: full: true keeps every version, so it cannot be combined with minVersion/maxVersion; drop one of them", pf.Name)
-	case full && len(pf.Bundles) > 0:
-		return plan, fmt.Errorf("package %s: full: true keeps every bundle, so it cannot be combined with a bundles list; drop one of them", pf.Name)
-	case len(pf.Bundles) > 0 && (pkgRange != "" || len(pf.Channels) > 0):
-		return plan, fmt.Errorf("package %s: a bundles list cannot be combined with channels or minVersion/maxVersion; use one way of selecting", pf.Name)
 	}
 	if len(pf.Bundles) > 0 {
 		plan.bundles = map[string]bool{}
@@ -202,27 +253,13 @@ func planPackage(ix *index, full bool, pf PackageFilter) (pkgPlan, error) {
 		}
 		return plan, nil
 	}
-	seen := map[string]bool{}
 	for _, cf := range pf.Channels {
 		ch := ix.channels[p.Name][cf.Name]
 		if ch == nil {
 			return plan, &NotFoundError{Kind: "channel", Name: cf.Name, In: "package " + p.Name, Available: ix.channelNames(p.Name)}
 		}
-		if seen[cf.Name] {
-			return plan, fmt.Errorf("package %s: channel %s is listed twice; merge the two entries", p.Name, cf.Name)
-		}
-		seen[cf.Name] = true
-		rng, err := versionRange(p.Name+" channel "+cf.Name, cf.MinVersion, cf.MaxVersion)
-		if err != nil {
-			return plan, err
-		}
 		cp := chanPlan{ch: ch, listed: true, min: cf.MinVersion, max: cf.MaxVersion}
-		switch {
-		case rng != "" && pkgRange != "":
-			return plan, fmt.Errorf("package %s has minVersion/maxVersion, so its channel %s cannot have its own; keep one of the two", p.Name, cf.Name)
-		case rng != "" && full:
-			return plan, fmt.Errorf("package %s channel %s: full: true keeps every version, so it cannot be combined with minVersion/maxVersion; drop one of them", p.Name, cf.Name)
-		case rng == "":
+		if cf.MinVersion == "" && cf.MaxVersion == "" {
 			cp.min, cp.max = pf.MinVersion, pf.MaxVersion
 		}
 		if err := hasExactVersion(ix, p.Name, cf.MinVersion, cf.MaxVersion); err != nil {
@@ -286,6 +323,10 @@ func (plan pkgPlan) apply(ix *index) (*Package, []*Channel, []string, error) {
 	name := plan.pkg.Name
 	var kept []*Channel
 	var warnings []string
+	def := plan.pkg.DefaultChannel
+	if plan.defaultChannel != "" {
+		def = plan.defaultChannel
+	}
 	for _, cp := range plan.chans {
 		entries, w, err := plan.entries(ix, cp)
 		if err != nil {
@@ -293,10 +334,15 @@ func (plan pkgPlan) apply(ix *index) (*Package, []*Channel, []string, error) {
 		}
 		warnings = append(warnings, w...)
 		if len(entries) == 0 {
-			if cp.listed {
-				return nil, nil, nil, fmt.Errorf("package %s channel %s: the filter keeps no bundle of this channel; widen its version range or remove the channel from the list", name, cp.ch.Name)
+			// As oc-mirror: a channel the range empties is dropped, but
+			// not the default channel, which OLM needs.
+			if cp.listed && cp.ch.Name == def {
+				return nil, nil, nil, fmt.Errorf("package %s channel %s: the filter keeps no bundle of the default channel; widen its version range, or set defaultChannel to another listed channel", name, cp.ch.Name)
 			}
-			continue // as oc-mirror: a channel the package filter empties is dropped
+			if cp.listed {
+				warnings = append(warnings, fmt.Sprintf("package %s channel %s: the version range keeps no bundle of this channel, so the channel is left out", name, cp.ch.Name))
+			}
+			continue
 		}
 		if len(entries) == len(cp.ch.Entries) {
 			kept = append(kept, cp.ch)

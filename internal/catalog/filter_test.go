@@ -72,11 +72,13 @@ func TestFilterModes(t *testing.T) {
 		defaults map[string]string   // package -> default channel, when not the catalog's
 		warn     string
 	}{{
-		name:    "no packages: each default channel's head",
+		name:    "no packages: the head of every channel of every package",
 		filter:  Filter{},
-		bundles: []string{"alpha.v1.3.0", "beta.v2.1.0", "gamma.v0.1.0"},
+		bundles: []string{"alpha.v1.3.0", "alpha.v2.0.0", "beta.v1.0.1", "beta.v2.1.0", "gamma.v0.1.0"},
 		channels: map[string][]string{
 			"alpha/stable":   {"alpha.v1.3.0"},
+			"alpha/fast":     {"alpha.v2.0.0"},
+			"beta/release-1": {"beta.v1.0.1"},
 			"beta/release-2": {"beta.v2.1.0"},
 			"gamma/stable":   {"gamma.v0.1.0"},
 		},
@@ -146,6 +148,13 @@ func TestFilterModes(t *testing.T) {
 		bundles:  []string{"alpha.v1.0.0"},
 		channels: map[string][]string{"alpha/stable": {"alpha.v1.0.0"}},
 	}, {
+		name: "range that empties a listed channel other than the default: that channel is left out",
+		filter: Filter{Packages: []PackageFilter{{Name: "alpha", Channels: []ChannelFilter{
+			{Name: "stable", MinVersion: "1.2.0", MaxVersion: "1.3.0"}, {Name: "fast", MinVersion: "2.1.0"}}}}},
+		bundles:  []string{"alpha.v1.2.0", "alpha.v1.3.0"},
+		channels: map[string][]string{"alpha/stable": {"alpha.v1.2.0", "alpha.v1.3.0"}},
+		warn:     "package alpha channel fast: the version range keeps no bundle of this channel, so the channel is left out",
+	}, {
 		name:    "full with a package: all of its bundles",
 		filter:  Filter{Full: true, Packages: []PackageFilter{{Name: "beta"}}},
 		bundles: all("beta"),
@@ -183,6 +192,9 @@ func TestFilterModes(t *testing.T) {
 			res, err := cat.Filter(tt.filter)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(res.Failed) > 0 {
+				t.Fatalf("packages failed: %v", res.Failed)
 			}
 			want := append([]string(nil), tt.bundles...)
 			sort.Strings(want)
@@ -352,36 +364,18 @@ func TestFilterErrors(t *testing.T) {
 		filter Filter
 		want   []string
 	}{
-		{"unknown package", Filter{Packages: []PackageFilter{{Name: "delta"}}},
-			[]string{`package "delta"`, "available packages: alpha, beta, gamma"}},
-		{"unknown channel", Filter{Packages: []PackageFilter{{Name: "alpha", Channels: []ChannelFilter{{Name: "candidate"}}}}},
-			[]string{`channel "candidate"`, "package alpha", "available channels: fast, stable"}},
-		{"unknown bundle", Filter{Packages: []PackageFilter{{Name: "gamma", Bundles: []string{"gamma.v9.9.9"}}}},
-			[]string{`bundle "gamma.v9.9.9"`, "available bundles: gamma.v0.1.0"}},
 		{"min above max", Filter{Packages: []PackageFilter{{Name: "alpha", MinVersion: "2.0.0", MaxVersion: "1.0.0"}}},
 			[]string{"minVersion 2.0.0 is above maxVersion 1.0.0", "alpha"}},
 		{"channel min above max", Filter{Packages: []PackageFilter{{Name: "alpha", Channels: []ChannelFilter{{Name: "fast", MinVersion: "1.5.0", MaxVersion: "1.4.0"}}}}},
 			[]string{"alpha channel fast", "minVersion 1.5.0 is above maxVersion 1.4.0"}},
 		{"bad version", Filter{Packages: []PackageFilter{{Name: "alpha", MinVersion: "one"}}},
 			[]string{`minVersion "one" is not a semantic version`}},
-		{"range that empties a listed channel", Filter{Packages: []PackageFilter{{Name: "alpha", DefaultChannel: "fast", Channels: []ChannelFilter{{Name: "fast", MinVersion: "3.0.0"}}}}},
-			[]string{"channel fast", "keeps no bundle"}},
-		{"range that empties every channel", Filter{Packages: []PackageFilter{{Name: "beta", MinVersion: "5.0.0"}}},
-			[]string{"package beta", "keeps no bundle"}},
-		{"default channel filtered out", Filter{Packages: []PackageFilter{{Name: "alpha", Channels: []ChannelFilter{{Name: "fast"}}}}},
-			[]string{`drops its default channel "stable"`, "set defaultChannel", "(fast)"}},
-		{"default channel emptied by a package range", Filter{Packages: []PackageFilter{{Name: "alpha", MinVersion: "2.0.0"}}},
-			[]string{`drops its default channel "stable"`}},
-		{"override names a dropped channel", Filter{Packages: []PackageFilter{{Name: "alpha", DefaultChannel: "stable", Channels: []ChannelFilter{{Name: "fast"}}}}},
-			[]string{`defaultChannel "stable" is not among the channels the filter keeps (fast)`}},
 		{"full with a range", Filter{Full: true, Packages: []PackageFilter{{Name: "alpha", MaxVersion: "1.0.0"}}},
 			[]string{"full: true", "minVersion/maxVersion"}},
 		{"package and channel ranges", Filter{Packages: []PackageFilter{{Name: "alpha", MinVersion: "1.0.0", Channels: []ChannelFilter{{Name: "fast", MaxVersion: "2.0.0"}}}}},
 			[]string{"package alpha has minVersion/maxVersion", "channel fast"}},
-		{"min equal to max on a missing version", Filter{Packages: []PackageFilter{{Name: "gamma", MinVersion: "0.2.0", MaxVersion: "0.2.0"}}},
-			[]string{"package gamma has no bundle of version 0.2.0", "its versions: 0.1.0"}},
-		{"bundles that split a channel", Filter{Packages: []PackageFilter{{Name: "alpha", Bundles: []string{"alpha.v1.0.0", "alpha.v1.3.0"}}}},
-			[]string{"channel stable", "multiple channel heads"}},
+		{"package listed twice", Filter{Packages: []PackageFilter{{Name: "alpha"}, {Name: "alpha"}}},
+			[]string{"package alpha is listed twice"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -396,10 +390,72 @@ func TestFilterErrors(t *testing.T) {
 			}
 		})
 	}
-	_, err := cat.Filter(Filter{Packages: []PackageFilter{{Name: "delta"}}})
+}
+
+// TestFilterFailsPackageAlone: what the catalog does not have fails the
+// package that names it, and the other packages are still kept.
+func TestFilterFailsPackageAlone(t *testing.T) {
+	cat := loadFixture(t)
+	tests := []struct {
+		name string
+		pf   PackageFilter
+		want []string
+	}{
+		{"unknown package", PackageFilter{Name: "delta"},
+			[]string{`package "delta"`, "available packages: alpha, beta, gamma"}},
+		{"unknown channel", PackageFilter{Name: "alpha", Channels: []ChannelFilter{{Name: "candidate"}}},
+			[]string{`channel "candidate"`, "package alpha", "available channels: fast, stable"}},
+		{"unknown bundle", PackageFilter{Name: "beta", Bundles: []string{"beta.v9.9.9"}},
+			[]string{`bundle "beta.v9.9.9"`, "available bundles: beta.v1.0.0, beta.v1.0.1, beta.v2.0.0, beta.v2.1.0"}},
+		{"range that empties the listed default channel", PackageFilter{Name: "alpha", DefaultChannel: "fast", Channels: []ChannelFilter{{Name: "fast", MinVersion: "3.0.0"}}},
+			[]string{"channel fast", "keeps no bundle of the default channel"}},
+		{"range that empties every channel", PackageFilter{Name: "beta", MinVersion: "5.0.0"},
+			[]string{"package beta", "keeps no bundle"}},
+		{"default channel filtered out", PackageFilter{Name: "alpha", Channels: []ChannelFilter{{Name: "fast"}}},
+			[]string{`drops its default channel "stable"`, "set defaultChannel", "(fast)"}},
+		{"default channel emptied by a package range", PackageFilter{Name: "alpha", MinVersion: "2.0.0"},
+			[]string{`drops its default channel "stable"`}},
+		{"override names a dropped channel", PackageFilter{Name: "alpha", DefaultChannel: "stable", Channels: []ChannelFilter{{Name: "fast"}}},
+			[]string{`defaultChannel "stable" is not among the channels the filter keeps (fast)`}},
+		{"min equal to max on a missing version", PackageFilter{Name: "beta", MinVersion: "0.2.0", MaxVersion: "0.2.0"},
+			[]string{"package beta has no bundle of version 0.2.0", "its versions: 1.0.0, 1.0.1, 2.0.0, 2.1.0"}},
+		{"bundles that split a channel", PackageFilter{Name: "alpha", Bundles: []string{"alpha.v1.0.0", "alpha.v1.3.0"}},
+			[]string{"channel stable", "multiple channel heads"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := cat.Filter(Filter{Packages: []PackageFilter{tt.pf, {Name: "gamma"}}})
+			if err != nil {
+				t.Fatalf("the whole filter failed: %v", err)
+			}
+			if len(res.Failed) != 1 || res.Failed[0].Package != tt.pf.Name {
+				t.Fatalf("failed packages %v, want %s alone", res.Failed, tt.pf.Name)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(res.Failed[0].Error(), w) {
+					t.Errorf("error %q does not say %q", res.Failed[0], w)
+				}
+			}
+			if got := keptBundles(res.Catalog); !slices.Equal(got, []string{"gamma.v0.1.0"}) {
+				t.Errorf("kept bundles %v, want gamma's head alone", got)
+			}
+			for _, p := range res.Catalog.Packages {
+				if p.Name == tt.pf.Name {
+					t.Errorf("failed package %s is still in the catalog", p.Name)
+				}
+			}
+		})
+	}
+	res, err := cat.Filter(Filter{Packages: []PackageFilter{{Name: "delta"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var nf *NotFoundError
-	if !errors.As(err, &nf) || nf.Kind != "package" || !slices.Equal(nf.Available, []string{"alpha", "beta", "gamma"}) {
-		t.Errorf("error %v is not a NotFoundError listing the packages", err)
+	if len(res.Failed) != 1 || !errors.As(res.Failed[0], &nf) || nf.Kind != "package" || !slices.Equal(nf.Available, []string{"alpha", "beta", "gamma"}) {
+		t.Errorf("failed %v is not a NotFoundError listing the packages", res.Failed)
+	}
+	if len(res.Catalog.Packages) != 0 || len(res.Images) != 0 {
+		t.Errorf("nothing listed exists, yet the result keeps %d packages and %d images", len(res.Catalog.Packages), len(res.Images))
 	}
 }
 

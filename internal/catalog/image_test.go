@@ -436,7 +436,7 @@ func TestRebuildIndex(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := []string{"alpha.v1.3.0", "beta.v2.1.0", "gamma.v0.1.0"}; !slices.Equal(keptBundles(back), want) {
+		if want := []string{"alpha.v1.3.0", "alpha.v2.0.0", "beta.v1.0.1", "beta.v2.1.0", "gamma.v0.1.0"}; !slices.Equal(keptBundles(back), want) {
 			t.Errorf("%s image has bundles %v, want %v", arch, keptBundles(back), want)
 		}
 	}

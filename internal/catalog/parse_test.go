@@ -238,7 +238,11 @@ func TestListReportsBrokenChannel(t *testing.T) {
 	if ch.Head != "" || ch.Err == nil || !strings.Contains(ch.Err.Error(), "multiple channel heads: p.v1, p.v2") {
 		t.Errorf("channel %+v", ch)
 	}
-	if _, err := c.Filter(Filter{}); err == nil || !strings.Contains(err.Error(), "multiple channel heads") {
-		t.Errorf("Filter error %v", err)
+	res, err := c.Filter(Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failed) != 1 || !strings.Contains(res.Failed[0].Error(), "multiple channel heads") {
+		t.Errorf("Filter failed packages %v, want p with multiple channel heads", res.Failed)
 	}
 }

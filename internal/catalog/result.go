@@ -24,6 +24,9 @@ type Result struct {
 	// Warnings explain choices the filter made that the user did not ask
 	// for, like a bundle outside the version range kept to link the range.
 	Warnings []string
+	// Failed are the packages left out because the filter could not
+	// select from them (see Catalog.Filter).
+	Failed []*PackageError
 }
 
 // Image is one image to mirror and the bundles that need it.

@@ -60,18 +60,16 @@ func CatalogName(image string) (string, error) {
 }
 
 // WriteCatalogSource writes cs-<name>.yaml (a CatalogSource in
-// openshift-marketplace) and cc-<name>.yaml (a ClusterCatalog) for a
-// mirrored catalog image, and returns their paths.
-func WriteCatalogSource(dir, name, image string) ([]string, error) {
+// openshift-marketplace, made from tmpl when not nil) and cc-<name>.yaml
+// (a ClusterCatalog) for a mirrored catalog image, and returns their paths.
+func WriteCatalogSource(dir, name, image string, tmpl *CatalogSourceTemplate) ([]string, error) {
 	if name == "" || notDNS.MatchString(name) || strings.HasPrefix(name, "-") || len(name) > 60 {
 		return nil, fmt.Errorf("catalog source name %q is not valid: use up to 60 lowercase letters, digits and -", name)
 	}
 	if _, err := reference.ParseNormalizedNamed(image); err != nil {
 		return nil, fmt.Errorf("catalog source %s: image %q: %w", name, image, err)
 	}
-	cs := CatalogSource{APIVersion: "operators.coreos.com/v1alpha1", Kind: "CatalogSource",
-		Metadata: objectMeta{Name: "cs-" + name, Namespace: "openshift-marketplace"}}
-	cs.Spec.SourceType, cs.Spec.Image = "grpc", image
+	cs := catalogSource("cs-"+name, image, tmpl)
 	cc := ClusterCatalog{APIVersion: "olm.operatorframework.io/v1", Kind: "ClusterCatalog",
 		Metadata: objectMeta{Name: "cc-" + name}}
 	cc.Spec.Source.Type, cc.Spec.Source.Image.Ref = "Image", image

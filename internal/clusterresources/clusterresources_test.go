@@ -320,7 +320,7 @@ func TestWriteCatalogSource(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "cr")
 	image := "mirror.lan:8443/ocp/redhat/redhat-operator-index:v4.16"
-	paths, err := WriteCatalogSource(dir, name, image)
+	paths, err := WriteCatalogSource(dir, name, image, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestWriteCatalogSource(t *testing.T) {
 	if cc.APIVersion != "olm.operatorframework.io/v1" || cc.Kind != "ClusterCatalog" || cc.Metadata.Name != "cc-"+name || cc.Spec.Source.Type != "Image" || cc.Spec.Source.Image.Ref != image {
 		t.Errorf("ClusterCatalog = %+v", cc)
 	}
-	if _, err := WriteCatalogSource(dir, "Bad_Name", image); err == nil || !strings.Contains(err.Error(), "not valid") {
+	if _, err := WriteCatalogSource(dir, "Bad_Name", image, nil); err == nil || !strings.Contains(err.Error(), "not valid") {
 		t.Errorf("WriteCatalogSource with a bad name = %v", err)
 	}
 }

@@ -54,11 +54,44 @@ func (r *run) catalogResources(dir string, p *plan.Plan, results []transfer.Resu
 			return files, err
 		}
 		image := plan.DestPath(r.o.Dest, im.DestRepo, r.o.MaxNestedPaths) + "@" + im.Digest.String()
-		fs, err := clusterresources.WriteCatalogSource(dir, name, image)
+		tmpl, err := r.catalogSourceTemplate(im)
+		if err != nil {
+			return files, err
+		}
+		fs, err := clusterresources.WriteCatalogSource(dir, name, image, tmpl)
 		if err != nil {
 			return files, err
 		}
 		files = append(files, fs...)
 	}
 	return files, nil
+}
+
+// catalogSourceTemplate reads the targetCatalogSourceTemplate of the
+// operators entry whose catalog im is; nil when it has none.
+func (r *run) catalogSourceTemplate(im plan.Image) (*clusterresources.CatalogSourceTemplate, error) {
+	ref, ok := plan.CatalogOf(im)
+	if !ok {
+		return nil, nil
+	}
+	for _, op := range r.cfg.Mirror.Operators {
+		if op.Catalog == ref && op.TargetCatalogSourceTemplate != "" {
+			return clusterresources.ReadCatalogSourceTemplate(op.TargetCatalogSourceTemplate)
+		}
+	}
+	return nil, nil
+}
+
+// checkCatalogSourceTemplates reads every targetCatalogSourceTemplate, so
+// a wrong one stops the run before anything is copied.
+func (r *run) checkCatalogSourceTemplates() error {
+	for i, op := range r.cfg.Mirror.Operators {
+		if op.TargetCatalogSourceTemplate == "" {
+			continue
+		}
+		if _, err := clusterresources.ReadCatalogSourceTemplate(op.TargetCatalogSourceTemplate); err != nil {
+			return fmt.Errorf("mirror.operators[%d] (%s): %w", i, op.Catalog, err)
+		}
+	}
+	return nil
 }

@@ -110,6 +110,9 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 	m := r.cfg.Mirror
 	var cs []plan.Collector
 	if len(m.Operators) > 0 {
+		if err := r.checkCatalogSourceTemplates(); err != nil {
+			return nil, sectionError(err.Error(), "", map[string]bool{plan.SectionOperator: true})
+		}
 		cs = append(cs, r.operatorCollector(src))
 	}
 	p := m.Platform

@@ -36,8 +36,11 @@ type Operators struct {
 // Section implements Collector.
 func (*Operators) Section() string { return SectionOperator }
 
-// Collect implements Collector. A filter error (an unknown package, a bad
-// range) fails the whole section: the configuration needs fixing.
+// Collect implements Collector. A filter that is wrong whatever the
+// catalog (a minVersion above the maxVersion) fails the whole section; a
+// package the catalog cannot satisfy (unknown, or an unknown channel)
+// becomes a failed request naming what the catalog has, and the rest of
+// the catalog is mirrored.
 func (o *Operators) Collect(ctx context.Context) ([]Request, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -82,9 +85,27 @@ func (o *Operators) collectOne(ctx context.Context, op imageset.Operator) ([]Req
 		o.Log.Warn("catalog filter", "catalog", op.Catalog, "note", w)
 	}
 	var reqs []Request
+	for _, f := range res.Failed {
+		o.Log.Warn("catalog package left out", "catalog", op.Catalog, "package", f.Package, "error", f.Err)
+		reqs = append(reqs, Request{Section: SectionOperator, Name: op.Catalog + " package " + f.Package, Failed: f.Error()})
+	}
+	if !res.Unchanged && len(res.Catalog.Packages) == 0 {
+		return reqs, nil // every listed package failed: no catalog to serve
+	}
+	byDigest := 0
 	for _, im := range res.Images {
 		o.Users[im.Ref] = append(o.Users[im.Ref], im.Users...)
-		reqs = append(reqs, Request{Section: SectionOperator, Name: im.Ref, Platforms: op.Platforms})
+		r := Request{Section: SectionOperator, Name: im.Ref, Platforms: op.Platforms}
+		if im.Digest != "" && len(op.Platforms) > 0 {
+			// Bundles name this digest: a list cut down to the platforms
+			// would get another digest and the bundle could not pull it.
+			r.Platforms = nil
+			byDigest++
+		}
+		reqs = append(reqs, r)
+	}
+	if byDigest > 0 {
+		o.Log.Info("platforms do not filter the images bundles name by digest: they are mirrored whole so that digest still resolves", "catalog", op.Catalog, "images", byDigest)
 	}
 	for _, p := range res.Problems {
 		reqs = append(reqs, Request{Section: SectionOperator, Name: p.Ref, Failed: p.Error()})
@@ -96,57 +117,83 @@ func (o *Operators) collectOne(ctx context.Context, op imageset.Operator) ([]Req
 	if op.TargetTag != "" {
 		destTag = op.TargetTag
 	}
-	m, children, err := o.rebuild(op.Catalog, si, res.Catalog)
-	if err != nil {
-		return nil, err
+	idx, img := si.idx, si.img
+	if !res.Unchanged {
+		if idx != nil {
+			if idx, err = catalog.RebuildIndex(op.Catalog, si.idx, res.Catalog); err != nil {
+				return nil, err
+			}
+		} else if img, err = catalog.Rebuild(op.Catalog, si.img, res.Catalog); err != nil {
+			return nil, err
+		}
 	}
-	if destTag == "" { // a digest source: tagged from the rebuilt digest, as oc-mirror does
+	m, children, err := o.store(si, idx, img)
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
+	}
+	if destTag == "" { // a digest source: tagged from the mirrored digest, as oc-mirror does
 		destTag = m.Digest.Encoded()
 	}
 	if _, err := CatalogResourceName(destRepo, destTag); err != nil { // fail now, not after the copy
 		return nil, err
 	}
 	o.Generated = append(o.Generated, Generated{
-		Section: SectionOperator, Name: "catalog " + op.Catalog + " filtered", BaseRepo: si.repo,
+		Section: SectionOperator, Name: catalogImageName(op.Catalog, res.Unchanged), BaseRepo: si.repo,
 		DestRepo: destRepo, DestTag: destTag, Manifest: m, Children: children,
 	})
-	o.Log.Info("catalog filtered", "catalog", op.Catalog, "source", si.pinned, "bundles", len(res.Catalog.Bundles), "images", len(res.Images), "rebuilt", m.Digest)
+	if res.Unchanged {
+		o.Log.Info("catalog mirrored unchanged", "catalog", op.Catalog, "source", si.pinned, "bundles", len(res.Catalog.Bundles), "images", len(res.Images), "digest", m.Digest)
+	} else {
+		o.Log.Info("catalog filtered", "catalog", op.Catalog, "source", si.pinned, "bundles", len(res.Catalog.Bundles), "images", len(res.Images), "rebuilt", m.Digest)
+	}
 	return reqs, nil
 }
 
-// rebuild builds the filtered catalog image (a list for a
-// multi-architecture catalog) and stores its new blobs; the layers it
-// keeps from the source are read from there, except from an OCI layout,
-// which no later run can read, so all its blobs are stored.
-func (o *Operators) rebuild(name string, si sourceImage, c *catalog.Catalog) (transfer.Manifest, []transfer.Manifest, error) {
-	if si.idx != nil {
-		idx, err := catalog.RebuildIndex(name, si.idx, c)
-		if err != nil {
-			return transfer.Manifest{}, nil, err
+// catalogImageName is the plan's Source of the catalog image mirrored for
+// an operators entry (a Generated image: rebuilt, or kept as it is).
+func catalogImageName(ref string, unchanged bool) string {
+	if unchanged {
+		return "catalog " + ref + " unchanged"
+	}
+	return "catalog " + ref + " filtered"
+}
+
+// CatalogOf returns the operators[].catalog whose catalog image im is.
+func CatalogOf(im Image) (string, bool) {
+	if !im.Generated || im.Section != SectionOperator {
+		return "", false
+	}
+	s, ok := strings.CutPrefix(im.Source, "catalog ")
+	if !ok {
+		return "", false
+	}
+	for _, suffix := range []string{" filtered", " unchanged"} {
+		if ref, ok := strings.CutSuffix(s, suffix); ok {
+			return ref, true
 		}
+	}
+	return "", false
+}
+
+// store stores the blobs of the catalog image to push (idx for a
+// multi-architecture catalog, else img) that its source cannot give: the
+// new configs layer and config of a rebuilt catalog; from an OCI layout,
+// which no later run can read, every blob. The source catalog itself,
+// kept unchanged, is pushed with its own manifest bytes, so its digest.
+func (o *Operators) store(si sourceImage, idx v1.ImageIndex, img v1.Image) (transfer.Manifest, []transfer.Manifest, error) {
+	if idx != nil {
 		base := si.idx
 		if si.fromDisk {
 			base = nil
 		}
-		m, children, err := StoreIndex(idx, base, o.Blobs)
-		if err != nil {
-			return transfer.Manifest{}, nil, fmt.Errorf("rebuilt catalog %s: %w", name, err)
-		}
-		return m, children, nil
-	}
-	img, err := catalog.Rebuild(name, si.img, c)
-	if err != nil {
-		return transfer.Manifest{}, nil, err
+		return StoreIndex(idx, base, o.Blobs)
 	}
 	base := si.img
 	if si.fromDisk {
 		base = nil
 	}
 	m, err := StoreImage(img, base, o.Blobs)
-	if err != nil {
-		return transfer.Manifest{}, nil, fmt.Errorf("rebuilt catalog %s: %w", name, err)
-	}
-	return m, nil, nil
+	return m, nil, err
 }
 
 // CatalogResourceName is the cs-/cc- name: the repository's last

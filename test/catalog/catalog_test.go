@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -87,13 +88,15 @@ func present(t *testing.T, mirror, root, upstreamRef string) bool {
 
 // checkMirrored asserts the rebuilt catalog under root keeps exactly want
 // and that exactly the kept bundles' images reached the mirror.
-func checkMirrored(t *testing.T, u *upstreamCatalog, mirror, root string, want []string) {
+// A catalog mirrored unchanged (full: true, no packages) keeps its cache,
+// which matches its configs.
+func checkMirrored(t *testing.T, u *upstreamCatalog, mirror, root string, want []string, unchanged bool) {
 	t.Helper()
 	got, cache := readBack(t, mirror+"/"+root+"/ops/catalog:v1")
 	if !slices.Equal(got, want) {
 		t.Errorf("rebuilt catalog keeps bundles %v, want %v", got, want)
 	}
-	if cache {
+	if cache && !unchanged {
 		t.Errorf("rebuilt catalog still has /tmp/cache: a stale serving cache crashes the catalog pod")
 	}
 	for _, b := range bundles {
@@ -106,6 +109,16 @@ func checkMirrored(t *testing.T, u *upstreamCatalog, mirror, root string, want [
 	}
 }
 
+// digestOf is the digest ref names.
+func digestOf(t *testing.T, ref string) string {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	must(t, err)
+	d, err := remote.Head(r)
+	must(t, err)
+	return d.Digest.String()
+}
+
 func TestFilterModes(t *testing.T) {
 	up := testenv.StartDockerRegistry(t)
 	u := pushUpstream(t, up.Host)
@@ -114,7 +127,7 @@ func TestFilterModes(t *testing.T) {
 		name, packages string
 		want           []string
 	}{
-		{"no-packages", "", []string{"alpha.v1.2.0", "beta.v0.2.0"}},
+		{"no-packages", "", []string{"alpha.v1.2.0", "alpha.v2.0.0", "beta.v0.2.0"}},
 		{"package-no-channels", "    packages:\n    - name: alpha\n", []string{"alpha.v1.2.0", "alpha.v2.0.0"}},
 		{"channel-head", "    packages:\n    - name: alpha\n      defaultChannel: fast\n      channels:\n      - name: fast\n", []string{"alpha.v2.0.0"}},
 		{"channel-range", "    packages:\n    - name: alpha\n      channels:\n      - name: stable\n        minVersion: 1.0.0\n        maxVersion: 1.1.0\n", []string{"alpha.v1.0.0", "alpha.v1.1.0"}},
@@ -129,7 +142,12 @@ func TestFilterModes(t *testing.T) {
 			if _, code := ferry(t, args...); code != 0 {
 				t.Fatalf("m2m exited %d", code)
 			}
-			checkMirrored(t, u, mirror.Host, tc.name, tc.want)
+			checkMirrored(t, u, mirror.Host, tc.name, tc.want, tc.name == "full")
+			// full: true with no packages mirrors the catalog as it is; any
+			// other filter rebuilds it.
+			if same := digestOf(t, mirror.Host+"/"+tc.name+"/ops/catalog:v1") == digestOf(t, u.catalogRef()); same != (tc.name == "full") {
+				t.Errorf("mirrored catalog has the upstream digest = %v, want %v", same, tc.name == "full")
+			}
 			cs, err := os.ReadFile(filepath.Join(ws, "working-dir", "cluster-resources", "cs-catalog-v1.yaml"))
 			if err != nil {
 				t.Fatalf("no CatalogSource: %v", err)
@@ -150,7 +168,7 @@ func TestFilterModes(t *testing.T) {
 				if !strings.Contains(out, "images: 0 copied") || !strings.Contains(out, "blobs: 0 copied") {
 					t.Errorf("rerun copied something; the rebuilt catalog must be reproducible:\n%s", out)
 				}
-				checkMirrored(t, u, mirror.Host, tc.name, tc.want)
+				checkMirrored(t, u, mirror.Host, tc.name, tc.want, tc.name == "full")
 			}
 		})
 	}
@@ -170,7 +188,7 @@ func TestMirrorToDiskToMirror(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("d2m exited %d", code)
 	}
-	checkMirrored(t, u, mirror.Host, "disk", []string{"alpha.v1.2.0", "alpha.v2.0.0"})
+	checkMirrored(t, u, mirror.Host, "disk", []string{"alpha.v1.2.0", "alpha.v2.0.0"}, false)
 	idms, err := os.ReadFile(filepath.Join(arch, "working-dir", "cluster-resources", "idms-ferry.yaml"))
 	if err != nil {
 		t.Fatalf("d2m wrote no IDMS: %v\n%s", err, out)
@@ -193,8 +211,6 @@ func TestBadInput(t *testing.T) {
 		name, operators string
 		want            []string
 	}{
-		{"unknown-package", "  - catalog: " + u.catalogRef() + "\n    packages:\n    - name: gamma\n", []string{`package "gamma"`, "alpha, beta"}},
-		{"unknown-channel", "  - catalog: " + u.catalogRef() + "\n    packages:\n    - name: alpha\n      channels:\n      - name: candidate\n", []string{`channel "candidate"`, "fast, stable"}},
 		{"min-above-max", "  - catalog: " + u.catalogRef() + "\n    packages:\n    - name: alpha\n      minVersion: 1.2.0\n      maxVersion: 1.0.0\n", []string{"1.2.0", "1.0.0"}},
 		{"no-label", "  - catalog: " + up.Host + "/ops/bad:nolabel\n", []string{catalog.ConfigsLabel}},
 		{"invalid-fbc", "  - catalog: " + up.Host + "/ops/bad:invalid\n", []string{"broken/catalog.json:3"}},
@@ -370,5 +386,32 @@ func TestMultiArchLayoutAndDigest(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(arch, "working-dir", "cluster-resources", f)); err != nil {
 			t.Errorf("d2m wrote no %s: %v", f, err)
 		}
+	}
+}
+
+// TestFullFromLayoutUnchanged: full: true with no packages mirrors a
+// catalog from an oci:// layout as it is, with the layout's digest.
+func TestFullFromLayoutUnchanged(t *testing.T) {
+	up := testenv.StartDockerRegistry(t)
+	u := pushUpstream(t, up.Host)
+	dir := u.layoutCatalog(t)
+	p, err := layout.FromPath(dir)
+	must(t, err)
+	idx, err := p.ImageIndex()
+	must(t, err)
+	im, err := idx.IndexManifest()
+	must(t, err)
+	want := im.Manifests[0].Digest.String()
+	mirror := testenv.StartFerry(t, testenv.FerryOptions{})
+	isc := writeConfig(t, "  - catalog: oci://"+dir+"\n    full: true\n")
+	if out, code := ferry(t, "mirror", "-c", isc, "--workspace", "file://"+t.TempDir(), "docker://"+mirror.Host+"/lay", "--src-tls-verify=false", "--dest-tls-verify=false"); code != 0 {
+		t.Fatalf("m2m exited %d\n%s", code, out)
+	}
+	if got := digestOf(t, mirror.Host+"/lay/my-catalog:latest"); got != want {
+		t.Errorf("catalog from the layout has digest %s on the mirror, want the layout's %s", got, want)
+	}
+	got, _ := readBack(t, mirror.Host+"/lay/my-catalog:latest")
+	if len(got) != len(bundles) {
+		t.Errorf("catalog keeps %v, want all %d bundles", got, len(bundles))
 	}
 }
