@@ -71,6 +71,9 @@ type basicEntry struct {
 	expires time.Time
 }
 
+// farFuture marks a ring that is never reread.
+var farFuture = time.Unix(1<<40, 0)
+
 // How long a verified Basic password is remembered.
 const (
 	basicTTL = 5 * time.Minute
@@ -90,6 +93,16 @@ func New(ctx context.Context, o Options) (*Authorizer, error) {
 	}
 	if a.log == nil {
 		a.log = slog.Default()
+	}
+	if a.mode == Off {
+		// Tokens are never checked: sign with a key of this process only,
+		// and leave the store's keys alone.
+		k, err := newRingKey(a.now())
+		if err != nil {
+			return nil, err
+		}
+		a.ring, a.ringAt = &keyring{Keys: []ringKey{k}}, farFuture
+		return a, nil
 	}
 	// Prune at start too, so a rotated-out key does not outlive its
 	// tokens by more than the time between restarts or rotations.
@@ -112,7 +125,7 @@ func (a *Authorizer) currentRing(ctx context.Context, maxAge time.Duration) *key
 	a.mu.Lock()
 	r, at := a.ring, a.ringAt
 	a.mu.Unlock()
-	if a.now().Sub(at) < maxAge {
+	if a.now().Sub(at) < maxAge || at == farFuture {
 		return r
 	}
 	fresh, _, err := a.keys.load(ctx, a.now())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -23,7 +24,13 @@ const enabledPrefix = "enabled "
 // shown once; otherwise it returns "". Among replicas starting together
 // exactly one creates the admin.
 func Bootstrap(ctx context.Context, st store.AuthStore) (string, error) {
-	mark := enabledPrefix + time.Now().UTC().Format(time.RFC3339)
+	// The random part tells this caller's mark from one another replica
+	// wrote in the same instant.
+	nonce := make([]byte, 8)
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("random: %w", err)
+	}
+	mark := enabledPrefix + time.Now().UTC().Format(time.RFC3339) + " " + hex.EncodeToString(nonce)
 	v, err := st.Secret(ctx, store.SecretAuthEnabled, mark)
 	if err != nil {
 		return "", fmt.Errorf("auth: %w", err)
@@ -72,7 +79,8 @@ func EnabledSince(ctx context.Context, st store.AuthStore) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("auth: %w", err)
 	}
-	if since, ok := strings.CutPrefix(v, enabledPrefix); ok {
+	if rest, ok := strings.CutPrefix(v, enabledPrefix); ok {
+		since, _, _ := strings.Cut(rest, " ")
 		return "since " + since, nil
 	}
 	return "", nil
