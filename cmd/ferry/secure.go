@@ -21,8 +21,8 @@ const initialAdminFile = "initial-admin-password"
 
 // secretsBox loads the key that seals the secrets kept in the metadata
 // store: FERRY_SECRETS_KEY (the key itself, for replicas that share a
-// store), else --secrets-key-file, else <data-dir>/secrets.key, made on
-// first use when create is set.
+// store), else --secrets-key-file, else, with SQLite metadata,
+// <data-dir>/secrets.key, made on first use when create is set.
 func secretsBox(o *serveOptions, create bool) (*secretbox.Box, error) {
 	if v := os.Getenv(secretbox.KeyEnv); v != "" {
 		box, err := secretbox.Parse(v)
@@ -32,6 +32,11 @@ func secretsBox(o *serveOptions, create bool) (*secretbox.Box, error) {
 		return box, nil
 	}
 	path := o.secretsKeyFile
+	if path == "" && o.metadata != "" {
+		// A key made here would be this replica's alone; the others could
+		// not open what it seals.
+		return nil, fmt.Errorf("--metadata %s is shared by replicas, which need one secrets key to seal what they keep in it: generate it once (head -c 32 /dev/urandom | base64) and give every replica %s or --secrets-key-file", redactURL(o.metadata), secretbox.KeyEnv)
+	}
 	if path == "" {
 		path = filepath.Join(o.dataDir, "secrets.key")
 	}
@@ -158,4 +163,13 @@ func metadataURL(raw, passwordFile string) (string, error) {
 	}
 	u.User = url.UserPassword(u.User.Username(), strings.TrimRight(string(b), "\r\n"))
 	return u.String(), nil
+}
+
+// redactURL hides a password in a store URL shown in a message.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -204,9 +204,13 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	defer meta.Close()
-	box, err := secretsBox(o, true)
-	if err != nil {
-		return err
+	// The sealing key is needed to keep tokens' keys (auth on) or a shared
+	// generated CA in the store; an open plain-HTTP replica needs none.
+	var box *secretbox.Box
+	if o.authMode != string(auth.Off) || (o.metadata != "" && !o.plainHTTP && o.tlsCert == "") {
+		if box, err = secretsBox(o, true); err != nil {
+			return err
+		}
 	}
 	authz, err := newAuthorizer(ctx, o, meta, box, logger)
 	if err != nil {

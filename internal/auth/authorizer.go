@@ -45,7 +45,7 @@ type Options struct {
 	Mode          Mode
 	AnonymousPull bool // let requests without credentials pull
 	Logger        *slog.Logger
-	// Box seals the signing keys in the store; required.
+	// Box seals the signing keys in the store; required unless Mode is Off.
 	Box *secretbox.Box
 }
 
@@ -83,9 +83,6 @@ const (
 // New loads the signing keys (creating them once, shared by all replicas
 // through the store, sealed with o.Box) and returns an Authorizer.
 func New(ctx context.Context, o Options) (*Authorizer, error) {
-	if o.Box == nil {
-		return nil, errors.New("auth: no secrets key to seal the signing keys with")
-	}
 	a := &Authorizer{st: o.Store, mode: o.Mode, anon: o.AnonymousPull, log: o.Logger,
 		keys: ringStore{o.Store, o.Box}, now: time.Now, basic: map[[32]byte]basicEntry{}}
 	if a.mode == "" {
@@ -103,6 +100,9 @@ func New(ctx context.Context, o Options) (*Authorizer, error) {
 		}
 		a.ring, a.ringAt = &keyring{Keys: []ringKey{k}}, farFuture
 		return a, nil
+	}
+	if o.Box == nil {
+		return nil, errors.New("auth: no secrets key to seal the signing keys with")
 	}
 	// Prune at start too, so a rotated-out key does not outlive its
 	// tokens by more than the time between restarts or rotations.
