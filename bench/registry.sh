@@ -81,7 +81,7 @@ else
 fi
 
 ferry_port=$(free_port)
-"$ferry" serve --plain-http --listen "127.0.0.1:$ferry_port" --data-dir "$work/ferry-data" >"$work/ferry.log" 2>&1 &
+"$ferry" serve --plain-http --auth=off --listen "127.0.0.1:$ferry_port" --data-dir "$work/ferry-data" >"$work/ferry.log" 2>&1 &
 pids+=($!)
 
 dist_port=$(free_port)

@@ -148,7 +148,8 @@ func startFixtureRegistry(ctx context.Context, listenHost, dataDir string) (stri
 	}
 	// Not CommandContext: stop() interrupts it and waits, so it can shut
 	// down cleanly after ctx ends.
-	cmd := exec.Command(self, "serve", "--plain-http", "--listen", host, "--data-dir", dataDir)
+	// The synthetic upstream is a public registry: open, on loopback.
+	cmd := exec.Command(self, "serve", "--plain-http", "--auth=off", "--listen", host, "--data-dir", dataDir)
 	// The registry's access log would bury the demo's own output: keep it
 	// in a file beside the registry's data.
 	logPath := filepath.Join(dataDir, "serve.log")

@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-mirror/ferry/internal/auth"
 	"github.com/ferry-mirror/ferry/internal/certs"
 	"github.com/ferry-mirror/ferry/internal/registry"
+	"github.com/ferry-mirror/ferry/internal/secretbox"
 	"github.com/ferry-mirror/ferry/internal/store"
 	"github.com/ferry-mirror/ferry/internal/store/fs"
 	"github.com/ferry-mirror/ferry/internal/store/postgres"
@@ -44,6 +45,8 @@ type serveOptions struct {
 	anonymousPull   bool
 	uploadMaxAge    time.Duration
 	blobRedirect    bool
+	secretsKeyFile  string
+	metadataPWFile  string
 }
 
 func newServeCmd() *cobra.Command {
@@ -71,7 +74,15 @@ environment, which wins over the file.
 
 With neither --tls-cert nor --plain-http, serve creates a CA and a server
 certificate under <data-dir>/tls and prints the CA's path, to add to a
-cluster's additionalTrustBundle.`,
+cluster's additionalTrustBundle.
+
+Authentication is on by default: the first start creates the user admin
+with a random password, prints it once and leaves it in
+<data-dir>/initial-admin-password (mode 0600). The token signing keys and
+the shared CA are kept in the metadata store sealed with a key outside it:
+<data-dir>/secrets.key (made on first start), --secrets-key-file, or the
+key itself in FERRY_SECRETS_KEY. Replicas sharing one store need the same
+key: generate it once with  head -c 32 /dev/urandom | base64`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnvAndConfig(cmd.Flags(), o.config); err != nil {
@@ -93,9 +104,10 @@ cluster's additionalTrustBundle.`,
 	f.StringVar(&o.config, "config", "", "YAML file with the same keys as the flags")
 	f.StringVar(&o.metadata, "metadata", "", "metadata store: postgres://user:pass@host:port/db?sslmode=... (default: SQLite in <data-dir>/metadata.db)")
 	f.StringVar(&o.blobStore, "blob-store", "", "blob store: s3://<bucket>?endpoint=host:port&region=..&insecure=true (default: <data-dir>/blobs)")
-	f.StringVar(&o.authMode, "auth", "auto", "auto: require credentials once a user exists (see `ferry user`); on; off: open registry")
+	f.StringVar(&o.authMode, "auth", "on", "on: require credentials (a first start creates the user admin, see `ferry user`); off: an open registry, refused on a store that ever had authentication on")
 	f.BoolVar(&o.anonymousPull, "anonymous-pull", false, "let clients without credentials pull (pushes and deletes still need a user)")
 	f.BoolVar(&o.blobRedirect, "blob-redirect", false, "with an s3:// blob store, send clients to presigned S3 URLs for blob downloads (they must reach the S3 endpoint)")
+	secretsFlags(f, &o)
 	f.DurationVar(&o.uploadMaxAge, "upload-max-age", 24*time.Hour, "remove uploads nobody wrote to for this long, with their data (0: never)")
 	return cmd
 }
@@ -182,6 +194,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if o.plainHTTP && o.tlsCert != "" {
 		return errors.New("--plain-http and --tls-cert exclude each other")
 	}
+	restrictNewFiles()
 	blobs, err := openBlobStore(ctx, o)
 	if err != nil {
 		return err
@@ -191,7 +204,15 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	defer meta.Close()
-	authz, err := newAuthorizer(ctx, o, meta, logger)
+	// The sealing key is needed to keep tokens' keys (auth on) or a shared
+	// generated CA in the store; an open plain-HTTP replica needs none.
+	var box *secretbox.Box
+	if o.authMode != string(auth.Off) || (o.metadata != "" && !o.plainHTTP && o.tlsCert == "") {
+		if box, err = secretsBox(o, true); err != nil {
+			return err
+		}
+	}
+	authz, err := newAuthorizer(ctx, o, meta, box, logger)
 	if err != nil {
 		return err
 	}
@@ -207,7 +228,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	if !o.plainHTTP {
-		cfg, err := tlsConfig(ctx, o, meta, logger)
+		cfg, err := tlsConfig(ctx, o, meta, box, logger)
 		if err != nil {
 			return err
 		}
@@ -245,36 +266,36 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	return nil
 }
 
-// newAuthorizer sets up authentication over the metadata store and says
-// loudly when the registry is open to anyone.
-func newAuthorizer(ctx context.Context, o *serveOptions, meta store.MetadataStore, logger *slog.Logger) (*auth.Authorizer, error) {
+// newAuthorizer sets up authentication over the metadata store: secure
+// by default (see bootstrapAuth), with the signing keys sealed.
+func newAuthorizer(ctx context.Context, o *serveOptions, meta store.MetadataStore, box *secretbox.Box, logger *slog.Logger) (*auth.Authorizer, error) {
 	mode, err := auth.ParseMode(o.authMode)
 	if err != nil {
 		return nil, err
+	}
+	if o.authMode == "auto" {
+		logger.Warn("--auth=auto is now --auth=on: a registry is open only with --auth=off")
 	}
 	as, ok := meta.(store.AuthStore)
 	if !ok {
 		return nil, errors.New("the metadata store cannot hold users")
 	}
-	a, err := auth.New(ctx, auth.Options{Store: as, Mode: mode, AnonymousPull: o.anonymousPull, Logger: logger})
+	if err := bootstrapAuth(ctx, o, as, mode, logger); err != nil {
+		return nil, err
+	}
+	a, err := auth.New(ctx, auth.Options{Store: as, Mode: mode, AnonymousPull: o.anonymousPull, Logger: logger, Box: box})
 	if err != nil {
 		return nil, err
 	}
-	on, err := a.Enforced(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !on {
-		logger.Warn("AUTHENTICATION IS OFF: anyone who reaches this port can push and delete; add a user with `ferry user add <name>` to require credentials", "auth", string(mode))
-	} else {
-		logger.Info("authentication required", "auth", string(mode), "anonymous_pull", o.anonymousPull)
+	if mode != auth.Off {
+		logger.Info("authentication required", "anonymous_pull", o.anonymousPull, "secrets_key", box.Fingerprint)
 	}
 	return a, nil
 }
 
 // tlsConfig loads the given certificate, or the generated CA's server
 // certificate, renewed in place.
-func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, logger *slog.Logger) (*tls.Config, error) {
+func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, box *secretbox.Box, logger *slog.Logger) (*tls.Config, error) {
 	if o.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
 		if err != nil {
@@ -288,9 +309,7 @@ func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, l
 	if as, ok := meta.(store.AuthStore); ok && o.metadata != "" {
 		// Replicas on a shared metadata store share one generated CA, so
 		// clusters trust it once for the whole load-balanced name.
-		m, err = certs.NewSharedManager(dir, o.hostnames, logger, func(candidate string) (string, error) {
-			return as.SharedCA(ctx, candidate)
-		})
+		m, err = certs.NewSharedManager(dir, o.hostnames, logger, sealedSharedCA(ctx, as, box))
 	} else {
 		m, err = certs.NewManager(dir, o.hostnames, logger)
 	}
@@ -309,8 +328,8 @@ func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, l
 func openBlobStore(ctx context.Context, o *serveOptions) (store.BlobStore, error) {
 	switch {
 	case o.blobStore == "":
-		if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
+		if err := secureDir(o.dataDir); err != nil {
+			return nil, err
 		}
 		return fs.New(o.dataDir)
 	case strings.HasPrefix(o.blobStore, "s3://"):
@@ -333,12 +352,16 @@ func openBlobStore(ctx context.Context, o *serveOptions) (store.BlobStore, error
 func openMetadata(ctx context.Context, o *serveOptions) (store.MetadataStore, error) {
 	switch {
 	case o.metadata == "":
-		if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
+		if err := secureDir(o.dataDir); err != nil {
+			return nil, err
 		}
 		return sqlite.Open(ctx, filepath.Join(o.dataDir, "metadata.db"))
 	case strings.HasPrefix(o.metadata, "postgres://"), strings.HasPrefix(o.metadata, "postgresql://"):
-		return postgres.Open(ctx, o.metadata)
+		dsn, err := metadataURL(o.metadata, o.metadataPWFile)
+		if err != nil {
+			return nil, err
+		}
+		return postgres.Open(ctx, dsn)
 	default:
 		return nil, fmt.Errorf("--metadata: use postgres://user:pass@host:port/db?sslmode=..., or leave it empty for SQLite in <data-dir>/metadata.db")
 	}
@@ -361,4 +384,11 @@ func blobRedirectTTL(on bool) time.Duration {
 		return 0
 	}
 	return 20 * time.Minute
+}
+
+// secretsFlags declares where the secrets key and the metadata password
+// come from, for every command that opens the metadata store.
+func secretsFlags(f *pflag.FlagSet, o *serveOptions) {
+	f.StringVar(&o.secretsKeyFile, "secrets-key-file", "", "key sealing the secrets kept in the metadata store (default <data-dir>/secrets.key; or the key itself in FERRY_SECRETS_KEY)")
+	f.StringVar(&o.metadataPWFile, "metadata-password-file", "", "file holding the password of the --metadata user, so it stays out of the process arguments")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-mirror/ferry/internal/auth"
+	"github.com/ferry-mirror/ferry/internal/secretbox"
 	"github.com/ferry-mirror/ferry/internal/store"
 )
 
@@ -32,8 +33,10 @@ func newUserCmd() *cobra.Command {
 store as serve (--data-dir, or --metadata postgres://... for HA replicas),
 and take effect on running replicas within seconds.
 
-As soon as one user exists, serve requires credentials (unless started with
---auth=off). Permissions are given per repository prefix: pull; push and
+serve requires credentials unless started with --auth=off; its first start
+creates the user admin (password in <data-dir>/initial-admin-password).
+A token obtained with a password or robot token dies at once when the
+password changes, the robot token is revoked or the user is deleted. Permissions are given per repository prefix: pull; push and
 delete (each implying pull); admin (everything). A prefix covers whole path
 components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 
@@ -44,7 +47,9 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&e.o.dataDir, "data-dir", "./ferry-data", "data directory of ferry serve (SQLite metadata in <data-dir>/metadata.db)")
 	pf.StringVar(&e.o.metadata, "metadata", "", "metadata store of ferry serve: postgres://user:pass@host:port/db?sslmode=...")
+	secretsFlags(pf, &e.o)
 	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		restrictNewFiles()
 		return applyEnvAndConfig(cmd.Flags(), "")
 	}
 
@@ -146,7 +151,22 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 			return nil
 		}),
 	}
-	cmd.AddCommand(add, passwd, del, list, grant, revoke, e.tokenCmd())
+	rotate := &cobra.Command{
+		Use: "rotate-signing-key", Short: "Start signing bearer tokens with a new key; tokens signed before stay valid until they expire", Args: cobra.NoArgs,
+		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, _ []string) error {
+			box, err := secretsBox(&e.o, false)
+			if err != nil {
+				return fmt.Errorf("%w (the key serve uses: the same --secrets-key-file or %s)", err, secretbox.KeyEnv)
+			}
+			id, kept, err := auth.RotateSigningKey(ctx, as, box)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "new signing key %s: every replica signs with it within %s; %d key(s) kept to verify tokens not yet expired\n", id, auth.RingRefresh, kept)
+			return nil
+		}),
+	}
+	cmd.AddCommand(add, passwd, del, list, grant, revoke, rotate, e.tokenCmd())
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-mirror/ferry/internal/secretbox"
 	"github.com/ferry-mirror/ferry/internal/store"
 	"github.com/ferry-mirror/ferry/internal/store/sqlite"
 )
@@ -42,28 +43,59 @@ func TestAllowed(t *testing.T) {
 
 func TestBearerToken(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	s := signer{key: []byte("k1")}
-	tok := s.sign(claims{Subject: "alice", IssuedAt: now.Unix(), Expires: now.Add(time.Minute).Unix()})
-	if c, err := s.verify(tok, now); err != nil || c.Subject != "alice" {
+	k1, _ := newRingKey(now)
+	k2, _ := newRingKey(now)
+	ring := &keyring{Keys: []ringKey{k1}}
+	tok := sign(k1, claims{Subject: "alice", IssuedAt: now.Unix(), Expires: now.Add(time.Minute).Unix()})
+	if c, err := ring.verify(tok, now); err != nil || c.Subject != "alice" {
 		t.Fatalf("verify = %+v, %v", c, err)
 	}
-	if _, err := s.verify(tok, now.Add(2*time.Minute)); err == nil {
+	if _, err := ring.verify(tok, now.Add(2*time.Minute)); err == nil {
 		t.Error("expired token accepted")
 	}
-	if _, err := (signer{key: []byte("k2")}).verify(tok, now); err == nil {
+	k2.ID = k1.ID // same id, another key: a forged signature
+	if _, err := (&keyring{Keys: []ringKey{k2}}).verify(tok, now); err == nil {
 		t.Error("token accepted under another key")
 	}
 	// Another subject with the original signature.
-	other := s.sign(claims{Subject: "admin", IssuedAt: now.Unix(), Expires: now.Add(time.Minute).Unix()})
+	other := sign(k1, claims{Subject: "admin", IssuedAt: now.Unix(), Expires: now.Add(time.Minute).Unix()})
 	_, sig, _ := strings.Cut(tok, ".")
 	otherPayload, _, _ := strings.Cut(other, ".")
-	if _, err := s.verify(otherPayload+"."+sig, now); err == nil {
+	if _, err := ring.verify(otherPayload+"."+sig, now); err == nil {
 		t.Error("forged payload accepted")
 	}
+	long := sign(k1, claims{Subject: "alice", IssuedAt: now.Unix(), Expires: now.Add(TokenLifetime + time.Second).Unix()})
+	if _, err := ring.verify(long, now); err == nil {
+		t.Error("a token living longer than the server's maximum accepted")
+	}
+	future := sign(k1, claims{Subject: "alice", IssuedAt: now.Add(time.Hour).Unix(), Expires: now.Add(time.Hour + time.Minute).Unix()})
+	if _, err := ring.verify(future, now); err == nil {
+		t.Error("a token issued in the future accepted")
+	}
 	for _, bad := range []string{"", ".", "abc", tok + "x"} {
-		if _, err := s.verify(bad, now); err == nil {
+		if _, err := ring.verify(bad, now); err == nil {
 			t.Errorf("verify(%q) accepted", bad)
 		}
+	}
+}
+
+func TestKeyringPrune(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	old, _ := newRingKey(now.Add(-2 * time.Hour))
+	mid, _ := newRingKey(now.Add(-time.Hour)) // replaced old an hour ago
+	cur, _ := newRingKey(now.Add(-time.Minute))
+	r := &keyring{Keys: []ringKey{old, mid, cur}}
+	if !r.prune(now) {
+		t.Fatal("nothing pruned")
+	}
+	// old's tokens are long expired; mid signed until a minute ago, so
+	// its tokens still live.
+	if len(r.Keys) != 2 || r.Keys[0].ID != mid.ID || r.Keys[1].ID != cur.ID {
+		t.Errorf("kept %v, want mid and cur", r.Keys)
+	}
+	single := &keyring{Keys: []ringKey{old}}
+	if single.prune(now) || len(single.Keys) != 1 {
+		t.Error("the only key was pruned")
 	}
 }
 
@@ -88,12 +120,12 @@ func TestAuthorizer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	a, err := New(ctx, Options{Store: st})
+	a, err := New(ctx, Options{Store: st, Box: testBox(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if on, _ := a.Enforced(ctx); on {
-		t.Fatal("enforced with no users")
+	if on, _ := a.Enforced(ctx); !on {
+		t.Fatal("not enforced by default")
 	}
 	h, err := HashPassword("password-1")
 	if err != nil {
@@ -105,7 +137,6 @@ func TestAuthorizer(t *testing.T) {
 	if err := st.AddGrant(ctx, "u", store.Grant{Prefix: "ocp", Perm: Pull}); err != nil {
 		t.Fatal(err)
 	}
-	a.usersAt = time.Time{} // skip the cache delay
 	req := func(user, pw string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", "http://reg.lan/v2/token", nil)
 		if user != "" {
@@ -138,4 +169,17 @@ func TestAuthorizer(t *testing.T) {
 	if _, err := HashPassword("short"); err == nil {
 		t.Error("a 5-character password accepted")
 	}
+}
+
+func testBox(t testing.TB) *secretbox.Box {
+	t.Helper()
+	text, err := secretbox.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := secretbox.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box
 }

@@ -26,7 +26,7 @@ func benchAuthorizer(b *testing.B) *Authorizer {
 	if err := st.AddGrant(ctx, "u", store.Grant{Prefix: "ocp", Perm: Pull}); err != nil {
 		b.Fatal(err)
 	}
-	a, err := New(ctx, Options{Store: st, Mode: On})
+	a, err := New(ctx, Options{Store: st, Mode: On, Box: testBox(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,7 +36,12 @@ func benchAuthorizer(b *testing.B) *Authorizer {
 // BenchmarkAuthorize measures the per-request cost of each credential kind.
 func BenchmarkAuthorize(b *testing.B) {
 	a := benchAuthorizer(b)
-	tok := a.signer.sign(claims{Subject: "u", Expires: a.now().Add(TokenLifetime).Unix()})
+	cred, err := a.checkBasic(context.Background(), "u", "password-1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := a.now()
+	tok := a.signToken(context.Background(), claims{Subject: "u", Credential: cred, IssuedAt: now.Unix(), Expires: now.Add(TokenLifetime).Unix()})
 	kinds := map[string]func(r *http.Request){
 		"bearer":       func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) },
 		"basic-cached": func(r *http.Request) { r.SetBasicAuth("u", "password-1") },

@@ -41,7 +41,8 @@ func (a *Authorizer) ServeToken(w http.ResponseWriter, req *http.Request) {
 	c := claims{IssuedAt: a.now().Unix(), Expires: a.now().Add(TokenLifetime).Unix()}
 	switch {
 	case hasCreds:
-		if err := a.checkBasic(ctx, user, pw); err != nil {
+		cred, err := a.checkBasic(ctx, user, pw)
+		if err != nil {
 			if errors.Is(err, errBadCredentials) {
 				a.log.InfoContext(ctx, "authentication failed", "remote", req.RemoteAddr, "user", user)
 				w.Header().Set("WWW-Authenticate", `Basic realm="ferry"`)
@@ -52,7 +53,7 @@ func (a *Authorizer) ServeToken(w http.ResponseWriter, req *http.Request) {
 			tokenError(w, http.StatusInternalServerError, "UNKNOWN", "internal error; see the server log")
 			return
 		}
-		c.Subject = user
+		c.Subject, c.Credential = user, cred
 	case a.anon:
 		c.Anonymous = true
 	default:
@@ -66,7 +67,7 @@ func (a *Authorizer) ServeToken(w http.ResponseWriter, req *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	tok := a.signer.sign(c)
+	tok := a.signToken(ctx, c)
 	json.NewEncoder(w).Encode(tokenResponse{Token: tok, AccessToken: tok,
 		ExpiresIn: int(TokenLifetime / time.Second), IssuedAt: time.Unix(c.IssuedAt, 0).UTC().Format(time.RFC3339)})
 }

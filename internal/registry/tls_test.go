@@ -34,7 +34,7 @@ func TestGivenCertificateHTTP2(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, dir)
 	host := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	cmd := exec.Command(testenv.FerryBinary(t), "serve", "--listen", host, "--data-dir", filepath.Join(dir, "data"),
-		"--tls-cert", certFile, "--tls-key", keyFile)
+		"--tls-cert", certFile, "--tls-key", keyFile, "--auth=off")
 	log := &testenv.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

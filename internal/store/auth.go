@@ -61,12 +61,24 @@ type AuthStore interface {
 	// DeleteToken revokes a token; ErrNotFound if unknown.
 	DeleteToken(ctx context.Context, id string) error
 
-	// SigningKey returns the key that signs bearer tokens, storing
-	// candidate first if no key exists yet. Every caller sharing the store
-	// gets the same key, whoever stored it.
-	SigningKey(ctx context.Context, candidate string) (string, error)
-	// SharedCA returns the CA (PEM certificate then key) that generated
-	// TLS uses on every replica sharing the store, storing candidate first
-	// if none exists yet.
-	SharedCA(ctx context.Context, candidate string) (string, error)
+	// Secret returns the value stored under id, storing candidate first
+	// if nothing is stored there yet. Every caller sharing the store gets
+	// the same value, whoever stored it: this is how replicas agree on the
+	// token signing keys and the generated CA with no configuration.
+	Secret(ctx context.Context, id SecretID, candidate string) (string, error)
+	// SwapSecret replaces the value under id with new if it is still old,
+	// and reports whether it did (false: another writer came first).
+	SwapSecret(ctx context.Context, id SecretID, old, new string) (bool, error)
 }
+
+// SecretID names a row of the secrets every replica shares.
+type SecretID int
+
+// The shared secrets. The numbers are the signing_keys rows earlier
+// versions wrote (1: the token signing key, 2: the shared CA), so a store
+// they created keeps its values.
+const (
+	SecretSigningKeys SecretID = 1 // the bearer-token signing keyring
+	SecretSharedCA    SecretID = 2 // the generated TLS CA, certificate and key
+	SecretAuthEnabled SecretID = 3 // set once authentication was ever on
+)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,6 +171,9 @@ type FerryOptions struct {
 	DataDir string   // default: a new temporary directory
 	Args    []string // extra flags for ferry serve
 	Env     []string // extra environment variables
+	// Secure keeps serve's default, authentication on; otherwise the
+	// registry is open (--auth=off) unless Args has an --auth flag.
+	Secure bool
 }
 
 // StartFerry runs `ferry serve --plain-http` on a free loopback port and
@@ -183,6 +187,10 @@ func StartFerry(t testing.TB, opts FerryOptions) *Server {
 	port := FreePort(t)
 	host := "127.0.0.1:" + strconv.Itoa(port)
 	args := append([]string{"serve", "--plain-http", "--listen", host, "--data-dir", opts.DataDir}, opts.Args...)
+	if !opts.Secure && !slices.ContainsFunc(opts.Args, func(a string) bool { return strings.HasPrefix(a, "--auth") }) {
+		// Most tests need an open registry; serve's default is auth on.
+		args = append(args, "--auth=off")
+	}
 	s := &Server{Host: host, URL: "http://" + host, DataDir: opts.DataDir, Args: args, t: t, bin: bin, env: opts.Env}
 	s.start()
 	t.Cleanup(s.Stop)

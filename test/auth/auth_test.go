@@ -9,9 +9,9 @@ import (
 	"github.com/ferry-mirror/ferry/internal/testenv"
 )
 
-// TestOpenWithoutUsers: with no user defined, serve works as before and
-// says loudly in its log that anyone may push.
-func TestOpenWithoutUsers(t *testing.T) {
+// TestOpenWithAuthOff: an open registry is asked for with --auth=off, and
+// serve says loudly in its log that anyone may push.
+func TestOpenWithAuthOff(t *testing.T) {
 	s := testenv.StartFerry(t, testenv.FerryOptions{})
 	pushRandom(t, s, "any/app:1", "", "")
 	if st, _, _ := apiError(t, "GET", s.URL+"/v2/any/app/tags/list", "", ""); st != 200 {
@@ -111,7 +111,7 @@ func TestRobotToken(t *testing.T) {
 	if !strings.HasPrefix(tok, "ferry_") {
 		t.Fatalf("token create printed %q", tok)
 	}
-	s := testenv.StartFerry(t, testenv.FerryOptions{DataDir: dir})
+	s := testenv.StartFerry(t, testenv.FerryOptions{DataDir: dir, Secure: true})
 	pushRandom(t, s, "ocp/robot:1", "bob", tok)
 
 	c := newClient(t)
@@ -194,7 +194,7 @@ func TestMountNeedsPullOnSource(t *testing.T) {
 	const carolPW = "carol-secret-333"
 	mustUser(t, carolPW+"\n", "add", "carol", "--password-stdin", "--data-dir", dir)
 	mustUser(t, "", "grant", "carol", "push", "team/", "--data-dir", dir)
-	s := testenv.StartFerry(t, testenv.FerryOptions{DataDir: dir})
+	s := testenv.StartFerry(t, testenv.FerryOptions{DataDir: dir, Secure: true})
 
 	secret := pushRandom(t, s, "secret/app:1", "bob", bobPW)
 	layer := configDigest(t, s, "secret/app", secret.String(), "bob", bobPW)

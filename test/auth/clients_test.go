@@ -106,8 +106,8 @@ func TestReplicasShareTokens(t *testing.T) {
 	setupUsers(t, "--metadata", db)
 	m := testenv.StartMinIO(t)
 	args := []string{"--metadata", db, "--blob-store", m.BlobStoreURL(testenv.BucketName())}
-	a := testenv.StartFerry(t, testenv.FerryOptions{Args: args, Env: m.Env()})
-	b := testenv.StartFerry(t, testenv.FerryOptions{Args: args, Env: m.Env()})
+	a := testenv.StartFerry(t, testenv.FerryOptions{Args: args, Env: append(m.Env(), sharedSecretsKey), Secure: true})
+	b := testenv.StartFerry(t, testenv.FerryOptions{Args: args, Env: append(m.Env(), sharedSecretsKey), Secure: true})
 
 	req, _ := http.NewRequest("GET", a.URL+"/v2/token?service="+a.Host+"&scope=repository:ocp/app:pull", nil)
 	req.SetBasicAuth("alice", alicePW)

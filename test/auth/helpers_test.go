@@ -28,6 +28,9 @@ import (
 const (
 	alicePW = "alice-secret-1"
 	bobPW   = "bob-secret-22"
+	// sharedSecretsKey is what every replica on one store is given, as
+	// the README tells HA operators to do.
+	sharedSecretsKey = "FERRY_SECRETS_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 )
 
 // ferryUser runs `ferry user ...` on a data dir (or --metadata URL given
@@ -71,7 +74,7 @@ func startProtected(t *testing.T, extra ...string) *testenv.Server {
 	t.Helper()
 	dir := t.TempDir()
 	setupUsers(t, "--data-dir", dir)
-	return testenv.StartFerry(t, testenv.FerryOptions{DataDir: dir, Args: extra})
+	return testenv.StartFerry(t, testenv.FerryOptions{DataDir: dir, Args: extra, Secure: true})
 }
 
 // pushRandom pushes a small random image as user/pw and returns its digest.

@@ -30,7 +30,7 @@ func TestTLSWithGeneratedCA(t *testing.T) {
 	port := testenv.FreePort(t)
 	host := "127.0.0.1:" + strconv.Itoa(port)
 	log := &testenv.LogBuffer{}
-	cmd := exec.Command(testenv.FerryBinary(t), "serve", "--listen", host, "--data-dir", dataDir, "--hostname", "mirror.e2e.test")
+	cmd := exec.Command(testenv.FerryBinary(t), "serve", "--listen", host, "--data-dir", dataDir, "--hostname", "mirror.e2e.test", "--auth=off")
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ferry-mirror/ferry/internal/testenv"
 )
@@ -27,7 +29,7 @@ func startTLSReplica(t *testing.T, storeArgs, env []string) (string, string, *te
 	dir := t.TempDir()
 	host := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	log := &testenv.LogBuffer{}
-	cmd := exec.Command(testenv.FerryBinary(t), append([]string{"serve", "--listen", host, "--data-dir", dir, "--hostname", "mirror.ha.test"}, storeArgs...)...)
+	cmd := exec.Command(testenv.FerryBinary(t), append([]string{"serve", "--listen", host, "--data-dir", dir, "--hostname", "mirror.ha.test", "--auth=off"}, storeArgs...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -47,9 +49,12 @@ func startTLSReplica(t *testing.T, storeArgs, env []string) (string, string, *te
 func TestReplicasShareGeneratedCA(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	m := testenv.StartMinIO(t)
-	args := []string{"--metadata", pg.NewDatabase(t), "--blob-store", m.BlobStoreURL(testenv.BucketName())}
-	hostA, dirA, logA := startTLSReplica(t, args, m.Env())
-	hostB, dirB, logB := startTLSReplica(t, args, m.Env())
+	db := pg.NewDatabase(t)
+	args := []string{"--metadata", db, "--blob-store", m.BlobStoreURL(testenv.BucketName())}
+	// Replicas sharing a store share the key that seals the CA in it.
+	env := append(m.Env(), "FERRY_SECRETS_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	hostA, dirA, logA := startTLSReplica(t, args, env)
+	hostB, dirB, logB := startTLSReplica(t, args, env)
 
 	caFile := filepath.Join(dirA, "tls", "ca.crt")
 	var ca []byte
@@ -107,5 +112,19 @@ func TestReplicasShareGeneratedCA(t *testing.T) {
 	}
 	if want, _ := img.Digest(); got.Digest != want {
 		t.Errorf("B serves %s, pushed %s", got.Digest, want)
+	}
+
+	// Whoever reads the database does not get the CA's key.
+	conn, err := pgx.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var stored string
+	if err := conn.QueryRow(context.Background(), `SELECT secret FROM signing_keys WHERE id = 2`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(stored, "ferry-sealed:v1:") || strings.Contains(stored, "PRIVATE KEY") {
+		t.Errorf("the shared CA is stored unsealed in PostgreSQL: %.60s…", stored)
 	}
 }

@@ -202,15 +202,3 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 	}
 	return affected(res, "token "+id, store.ErrNotFound)
 }
-
-// SigningKey implements store.AuthStore.
-func (s *Store) SigningKey(ctx context.Context, candidate string) (string, error) {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO signing_keys (id, secret) VALUES (1, ?) ON CONFLICT DO NOTHING`, candidate); err != nil {
-		return "", fmt.Errorf("store signing key: %w", err)
-	}
-	var k string
-	if err := s.w.QueryRowContext(ctx, `SELECT secret FROM signing_keys WHERE id = 1`).Scan(&k); err != nil {
-		return "", fmt.Errorf("read signing key: %w", err)
-	}
-	return k, nil
-}

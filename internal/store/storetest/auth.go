@@ -103,26 +103,42 @@ func AuthStore(t *testing.T, open func(t *testing.T) (store.AuthStore, store.Aut
 			t.Errorf("DeleteUser(nobody): %v", err)
 		}
 	})
-	t.Run("SharedCAFirstWins", func(t *testing.T) {
+	t.Run("SecretFirstWins", func(t *testing.T) {
 		a, b := open(t)
-		ca, err := a.SharedCA(ctx, "ca-a")
+		ca, err := a.Secret(ctx, store.SecretSharedCA, "ca-a")
 		must(t, err)
-		cb, err := b.SharedCA(ctx, "ca-b")
+		cb, err := b.Secret(ctx, store.SecretSharedCA, "ca-b")
 		must(t, err)
-		key, err := b.SigningKey(ctx, "key-b")
+		key, err := b.Secret(ctx, store.SecretSigningKeys, "key-b")
 		must(t, err)
 		if ca != "ca-a" || cb != "ca-a" || key != "key-b" {
-			t.Errorf("shared CAs %q and %q, signing key %q; want ca-a twice and the signing key apart", ca, cb, key)
+			t.Errorf("shared CAs %q and %q, signing keys %q; want ca-a twice and the signing keys apart", ca, cb, key)
 		}
 	})
-	t.Run("SigningKeyShared", func(t *testing.T) {
+	t.Run("SwapSecret", func(t *testing.T) {
 		a, b := open(t)
-		ka, err := a.SigningKey(ctx, "key-a")
+		_, err := a.Secret(ctx, store.SecretSigningKeys, "v1")
 		must(t, err)
-		kb, err := b.SigningKey(ctx, "key-b")
+		ok, err := a.SwapSecret(ctx, store.SecretSigningKeys, "v1", "v2")
 		must(t, err)
-		if ka != "key-a" || kb != "key-a" {
-			t.Errorf("signing keys %q and %q; want the first stored, key-a, for both", ka, kb)
+		if !ok {
+			t.Fatal("swap from the stored value refused")
+		}
+		// b read v1 before a's swap: its swap must lose, not overwrite.
+		ok, err = b.SwapSecret(ctx, store.SecretSigningKeys, "v1", "v3")
+		must(t, err)
+		if ok {
+			t.Error("swap from a stale value succeeded")
+		}
+		got, err := b.Secret(ctx, store.SecretSigningKeys, "ignored")
+		must(t, err)
+		if got != "v2" {
+			t.Errorf("secret = %q, want v2", got)
+		}
+		ok, err = b.SwapSecret(ctx, store.SecretAuthEnabled, "", "x")
+		must(t, err)
+		if ok {
+			t.Error("swap of a secret never stored succeeded")
 		}
 	})
 }
