@@ -70,8 +70,8 @@ func (r *run) releaseCollector(src *transfer.Registries) (*plan.Releases, error)
 	if _, err := plan.Arches(p); err != nil {
 		return nil, err
 	}
-	if len(p.Channels) == 0 && p.Release == "" {
-		return nil, errors.New("mirror.platform: graph and kubeVirtContainer need channels or release to say which releases to mirror")
+	if len(p.Channels) == 0 && p.Release == "" && !p.Graph {
+		return nil, errors.New("mirror.platform: kubeVirtContainer needs channels or release to say which releases to mirror")
 	}
 	var ver *release.Verifier
 	if !r.o.IgnoreReleaseSignature {
