@@ -81,7 +81,9 @@ func (r *run) releaseCollector(src *transfer.Registries) (*plan.Releases, error)
 		if err != nil {
 			return nil, err
 		}
-		r.log.Info("release signatures are verified", "keys", v.KeySource(), "fingerprints", strings.Join(v.Fingerprints(), ","))
+		if src != nil { // nil: only the configuration is being checked
+			r.log.Info("release signatures are verified", "keys", v.KeySource(), "fingerprints", strings.Join(v.Fingerprints(), ","))
+		}
 		ver = v
 	}
 	if r.rel == nil {
