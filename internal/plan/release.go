@@ -215,7 +215,7 @@ func (c *Releases) collectOne(ctx context.Context, r release.Release) ([]Request
 		c.Signed = append(c.Signed, *signed)
 		c.mu.Unlock()
 	}
-	maps := release.Mappings("", r, contents, c.kubeVirtArches(r), c.Log)
+	maps := release.Mappings("", r, contents, c.kubeVirtArches(), c.Log)
 	reqs := make([]Request, 0, len(maps))
 	for _, mp := range maps {
 		reqs = append(reqs, Request{Section: SectionRelease, Name: mp.Source, TargetRepo: mp.Repo, TargetTag: mp.Tag})
@@ -228,14 +228,18 @@ func (c *Releases) collectOne(ctx context.Context, r release.Release) ([]Request
 }
 
 // kubeVirtArches lists the architectures whose KubeVirt image is wanted
-// with release r: none without kubeVirtContainer, those of platforms when
-// set (as oc-mirror maps them), else r's own.
-func (c *Releases) kubeVirtArches(r release.Release) []release.Arch {
+// with every release, as oc-mirror asks: none without kubeVirtContainer,
+// else those of platforms, or of architectures (default amd64).
+func (c *Releases) kubeVirtArches() []release.Arch {
 	if !c.Platform.KubeVirtContainer {
 		return nil
 	}
 	if len(c.Platform.Platforms) == 0 {
-		return []release.Arch{r.Arch}
+		arches, err := Arches(c.Platform)
+		if err != nil {
+			return nil // Collect has refused the architectures already
+		}
+		return arches
 	}
 	var out []release.Arch
 	for _, p := range c.Platform.Platforms {

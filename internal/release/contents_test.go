@@ -355,3 +355,26 @@ func TestBadBootImagesDoNotFailTheRelease(t *testing.T) {
 		})
 	}
 }
+
+// TestMultiKubeVirtAsksForX86AndS390x: for a multi release oc-mirror asks
+// for x86_64 and s390x, so the tag names the architecture even when only
+// one of them has an image, and the missing one is reported.
+func TestMultiKubeVirtAsksForX86AndS390x(t *testing.T) {
+	kv := "quay.example/rhcos@sha256:" + digestOf("x")
+	img := releaseImage(t, "4.16.3", gzipLayer(t,
+		entry{name: "release-manifests/image-references", body: imageReferences("4.16.3", "etcd")},
+		entry{name: "release-manifests/0000_50_installer_coreos-bootimages.yaml", body: bootImages(map[string]string{"x86_64": kv})}))
+	c, err := ReadContents(img, "rel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	got := Mappings("m.lan", Release{Version: "4.16.3", Payload: "q.example/r@sha256:" + digestOf("r"), Arch: Multi}, c, []Arch{Multi}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if want := []string{"m.lan/openshift/release-images:4.16.3-multi", "m.lan/openshift/release:4.16.3-multi-etcd",
+		"m.lan/openshift/release:4.16.3-multi-kube-virt-container-x86_64"}; !slices.Equal(destinations(got), want) {
+		t.Fatalf("mappings %v, want %v", destinations(got), want)
+	}
+	if !strings.Contains(logs.String(), "arch=s390x") || strings.Contains(logs.String(), "ppc64le") {
+		t.Errorf("log %q, want a warning for s390x only (ppc64le was not asked for)", logs.String())
+	}
+}

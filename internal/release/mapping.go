@@ -50,10 +50,10 @@ func ReleaseTag(version string, arch Arch) string {
 // <dest>/openshift/release-images:<version>-<arch>, each component to
 // <dest>/openshift/release:<version>-<arch>-<component>, and the KubeVirt
 // boot image of each architecture in kubeVirt as component
-// kube-virt-container. Multi in kubeVirt stands for every architecture
-// the release names a KubeVirt image for. As in oc-mirror, the component
-// name gets the architecture key as a suffix when more than one
-// architecture is asked for.
+// kube-virt-container. As in oc-mirror, Multi in kubeVirt stands for
+// x86_64 and s390x, the architectures RHCOS ships KubeVirt images for
+// (and any other the release names one for), and the component name gets
+// the architecture key as a suffix when more than one is asked for.
 //
 // An architecture whose KubeVirt image is absent or unusable is skipped
 // with a warning: the boot image is an extra, and the release itself is
@@ -81,6 +81,7 @@ func Mappings(dest string, r Release, c *Contents, kubeVirt []Arch, log *slog.Lo
 			keys = append(keys, a.bootImageKey())
 			continue
 		}
+		keys = append(keys, AMD64.bootImageKey(), S390X.bootImageKey())
 		for k := range c.KubeVirt {
 			keys = append(keys, k)
 		}
