@@ -71,31 +71,22 @@ func TestOCMirrorFidelity(t *testing.T) {
 		}
 	})
 
-	// graph: true with no channels builds and mirrors the graph image.
+	// graph: true with no channels builds and mirrors the graph image,
+	// registry to registry and through an archive.
 	t.Run("graph-only", func(t *testing.T) {
 		_, ws := mirrorOut(t, up, dst.Host, "fid-graph", "  platform:\n    graph: true\n", "--graph-base-image", up.u.Additional[0].ByTag())
-		if got := tags(t, dst.Host, "fid-graph/openshift/release-images"); len(got) != 0 {
-			t.Errorf("release images mirrored with no channel: %v", got)
+		assertGraphOnly(t, dst.Host, "fid-graph", filepath.Join(ws, "working-dir", "cluster-resources"))
+	})
+	t.Run("graph-only-archive", func(t *testing.T) {
+		cfg := writeConfig(t, "  platform:\n    graph: true\n")
+		archive := t.TempDir()
+		if out, code := ferry(t, up.env(), "mirror", "-c", cfg, "file://"+archive, "--src-tls-verify=false", "--graph-base-image", up.u.Additional[0].ByTag()); code != 0 {
+			t.Fatalf("m2d exit %d:\n%s", code, out)
 		}
-		data, err := os.ReadFile(filepath.Join(ws, "working-dir", "cluster-resources", "updateService.yaml"))
-		if err != nil {
-			t.Fatal(err)
+		if out, code := ferry(t, up.env(), "mirror", "-c", cfg, "--from", "file://"+archive, "docker://"+dst.Host+"/fid-graph-d2m", "--dest-tls-verify=false"); code != 0 {
+			t.Fatalf("d2m exit %d:\n%s", code, out)
 		}
-		var us struct {
-			Spec struct {
-				GraphDataImage string `json:"graphDataImage"`
-			} `json:"spec"`
-		}
-		if err := yaml.Unmarshal(data, &us); err != nil {
-			t.Fatal(err)
-		}
-		repo, d, ok := strings.Cut(strings.TrimPrefix(us.Spec.GraphDataImage, dst.Host+"/"), "@")
-		if !ok || repo != "fid-graph/openshift/graph-image" || headDigest(t, dst.Host, repo, d) != d {
-			t.Errorf("graph image %q is not present at the mirror", us.Spec.GraphDataImage)
-		}
-		if got := headDigest(t, dst.Host, "fid-graph/openshift/graph-image", "latest"); got != d {
-			t.Errorf("graph-image:latest is %q, want %s", got, d)
-		}
+		assertGraphOnly(t, dst.Host, "fid-graph-d2m", filepath.Join(archive, "working-dir", "cluster-resources"))
 	})
 
 	// platforms selects the multi payload, as oc-mirror does; its lists
@@ -155,4 +146,32 @@ func mirrorOut(t *testing.T, up *upstream, host, prefix, platform string, args .
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	return out, ws
+}
+
+// assertGraphOnly checks that prefix on host holds the graph image that
+// updateService.yaml in dir names, and no release.
+func assertGraphOnly(t *testing.T, host, prefix, dir string) {
+	t.Helper()
+	if got := tags(t, host, prefix+"/openshift/release-images"); len(got) != 0 {
+		t.Errorf("release images mirrored with no channel: %v", got)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "updateService.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var us struct {
+		Spec struct {
+			GraphDataImage string `json:"graphDataImage"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(data, &us); err != nil {
+		t.Fatal(err)
+	}
+	repo, d, ok := strings.Cut(strings.TrimPrefix(us.Spec.GraphDataImage, host+"/"), "@")
+	if !ok || repo != prefix+"/openshift/graph-image" || headDigest(t, host, repo, d) != d {
+		t.Errorf("graph image %q is not present at the mirror", us.Spec.GraphDataImage)
+	}
+	if got := headDigest(t, host, prefix+"/openshift/graph-image", "latest"); got != d {
+		t.Errorf("graph-image:latest is %q, want %s", got, d)
+	}
 }
