@@ -114,12 +114,13 @@ func (c *Releases) Collect(ctx context.Context) ([]Request, error) {
 			"clusters and release signatures pin its manifest lists by digest, which a list cut down to some platforms would change",
 			"platforms", platformNames(c.Platform.Platforms))
 	}
+	kubeVirt := c.kubeVirtArches()
 	out := make([][]Request, len(rels))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(c.Parallel, 1))
 	for i, r := range rels {
 		g.Go(func() error {
-			reqs, err := c.collectOne(gctx, r)
+			reqs, err := c.collectOne(gctx, r, kubeVirt)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -141,8 +142,9 @@ func (c *Releases) Collect(ctx context.Context) ([]Request, error) {
 	return reqs, nil
 }
 
-// collectOne reads one release image and returns its requests.
-func (c *Releases) collectOne(ctx context.Context, r release.Release) ([]Request, error) {
+// collectOne reads one release image and returns its requests, with the
+// KubeVirt images of the kubeVirt architectures.
+func (c *Releases) collectOne(ctx context.Context, r release.Release, kubeVirt []release.Arch) ([]Request, error) {
 	named, err := reference.ParseNormalizedNamed(r.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("release image %q is not a valid reference: %w", r.Payload, err)
@@ -215,7 +217,7 @@ func (c *Releases) collectOne(ctx context.Context, r release.Release) ([]Request
 		c.Signed = append(c.Signed, *signed)
 		c.mu.Unlock()
 	}
-	maps := release.Mappings("", r, contents, c.kubeVirtArches(), c.Log)
+	maps := release.Mappings("", r, contents, kubeVirt, c.Log)
 	reqs := make([]Request, 0, len(maps))
 	for _, mp := range maps {
 		reqs = append(reqs, Request{Section: SectionRelease, Name: mp.Source, TargetRepo: mp.Repo, TargetTag: mp.Tag})
