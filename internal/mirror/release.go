@@ -247,7 +247,7 @@ func (r *run) loadRelease(a *archive.Archive) error {
 func (r *run) checkOffline(graphs release.OfflineGraphs) {
 	p := r.cfg.Mirror.Platform
 	arches, err := plan.Arches(p)
-	if err != nil || len(p.Channels) == 0 {
+	if err != nil || len(p.Channels) == 0 || p.Release != "" { // release replaces the channels
 		return
 	}
 	var chans []release.Channel
