@@ -44,8 +44,10 @@ images, 16 helm (additional images and operators failing: 12).
 Release payloads (mirror.platform) read, like oc-mirror:
   UPDATE_URL_OVERRIDE            the Cincinnati graph URL
   OCP_SIGNATURE_URL              where release signatures are fetched
+                                 (default mirror.openshift.com)
   OCP_SIGNATURE_VERIFICATION_PK  the armored public key that verifies them
-                                 (or --release-signature-key)
+                                 (or --release-signature-key; default Red
+                                 Hat's release keys, built in)
 and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -111,7 +113,7 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: info, debug, trace, warn, error")
 	f.BoolVar(&o.RemoveSignatures, "remove-signatures", false, "do not copy cosign signatures, attestations, SBOMs and OCI referrers")
 	f.StringVar(&o.CABundle, "ca-bundle", "", "PEM file put in install-config-snippet.yaml as additionalTrustBundle")
-	f.StringVar(&o.ReleaseSignatureKey, "release-signature-key", "", "armored OpenPGP public key file that verifies release signatures (default $OCP_SIGNATURE_VERIFICATION_PK)")
+	f.StringVar(&o.ReleaseSignatureKey, "release-signature-key", "", "armored OpenPGP public key file that verifies release signatures (default $OCP_SIGNATURE_VERIFICATION_PK, else Red Hat's built-in release keys)")
 	f.BoolVar(&o.IgnoreReleaseSignature, "ignore-release-signature", false, "mirror releases without fetching or verifying their signatures")
 	f.StringVar(&o.GraphBaseImage, "graph-base-image", mirror.DefaultGraphBaseImage, "base image of the update graph image (graph: true), read from its registry like any source image")
 	// Accepted for oc-mirror compatibility.

@@ -70,8 +70,8 @@ func (r *run) releaseCollector(src *transfer.Registries) (*plan.Releases, error)
 	if _, err := plan.Arches(p); err != nil {
 		return nil, err
 	}
-	if len(p.Channels) == 0 && p.Release == "" {
-		return nil, errors.New("mirror.platform: graph and kubeVirtContainer need channels or release to say which releases to mirror")
+	if len(p.Channels) == 0 && p.Release == "" && !p.Graph {
+		return nil, errors.New("mirror.platform: kubeVirtContainer needs channels or release to say which releases to mirror")
 	}
 	var ver *release.Verifier
 	if !r.o.IgnoreReleaseSignature {
@@ -80,6 +80,9 @@ func (r *run) releaseCollector(src *transfer.Registries) (*plan.Releases, error)
 		v, err := release.NewVerifier(so)
 		if err != nil {
 			return nil, err
+		}
+		if src != nil { // nil: only the configuration is being checked
+			r.log.Info("release signatures are verified", "keys", v.KeySource(), "fingerprints", strings.Join(v.Fingerprints(), ","))
 		}
 		ver = v
 	}
@@ -244,7 +247,7 @@ func (r *run) loadRelease(a *archive.Archive) error {
 func (r *run) checkOffline(graphs release.OfflineGraphs) {
 	p := r.cfg.Mirror.Platform
 	arches, err := plan.Arches(p)
-	if err != nil || len(p.Channels) == 0 {
+	if err != nil || len(p.Channels) == 0 || p.Release != "" { // release replaces the channels
 		return
 	}
 	var chans []release.Channel

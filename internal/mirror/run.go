@@ -385,6 +385,7 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 		lines = append(lines, fmt.Sprintf("[%s] %s: %s", m.Section, m.Source, m.Reason))
 	}
 	var mappings []clusterresources.Mapping
+	generated := false
 	// Jobs were made from p.Images in order, so results line up with them.
 	for i, res := range results {
 		im := p.Images[i]
@@ -394,7 +395,8 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 			continue
 		}
 		if im.Generated {
-			continue // no source reference for a mirror set to name
+			generated = true // graph: true alone has only the graph image
+			continue         // no source reference for a mirror set to name
 		}
 		mappings = append(mappings, clusterresources.Mapping{Source: im.SourceRef(), Destination: im.DestRef(r.o.Dest, r.o.MaxNestedPaths), Section: im.Section})
 	}
@@ -404,15 +406,19 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 		}
 	}
 	var resErr error
-	if resources && len(mappings) > 0 {
+	if resources && (len(mappings) > 0 || generated) {
 		dir := filepath.Join(r.workDir, "cluster-resources")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		files, err := clusterresources.Write(dir, mappings, clusterresources.Options{CABundleFile: r.o.CABundle, InsecureMirrors: !r.o.DestTLSVerify})
-		if err != nil {
-			resErr = fmt.Errorf("write cluster resources: %w", err)
-			r.log.Error("cluster resources", "error", err)
+		var files []string
+		if len(mappings) > 0 {
+			var err error
+			files, err = clusterresources.Write(dir, mappings, clusterresources.Options{CABundleFile: r.o.CABundle, InsecureMirrors: !r.o.DestTLSVerify})
+			if err != nil {
+				resErr = fmt.Errorf("write cluster resources: %w", err)
+				r.log.Error("cluster resources", "error", err)
+			}
 		}
 		more, err := r.releaseResources(dir, p, results)
 		if err != nil && resErr == nil {

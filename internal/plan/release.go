@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/distribution/reference"
@@ -43,11 +44,13 @@ type Releases struct {
 func (*Releases) Section() string { return SectionRelease }
 
 // Arches returns the release architectures the platform section names.
+// platforms selects the multi payload, as in oc-mirror: it is the one
+// release that is a manifest list of every architecture.
 func Arches(p imageset.Platform) ([]release.Arch, error) {
-	names := p.Architectures
-	for _, ps := range p.Platforms {
-		names = append(names, ps.Architecture)
+	if len(p.Platforms) > 0 {
+		return []release.Arch{release.Multi}, nil
 	}
+	names := p.Architectures
 	if len(names) == 0 {
 		names = []string{string(release.AMD64)}
 	}
@@ -76,7 +79,14 @@ func (c *Releases) Collect(ctx context.Context) ([]Request, error) {
 		return nil, err
 	}
 	var rels []release.Release
-	if len(c.Platform.Channels) > 0 {
+	switch {
+	case c.Platform.Release != "":
+		// As in oc-mirror, one release by reference replaces the channels.
+		if len(c.Platform.Channels) > 0 {
+			c.Log.Warn("mirror.platform.release is set, so channels are ignored", "release", c.Platform.Release, "channels", len(c.Platform.Channels))
+		}
+		rels = append(rels, release.Release{Payload: c.Platform.Release, Type: release.TypeOCP})
+	case len(c.Platform.Channels) > 0:
 		chans := make([]release.Channel, 0, len(c.Platform.Channels))
 		for _, ch := range c.Platform.Channels {
 			chans = append(chans, release.Channel{Name: ch.Name, Type: ch.Type, MinVersion: ch.MinVersion, MaxVersion: ch.MaxVersion, ShortestPath: ch.ShortestPath, Full: ch.Full})
@@ -91,19 +101,26 @@ func (c *Releases) Collect(ctx context.Context) ([]Request, error) {
 			}
 			rels = append(rels, rs...)
 		}
-	}
-	if c.Platform.Release != "" {
-		rels = append(rels, release.Release{Payload: c.Platform.Release, Arch: arches[0], Type: release.TypeOCP})
+	case c.Platform.Graph:
+		// graph: true alone mirrors the update graph image only.
+		c.Log.Info("mirror.platform lists no channels or release: only the update graph image is mirrored")
+		return nil, nil
 	}
 	if len(rels) == 0 {
 		return nil, errors.New("mirror.platform selects no release: add channels or release")
 	}
+	if len(c.Platform.Platforms) > 0 {
+		c.Log.Warn("mirror.platform.platforms: the multi-architecture payload is mirrored with every platform it holds; "+
+			"clusters and release signatures pin its manifest lists by digest, which a list cut down to some platforms would change",
+			"platforms", platformNames(c.Platform.Platforms))
+	}
+	kubeVirt := c.kubeVirtArches()
 	out := make([][]Request, len(rels))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(c.Parallel, 1))
 	for i, r := range rels {
 		g.Go(func() error {
-			reqs, err := c.collectOne(gctx, r)
+			reqs, err := c.collectOne(gctx, r, kubeVirt)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -125,8 +142,9 @@ func (c *Releases) Collect(ctx context.Context) ([]Request, error) {
 	return reqs, nil
 }
 
-// collectOne reads one release image and returns its requests.
-func (c *Releases) collectOne(ctx context.Context, r release.Release) ([]Request, error) {
+// collectOne reads one release image and returns its requests, with the
+// KubeVirt images of the kubeVirt architectures.
+func (c *Releases) collectOne(ctx context.Context, r release.Release, kubeVirt []release.Arch) ([]Request, error) {
 	named, err := reference.ParseNormalizedNamed(r.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("release image %q is not a valid reference: %w", r.Payload, err)
@@ -155,8 +173,9 @@ func (c *Releases) collectOne(ctx context.Context, r release.Release) ([]Request
 	// signature is checked for exactly what is copied.
 	pinned := host + "/" + path + "@" + m.Digest.String()
 	var img v1.Image
+	byRef := r.Arch == ""
 	if m.IsIndex() {
-		if c.Platform.Release != "" && r.Payload == c.Platform.Release {
+		if byRef {
 			r.Arch = release.Multi
 		}
 		if r.Arch != release.Multi {
@@ -171,6 +190,11 @@ func (c *Releases) collectOne(ctx context.Context, r release.Release) ([]Request
 		}
 	} else if img, err = RemoteImage(ctx, reg, path, m); err != nil {
 		return nil, err
+	} else if byRef {
+		// platform.release names the architecture only through the image.
+		if r.Arch, err = imageArch(img); err != nil {
+			return nil, fmt.Errorf("release image %s: %w", r.Payload, err)
+		}
 	}
 	contents, err := release.ReadContents(img, r.Payload)
 	if err != nil {
@@ -193,10 +217,7 @@ func (c *Releases) collectOne(ctx context.Context, r release.Release) ([]Request
 		c.Signed = append(c.Signed, *signed)
 		c.mu.Unlock()
 	}
-	maps, err := release.Mappings("", r, contents, c.Platform.KubeVirtContainer)
-	if err != nil {
-		return nil, err
-	}
+	maps := release.Mappings("", r, contents, kubeVirt, c.Log)
 	reqs := make([]Request, 0, len(maps))
 	for _, mp := range maps {
 		reqs = append(reqs, Request{Section: SectionRelease, Name: mp.Source, TargetRepo: mp.Repo, TargetTag: mp.Tag})
@@ -206,4 +227,52 @@ func (c *Releases) collectOne(ctx context.Context, r release.Release) ([]Request
 	c.mu.Unlock()
 	c.Log.Info("release read", "version", r.Version, "arch", r.Arch, "components", len(contents.Components))
 	return reqs, nil
+}
+
+// kubeVirtArches lists the architectures whose KubeVirt image is wanted
+// with every release, as oc-mirror asks: none without kubeVirtContainer,
+// else those of platforms, or of architectures (default amd64).
+func (c *Releases) kubeVirtArches() []release.Arch {
+	if !c.Platform.KubeVirtContainer {
+		return nil
+	}
+	if len(c.Platform.Platforms) == 0 {
+		arches, err := Arches(c.Platform)
+		if err != nil {
+			return nil // Collect has refused the architectures already
+		}
+		return arches
+	}
+	var out []release.Arch
+	for _, p := range c.Platform.Platforms {
+		a, err := release.ParseArch(p.Architecture)
+		if err != nil || a == release.Multi {
+			c.Log.Warn("kubeVirtContainer: no KubeVirt image exists for this platform; skipped", "architecture", p.Architecture)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// imageArch maps a single-architecture release image's config to the
+// release architecture.
+func imageArch(img v1.Image) (release.Arch, error) {
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	a, err := release.ParseArch(cfg.Architecture)
+	if err != nil {
+		return "", fmt.Errorf("image architecture: %w", err)
+	}
+	return a, nil
+}
+
+func platformNames(ps []imageset.PlatformSpec) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, strings.Trim(p.OS+"/"+p.Architecture+"/"+p.Variant, "/"))
+	}
+	return out
 }

@@ -13,14 +13,19 @@ import (
 )
 
 func TestArches(t *testing.T) {
-	got, err := Arches(imageset.Platform{Platforms: []imageset.PlatformSpec{{OS: "linux", Architecture: "arm64"}, {Architecture: "arm64"}, {Architecture: "s390x"}}})
+	// platforms picks the multi payload, the one that holds every platform.
+	got, err := Arches(imageset.Platform{Platforms: []imageset.PlatformSpec{{OS: "linux", Architecture: "arm64"}, {Architecture: "s390x"}}})
+	if err != nil || len(got) != 1 || got[0] != release.Multi {
+		t.Errorf("platforms arm64, s390x: got %v, %v; want [multi]", got, err)
+	}
+	got, err = Arches(imageset.Platform{Architectures: []string{"arm64", "arm64", "s390x"}})
 	if err != nil || len(got) != 2 || got[0] != release.ARM64 || got[1] != release.S390X {
-		t.Errorf("platforms arm64, arm64, s390x: got %v, %v; want [arm64 s390x]", got, err)
+		t.Errorf("architectures arm64, arm64, s390x: got %v, %v; want [arm64 s390x]", got, err)
 	}
 	if got, err := Arches(imageset.Platform{}); err != nil || len(got) != 1 || got[0] != release.AMD64 {
 		t.Errorf("no architecture: got %v, %v; want the amd64 default", got, err)
 	}
-	_, err = Arches(imageset.Platform{Platforms: []imageset.PlatformSpec{{Architecture: "riscv64"}}})
+	_, err = Arches(imageset.Platform{Architectures: []string{"riscv64"}})
 	if err == nil || !strings.Contains(err.Error(), "riscv64") || !strings.Contains(err.Error(), "multi") {
 		t.Errorf("riscv64: error %v; want one naming it and the accepted architectures", err)
 	}

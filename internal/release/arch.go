@@ -51,10 +51,5 @@ func (a Arch) TagSuffix() string {
 }
 
 // bootImageKey is the key of the architecture in the CoreOS boot-images
-// stream JSON; multi has none of its own.
-func (a Arch) bootImageKey() string {
-	if a == Multi {
-		return ""
-	}
-	return a.TagSuffix()
-}
+// stream JSON.
+func (a Arch) bootImageKey() string { return a.TagSuffix() }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -53,6 +54,11 @@ var testChannels = map[string]testChannel{
 	"stable-4.18": {
 		versions: []string{"4.17.1", "4.17.2", "4.18.0", "4.18.1"},
 		edges:    [][2]string{{"4.17.1", "4.17.2"}, {"4.17.2", "4.18.0"}, {"4.18.0", "4.18.1"}},
+	},
+	// candidate-4.19 has a release nothing updates to: no path reaches it.
+	"candidate-4.19": {
+		versions: []string{"4.19.0", "4.19.1", "4.19.2"},
+		edges:    [][2]string{{"4.19.0", "4.19.1"}},
 	},
 }
 
@@ -254,8 +260,16 @@ func TestSelectModes(t *testing.T) {
 			inRange(s16, "4.16.3", newest(s16))},
 		{"heads only", []Channel{{Name: "stable-4.16"}},
 			[]string{newest(s16)}},
-		{"heads only with maxVersion", []Channel{{Name: "stable-4.16", MaxVersion: "4.16.3"}},
-			[]string{"4.16.3"}},
+		{"max only starts at the channel's lowest", []Channel{{Name: "stable-4.16", MaxVersion: "4.16.3"}},
+			inRange(s16, s16.versions[0], "4.16.3")},
+		{"bounds outside the channel limit the range", []Channel{{Name: "stable-4.16", MinVersion: "4.15.9", MaxVersion: "4.16.3"}},
+			inRange(s16, "4.15.9", "4.16.3")},
+		{"max beyond the channel", []Channel{{Name: "stable-4.16", MinVersion: "4.16.2", MaxVersion: "4.17.9"}},
+			inRange(s16, "4.16.2", "4.17.9")},
+		{"bounds between releases", []Channel{{Name: "stable-4.17", MinVersion: "4.16.6", MaxVersion: "4.17.1"}},
+			inRange(s17, "4.16.6", "4.17.1")},
+		{"shortest path between bounds outside the channel", []Channel{{Name: "stable-4.17", MinVersion: "4.16.0", MaxVersion: "4.17.9", ShortestPath: true}},
+			onShortestPath(t, s17, s17.versions[0], newest(s17))},
 		{"full", []Channel{{Name: "stable-4.17", Full: true}},
 			s17.versions},
 		{"full with maxVersion", []Channel{{Name: "stable-4.17", Full: true, MaxVersion: "4.17.0"}},
@@ -301,6 +315,34 @@ func TestSelectModes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSelectWarnsWhenNoPathInChannel: shortestPath in one channel with no
+// path between the ends keeps both ends, as oc-mirror does, and says so.
+func TestSelectWarnsWhenNoPathInChannel(t *testing.T) {
+	f := startCincinnati(t)
+	ch := testChannels["candidate-4.19"]
+	from, to := ch.versions[0], newest(ch)
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	got, err := Select(context.Background(), f.client(), []Channel{{Name: "candidate-4.19", MinVersion: from, MaxVersion: to, ShortestPath: true}}, AMD64, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{from, to}; !slices.Equal(versionsOf(got), want) {
+		t.Errorf("selected %v, want both ends %v", versionsOf(got), want)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "no upgrade path") || !strings.Contains(logs.String(), "channel=candidate-4.19") {
+		t.Errorf("log does not warn about the missing path in candidate-4.19:\n%s", logs.String())
+	}
+	// With a path, nothing is said.
+	logs.Reset()
+	if _, err := Select(context.Background(), f.client(), []Channel{{Name: "candidate-4.19", MinVersion: from, MaxVersion: "4.19.1", ShortestPath: true}}, AMD64, log); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "WARN") {
+		t.Errorf("warning although a path exists:\n%s", logs.String())
 	}
 }
 
@@ -381,10 +423,8 @@ func TestSelectErrors(t *testing.T) {
 		arch     Arch
 		want     []string
 	}{
-		{"min outside the channel", []Channel{{Name: "stable-4.16", MinVersion: "4.15.9"}}, AMD64,
-			[]string{"stable-4.16", "minVersion 4.15.9 is not in the channel", "4.16.1, 4.16.2, 4.16.3, 4.16.4, 4.16.5"}},
-		{"max outside the channel", []Channel{{Name: "stable-4.16", MaxVersion: "4.17.0"}}, AMD64,
-			[]string{"stable-4.16", "maxVersion 4.17.0 is not in the channel"}},
+		{"range holds no release", []Channel{{Name: "stable-4.16", MinVersion: "4.15.1", MaxVersion: "4.15.9"}}, AMD64,
+			[]string{"channel stable-4.16 has no release from 4.15.1 to 4.15.9", "4.16.1, 4.16.2, 4.16.3, 4.16.4, 4.16.5", "widen minVersion and maxVersion"}},
 		{"max below min", []Channel{{Name: "stable-4.16", MinVersion: "4.16.4", MaxVersion: "4.16.2"}}, AMD64,
 			[]string{"stable-4.16", "maxVersion 4.16.2 is below minVersion 4.16.4"}},
 		{"not a version", []Channel{{Name: "stable-4.16", MinVersion: "4.16"}}, AMD64,

@@ -36,6 +36,11 @@ type Contents struct {
 	// KubeVirt maps a boot-image architecture key (x86_64, aarch64, ...)
 	// to the KubeVirt container image for it, by digest.
 	KubeVirt map[string]string
+	// KubeVirtInvalid maps an architecture key to why its KubeVirt entry
+	// cannot be used; key "" holds why the boot-images file as a whole
+	// cannot be read. A bad entry fails nothing: only kubeVirtContainer
+	// reads these files, and it skips what it cannot use.
+	KubeVirtInvalid map[string]string
 }
 
 // Component is one image of a release, named by its image-references tag.
@@ -68,9 +73,7 @@ func ReadContents(img v1.Image, imageName string) (*Contents, error) {
 		}
 	}
 	if data, ok := files[bootImagesPath]; ok {
-		if c.KubeVirt, err = parseBootImages(data); err != nil {
-			return nil, fmt.Errorf("release image %s: /%s: %w", imageName, bootImagesPath, err)
-		}
+		c.KubeVirt, c.KubeVirtInvalid = parseBootImages(data)
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
@@ -241,39 +244,55 @@ func parseReleaseMetadata(data []byte) (string, []string, error) {
 }
 
 // parseBootImages reads the CoreOS boot-images ConfigMap, whose
-// data.stream is a JSON document of per-architecture artifacts.
-func parseBootImages(data []byte) (map[string]string, error) {
+// data.stream is a JSON document of per-architecture artifacts. Each
+// architecture is read on its own, so a placeholder or a broken entry of
+// one architecture leaves the others usable.
+func parseBootImages(data []byte) (valid, invalid map[string]string) {
+	invalid = map[string]string{}
 	var cm struct {
 		Data struct {
 			Stream string `json:"stream"`
 		} `json:"data"`
 	}
 	if err := yaml.Unmarshal(data, &cm); err != nil {
-		return nil, fmt.Errorf("not a ConfigMap: %w", err)
+		invalid[""] = fmt.Sprintf("/%s is not a ConfigMap: %v", bootImagesPath, err)
+		return nil, invalid
 	}
 	if cm.Data.Stream == "" {
 		return nil, nil
 	}
 	var stream struct {
-		Architectures map[string]struct {
+		Architectures map[string]json.RawMessage `json:"architectures"`
+	}
+	if err := json.Unmarshal([]byte(cm.Data.Stream), &stream); err != nil {
+		invalid[""] = fmt.Sprintf("/%s: data.stream is not a CoreOS stream JSON document: %v", bootImagesPath, err)
+		return nil, invalid
+	}
+	valid = map[string]string{}
+	for arch, raw := range stream.Architectures {
+		var a struct {
 			Images struct {
-				KubeVirt struct {
+				KubeVirt *struct {
 					DigestRef string `json:"digest-ref"`
 				} `json:"kubevirt"`
 			} `json:"images"`
-		} `json:"architectures"`
-	}
-	if err := json.Unmarshal([]byte(cm.Data.Stream), &stream); err != nil {
-		return nil, fmt.Errorf("data.stream is not JSON: %w", err)
-	}
-	out := map[string]string{}
-	for arch, a := range stream.Architectures {
-		if ref := a.Images.KubeVirt.DigestRef; ref != "" {
-			if _, err := name.NewDigest(ref); err != nil {
-				return nil, fmt.Errorf("architectures.%s.images.kubevirt.digest-ref %q is not a reference by digest", arch, ref)
-			}
-			out[arch] = ref
 		}
+		if err := json.Unmarshal(raw, &a); err != nil {
+			invalid[arch] = fmt.Sprintf("architectures.%s in /%s is not a stream entry: %v", arch, bootImagesPath, err)
+			continue
+		}
+		if a.Images.KubeVirt == nil {
+			continue // this architecture has no KubeVirt image
+		}
+		ref := a.Images.KubeVirt.DigestRef
+		if _, err := name.NewDigest(ref, name.StrictValidation); err != nil {
+			invalid[arch] = fmt.Sprintf("architectures.%s.images.kubevirt.digest-ref %q in /%s is not a reference by digest", arch, ref, bootImagesPath)
+			continue
+		}
+		valid[arch] = ref
 	}
-	return out, nil
+	if len(invalid) == 0 {
+		invalid = nil
+	}
+	return valid, invalid
 }

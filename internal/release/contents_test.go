@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -216,10 +217,6 @@ func TestReadContentsErrors(t *testing.T) {
 			"label io.openshift.release says 4.16.3 but release-metadata says 4.16.4"},
 		{"no version at all", "", []entry{{name: "release-manifests/image-references", body: imageReferences("4.16.3", "etcd")}},
 			"neither the io.openshift.release label nor a release-metadata version"},
-		{"bad boot images", "4.16.3", []entry{
-			{name: "release-manifests/image-references", body: imageReferences("4.16.3", "etcd")},
-			{name: "release-manifests/0000_50_installer_coreos-bootimages.yaml", body: "data:\n  stream: '{not json'\n"}},
-			"data.stream is not JSON"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -263,10 +260,7 @@ func TestReadContentsFromRegistry(t *testing.T) {
 	d, _ := img.Digest()
 	payload := reg.Host + "/openshift-release-dev/ocp-release@" + d.String()
 
-	got, err := Mappings("mirror.lan:8443/ocp/", Release{Version: c.Version, Payload: payload, Arch: AMD64}, c, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := Mappings("mirror.lan:8443/ocp/", Release{Version: c.Version, Payload: payload, Arch: AMD64}, c, []Arch{AMD64}, nil)
 	want := []Mapping{
 		{Source: payload, Destination: "mirror.lan:8443/ocp/openshift/release-images:4.17.1-x86_64",
 			Repo: "openshift/release-images", Tag: "4.17.1-x86_64"},
@@ -280,23 +274,107 @@ func TestReadContentsFromRegistry(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("mappings\n%v\nwant\n%v", got, want)
 	}
+	if got := Mappings("mirror.lan:8443/ocp/", Release{Version: c.Version, Payload: payload, Arch: AMD64}, c, nil, nil); !slices.Equal(got, want[:3]) {
+		t.Fatalf("without kubeVirtContainer: %v, want %v", got, want[:3])
+	}
 
 	// A multi release carries a KubeVirt image per architecture.
-	got, err = Mappings("mirror.lan:8443/ocp", Release{Version: c.Version, Payload: payload, Arch: Multi}, c, true)
+	got = Mappings("mirror.lan:8443/ocp", Release{Version: c.Version, Payload: payload, Arch: Multi}, c, []Arch{Multi}, nil)
+	if want := []string{"mirror.lan:8443/ocp/openshift/release:4.17.1-multi-kube-virt-container-s390x",
+		"mirror.lan:8443/ocp/openshift/release:4.17.1-multi-kube-virt-container-x86_64"}; !slices.Equal(destinations(got[3:]), want) {
+		t.Fatalf("multi kubevirt destinations %v, want %v", destinations(got[3:]), want)
+	}
+	// arm64 has no KubeVirt image in this release: skipped with a
+	// warning, the release and its components still mapped.
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	got = Mappings("mirror.lan:8443/ocp", Release{Version: c.Version, Payload: payload, Arch: ARM64}, c, []Arch{ARM64}, log)
+	if len(got) != 3 || got[0].Source != payload {
+		t.Fatalf("arm64 mappings %v, want the release and its two components", destinations(got))
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "no KubeVirt container for aarch64") {
+		t.Fatalf("log %q, want a warning that aarch64 has no KubeVirt container", logs.String())
+	}
+}
+
+func destinations(ms []Mapping) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Destination)
+	}
+	return out
+}
+
+// TestBadBootImagesDoNotFailTheRelease: a placeholder digest for another
+// architecture, or a boot-images file that cannot be read at all, leaves
+// the release readable; kubeVirtContainer skips what it cannot use.
+func TestBadBootImagesDoNotFailTheRelease(t *testing.T) {
+	kv := "quay.example/rhcos@sha256:" + digestOf("x")
+	refs := entry{name: "release-manifests/image-references", body: imageReferences("4.16.3", "etcd")}
+	placeholder := "quay.example/rhcos@sha256:placeholder"
+	img := releaseImage(t, "4.16.3", gzipLayer(t, refs, entry{name: "release-manifests/0000_50_installer_coreos-bootimages.yaml",
+		body: bootImages(map[string]string{"x86_64": kv, "s390x": placeholder})}))
+	c, err := ReadContents(img, "rel")
+	if err != nil {
+		t.Fatalf("a placeholder s390x entry failed the release: %v", err)
+	}
+	if len(c.KubeVirt) != 1 || c.KubeVirt["x86_64"] != kv || !strings.Contains(c.KubeVirtInvalid["s390x"], placeholder) {
+		t.Fatalf("kubevirt %v invalid %v; want x86_64 usable and s390x reported", c.KubeVirt, c.KubeVirtInvalid)
+	}
+	r := Release{Version: "4.16.3", Payload: "q.example/r@sha256:" + digestOf("r"), Arch: AMD64}
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	if got := Mappings("m.lan", r, c, []Arch{AMD64}, log); len(got) != 3 || got[2].Source != kv {
+		t.Fatalf("amd64 mappings %v, want the release, etcd and the x86_64 KubeVirt image", destinations(got))
+	}
+	if logs.Len() != 0 {
+		t.Errorf("warning about another architecture: %s", logs.String())
+	}
+	r.Arch = Multi
+	got := Mappings("m.lan", r, c, []Arch{Multi}, log)
+	if want := []string{"m.lan/openshift/release-images:4.16.3-multi", "m.lan/openshift/release:4.16.3-multi-etcd",
+		"m.lan/openshift/release:4.16.3-multi-kube-virt-container-x86_64"}; !slices.Equal(destinations(got), want) {
+		t.Fatalf("multi mappings %v, want %v", destinations(got), want)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "arch=s390x") || !strings.Contains(logs.String(), "placeholder") {
+		t.Errorf("log %q, want a warning naming the s390x placeholder", logs.String())
+	}
+
+	for name, body := range map[string]string{"stream not JSON": "data:\n  stream: '{not json'\n", "not YAML": "data: [\n"} {
+		t.Run(name, func(t *testing.T) {
+			img := releaseImage(t, "4.16.3", gzipLayer(t, refs, entry{name: "release-manifests/0000_50_installer_coreos-bootimages.yaml", body: body}))
+			c, err := ReadContents(img, "rel")
+			if err != nil {
+				t.Fatalf("a broken boot-images file failed the release: %v", err)
+			}
+			var logs strings.Builder
+			got := Mappings("m.lan", Release{Version: "4.16.3", Payload: r.Payload, Arch: AMD64}, c, []Arch{AMD64}, slog.New(slog.NewTextHandler(&logs, nil)))
+			if len(got) != 2 || !strings.Contains(logs.String(), "boot-images file cannot be read") {
+				t.Fatalf("mappings %v, log %q; want the release and etcd, and a warning", destinations(got), logs.String())
+			}
+		})
+	}
+}
+
+// TestMultiKubeVirtAsksForX86AndS390x: for a multi release oc-mirror asks
+// for x86_64 and s390x, so the tag names the architecture even when only
+// one of them has an image, and the missing one is reported.
+func TestMultiKubeVirtAsksForX86AndS390x(t *testing.T) {
+	kv := "quay.example/rhcos@sha256:" + digestOf("x")
+	img := releaseImage(t, "4.16.3", gzipLayer(t,
+		entry{name: "release-manifests/image-references", body: imageReferences("4.16.3", "etcd")},
+		entry{name: "release-manifests/0000_50_installer_coreos-bootimages.yaml", body: bootImages(map[string]string{"x86_64": kv})}))
+	c, err := ReadContents(img, "rel")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var kvDest []string
-	for _, m := range got[3:] {
-		kvDest = append(kvDest, m.Destination)
+	var logs strings.Builder
+	got := Mappings("m.lan", Release{Version: "4.16.3", Payload: "q.example/r@sha256:" + digestOf("r"), Arch: Multi}, c, []Arch{Multi}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if want := []string{"m.lan/openshift/release-images:4.16.3-multi", "m.lan/openshift/release:4.16.3-multi-etcd",
+		"m.lan/openshift/release:4.16.3-multi-kube-virt-container-x86_64"}; !slices.Equal(destinations(got), want) {
+		t.Fatalf("mappings %v, want %v", destinations(got), want)
 	}
-	if want := []string{"mirror.lan:8443/ocp/openshift/release:4.17.1-multi-kube-virt-container-s390x",
-		"mirror.lan:8443/ocp/openshift/release:4.17.1-multi-kube-virt-container-x86_64"}; !slices.Equal(kvDest, want) {
-		t.Fatalf("multi kubevirt destinations %v, want %v", kvDest, want)
-	}
-	// arm64 has no KubeVirt image in this release.
-	_, err = Mappings("mirror.lan:8443/ocp", Release{Version: c.Version, Payload: payload, Arch: ARM64}, c, true)
-	if err == nil || !strings.Contains(err.Error(), "no KubeVirt container for aarch64") {
-		t.Fatalf("err %v, want one saying arm64 has no KubeVirt container", err)
+	if !strings.Contains(logs.String(), "arch=s390x") || strings.Contains(logs.String(), "ppc64le") {
+		t.Errorf("log %q, want a warning for s390x only (ppc64le was not asked for)", logs.String())
 	}
 }

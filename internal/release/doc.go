@@ -10,7 +10,7 @@
 //	rels, err := release.Select(ctx, graphs, channels, arch, log)
 //	// for each release: fetch r.Payload, then
 //	contents, err := release.ReadContents(img, r.Payload)  // ImageForContents for a multi index
-//	maps, err := release.Mappings(dest, r, contents, kubeVirt)
+//	maps := release.Mappings(dest, r, contents, kubeVirtArches, log)
 //	signed, err := verifier.FetchAndVerify(ctx, releaseDigest)
 //	// after the copy:
 //	yaml, err := release.SignatureConfigMaps(allSigned)

@@ -2,6 +2,8 @@ package release
 
 import (
 	"fmt"
+	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 
@@ -46,43 +48,66 @@ func ReleaseTag(version string, arch Arch) string {
 // Mappings lists what to copy for one release into dest (a registry and
 // optional path, such as mirror.lan:8443/ocp): the release image to
 // <dest>/openshift/release-images:<version>-<arch>, each component to
-// <dest>/openshift/release:<version>-<arch>-<component>, and, when
-// kubeVirt is set, the KubeVirt boot image as component
-// kube-virt-container (suffixed with the architecture key when a multi
-// release carries several).
-func Mappings(dest string, r Release, c *Contents, kubeVirt bool) ([]Mapping, error) {
+// <dest>/openshift/release:<version>-<arch>-<component>, and the KubeVirt
+// boot image of each architecture in kubeVirt as component
+// kube-virt-container. As in oc-mirror, Multi in kubeVirt stands for
+// x86_64 and s390x, the architectures RHCOS ships KubeVirt images for
+// (and any other the release names one for), and the component name gets
+// the architecture key as a suffix when more than one is asked for.
+//
+// An architecture whose KubeVirt image is absent or unusable is skipped
+// with a warning: the boot image is an extra, and the release itself is
+// still complete.
+func Mappings(dest string, r Release, c *Contents, kubeVirt []Arch, log *slog.Logger) []Mapping {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	dest = strings.TrimSuffix(dest, "/")
 	tag := ReleaseTag(r.Version, r.Arch)
 	out := []Mapping{mapping(dest, r.Payload, ReleaseImagesRepo, tag, "")}
 	for _, comp := range c.Components {
 		out = append(out, mapping(dest, comp.Image, ComponentsRepo, tag+"-"+comp.Name, comp.Name))
 	}
-	if !kubeVirt {
-		return out, nil
+	if len(kubeVirt) == 0 {
+		return out
+	}
+	if why, ok := c.KubeVirtInvalid[""]; ok {
+		log.Warn("KubeVirt container skipped: the release's boot-images file cannot be read", "release", r.Version, "arch", r.Arch, "reason", why)
+		return out
 	}
 	var keys []string
-	if k := r.Arch.bootImageKey(); k != "" {
-		if _, ok := c.KubeVirt[k]; !ok {
-			return nil, fmt.Errorf("release %s (%s) names no KubeVirt container for %s in /%s; drop kubeVirtContainer for this architecture", r.Version, r.Arch, k, bootImagesPath)
+	for _, a := range kubeVirt {
+		if a != Multi {
+			keys = append(keys, a.bootImageKey())
+			continue
 		}
-		keys = []string{k}
-	} else {
+		keys = append(keys, AMD64.bootImageKey(), S390X.bootImageKey())
 		for k := range c.KubeVirt {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
-		if len(keys) == 0 {
-			return nil, fmt.Errorf("release %s (%s) names no KubeVirt container in /%s; drop kubeVirtContainer", r.Version, r.Arch, bootImagesPath)
+		for k := range c.KubeVirtInvalid {
+			keys = append(keys, k)
 		}
 	}
+	sort.Strings(keys)
+	keys = slices.Compact(keys)
 	for _, k := range keys {
+		ref, ok := c.KubeVirt[k]
+		if !ok {
+			why, bad := c.KubeVirtInvalid[k]
+			if !bad {
+				why = fmt.Sprintf("/%s names no KubeVirt container for %s", bootImagesPath, k)
+			}
+			log.Warn("KubeVirt container skipped; the release is mirrored without it", "release", r.Version, "arch", k, "reason", why)
+			continue
+		}
 		comp := KubeVirtComponent
 		if len(keys) > 1 {
 			comp += "-" + k
 		}
-		out = append(out, mapping(dest, c.KubeVirt[k], ComponentsRepo, tag+"-"+comp, comp))
+		out = append(out, mapping(dest, ref, ComponentsRepo, tag+"-"+comp, comp))
 	}
-	return out, nil
+	return out
 }
 
 // ImageForContents picks the image to read from a multi-architecture

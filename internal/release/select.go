@@ -39,15 +39,18 @@ type selection struct {
 }
 
 // Select returns the releases to mirror for channels on arch, lowest
-// version first:
-//   - no minVersion and full unset: heads only, the channel's newest
-//     release, or maxVersion when that is set;
+// version first, as oc-mirror v2 selects them:
+//   - neither bound and full unset: heads only, the channel's newest release;
 //   - otherwise every release from minVersion (default the channel's
 //     lowest) to maxVersion (default its highest), or only those on a
-//     shortest upgrade path between them when shortestPath is set;
+//     shortest upgrade path between them when shortestPath is set. A bound
+//     need not be a release of the channel: it only limits the range;
 //   - with several OCP channels, the releases on the upgrade path from the
 //     lowest selected release to the highest, across the channels between
 //     them, as oc-mirror computes it.
+//
+// A channel whose range holds no release is reported in the log; Select
+// fails only when no channel selects anything.
 func Select(ctx context.Context, src GraphSource, channels []Channel, arch Arch, log *slog.Logger) ([]Release, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -63,13 +66,20 @@ func Select(ctx context.Context, src GraphSource, channels []Channel, arch Arch,
 		}
 	}
 	var ocp []selection
+	var empty []string
 	for _, ch := range channels {
 		if ch.Type == "" {
 			ch.Type = TypeOCP
 		}
-		s, err := selectChannel(ctx, src, ch, arch)
+		s, err := selectChannel(ctx, src, ch, arch, log)
 		if err != nil {
 			return nil, err
+		}
+		if len(s.nodes) == 0 {
+			msg := fmt.Sprintf("channel %s has no release from %s to %s for %s; it offers %s", ch.Name, s.min, s.max, arch, describeVersions(s.graph.Versions(), ch.Name))
+			log.Warn("channel selects no release", "channel", ch.Name, "arch", arch, "detail", msg)
+			empty = append(empty, msg)
+			continue
 		}
 		add(s.graph, ch.Type, s.nodes...)
 		if ch.Type == TypeOCP {
@@ -85,6 +95,9 @@ func Select(ctx context.Context, src GraphSource, channels []Channel, arch Arch,
 			add(g[i], TypeOCP, idx[i]...)
 		}
 	}
+	if len(picked) == 0 && len(empty) > 0 {
+		return nil, fmt.Errorf("%s: widen minVersion and maxVersion", strings.Join(empty, "; "))
+	}
 	out := make([]Release, 0, len(picked))
 	for _, r := range picked {
 		out = append(out, r)
@@ -98,7 +111,10 @@ func Select(ctx context.Context, src GraphSource, channels []Channel, arch Arch,
 	return out, nil
 }
 
-func selectChannel(ctx context.Context, src GraphSource, ch Channel, arch Arch) (selection, error) {
+// selectChannel picks one channel's releases. On return min and max are
+// the lowest and highest releases selected, so the cross-channel path
+// starts and ends on releases, whatever bounds were configured.
+func selectChannel(ctx context.Context, src GraphSource, ch Channel, arch Arch, log *slog.Logger) (selection, error) {
 	g, err := src.Graph(ctx, GraphKey{Type: ch.Type, Channel: ch.Name, Arch: arch})
 	if err != nil {
 		return selection{}, err
@@ -109,47 +125,52 @@ func selectChannel(ctx context.Context, src GraphSource, ch Channel, arch Arch) 
 	}
 	s := selection{ch: ch, graph: g, min: vs[0], max: vs[len(vs)-1]}
 	if ch.MaxVersion != "" {
-		if s.max, err = channelVersion(g, ch, "maxVersion", ch.MaxVersion, arch); err != nil {
+		if s.max, err = bound(ch, "maxVersion", ch.MaxVersion); err != nil {
 			return selection{}, err
 		}
 	}
 	switch {
 	case ch.MinVersion != "":
-		if s.min, err = channelVersion(g, ch, "minVersion", ch.MinVersion, arch); err != nil {
+		if s.min, err = bound(ch, "minVersion", ch.MinVersion); err != nil {
 			return selection{}, err
 		}
-	case !ch.Full:
+	case !ch.Full && ch.MaxVersion == "":
 		s.min = s.max // heads only
 	}
 	if s.max.LessThan(s.min) {
 		return selection{}, fmt.Errorf("channel %s: maxVersion %s is below minVersion %s; swap them or widen the range", ch.Name, s.max, s.min)
 	}
-	if ch.ShortestPath && !s.min.Equal(s.max) {
-		from, to := g.node(s.min), g.node(s.max)
-		s.nodes = g.shortestPath(from, to)
-		if s.nodes == nil {
-			// oc-mirror keeps both ends when no path joins them.
-			s.nodes = []int{from, to}
-		}
-		return s, nil
-	}
+	var in []int
 	for i, n := range g.Nodes {
 		if !n.Version.LessThan(s.min) && !n.Version.GreaterThan(s.max) {
-			s.nodes = append(s.nodes, i)
+			in = append(in, i)
 		}
+	}
+	if len(in) == 0 {
+		return s, nil
+	}
+	slices.SortFunc(in, func(a, b int) int { return g.Nodes[a].Version.Compare(g.Nodes[b].Version) })
+	from, to := in[0], in[len(in)-1]
+	s.min, s.max = g.Nodes[from].Version, g.Nodes[to].Version
+	if !ch.ShortestPath || from == to {
+		s.nodes = in
+		return s, nil
+	}
+	s.nodes = g.shortestPath(from, to)
+	if s.nodes == nil {
+		// oc-mirror keeps both ends when no path joins them.
+		log.Warn("no upgrade path; mirroring both ends only", "channel", ch.Name, "from", s.min, "to", s.max, "arch", arch)
+		s.nodes = []int{from, to}
 	}
 	return s, nil
 }
 
-// channelVersion parses a configured bound and checks that the channel
-// offers that release.
-func channelVersion(g *Graph, ch Channel, field, value string, arch Arch) (*semver.Version, error) {
+// bound parses a configured minVersion or maxVersion. It need not be a
+// release of the channel: oc-mirror uses it as a range bound.
+func bound(ch Channel, field, value string) (*semver.Version, error) {
 	v, err := semver.StrictNewVersion(value)
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: %s %q is not a version (want major.minor.patch, e.g. 4.16.3)", ch.Name, field, value)
-	}
-	if g.node(v) < 0 {
-		return nil, fmt.Errorf("channel %s: %s %s is not in the channel for %s; it offers %s", ch.Name, field, v, arch, describeVersions(g.Versions(), ch.Name))
 	}
 	return v, nil
 }

@@ -3,6 +3,7 @@ package release
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,8 +20,26 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// DefaultSignatureURL is where Red Hat publishes release signatures.
-const DefaultSignatureURL = "https://mirror.openshift.com/pub/openshift-v4/signatures/openshift/release"
+// DefaultSignatureURL is where Red Hat publishes release signatures, as
+// oc-mirror and the cluster-version operator read them.
+const DefaultSignatureURL = "https://mirror.openshift.com/pub/openshift-v4/signatures/openshift/release/"
+
+// redHatKeys are Red Hat's release-signing public keys (release key 2 and
+// beta key 2), byte for byte the armored block the cluster-version
+// operator ships in openshift/cluster-update-keys and oc-mirror embeds:
+// with them a config with platform.channels needs no key set up.
+//
+//go:embed redhat-release-keys.asc
+var redHatKeys []byte
+
+// BuiltinKeys parses the built-in Red Hat release keys.
+func BuiltinKeys() (openpgp.EntityList, error) {
+	keys, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(redHatKeys))
+	if err != nil {
+		return nil, fmt.Errorf("built-in Red Hat release keys: %w", err)
+	}
+	return keys, nil
+}
 
 // atomicSignatureType is critical.type of a release signature document.
 const atomicSignatureType = "atomic container signature"
@@ -36,7 +55,8 @@ const signatureAdvice = "set OCP_SIGNATURE_VERIFICATION_PK (or --release-signatu
 type SignatureOptions struct {
 	// BaseURL holds sha256=<hex>/signature-N; with or without a trailing /.
 	BaseURL string
-	// KeyFile is an armored OpenPGP public key file.
+	// KeyFile is an armored OpenPGP public key file; empty means the
+	// built-in Red Hat release keys.
 	KeyFile  string
 	HTTP     *http.Client
 	Attempts int           // default 4
@@ -59,9 +79,12 @@ func SignatureOptionsFromEnv(getenv func(string) string, keyFlag string) Signatu
 type Verifier struct {
 	opts SignatureOptions
 	keys openpgp.EntityList
+	// keySource names the keyring in messages.
+	keySource string
 }
 
-// NewVerifier loads the key file.
+// NewVerifier loads the key file, or the built-in Red Hat keys when none
+// is given.
 func NewVerifier(opts SignatureOptions) (*Verifier, error) {
 	if opts.BaseURL == "" {
 		opts.BaseURL = DefaultSignatureURL
@@ -83,7 +106,11 @@ func NewVerifier(opts SignatureOptions) (*Verifier, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if opts.KeyFile == "" {
-		return nil, errors.New("no release signature key configured: " + signatureAdvice)
+		keys, err := BuiltinKeys()
+		if err != nil {
+			return nil, err
+		}
+		return &Verifier{opts: opts, keys: keys, keySource: "the built-in Red Hat release keys"}, nil
 	}
 	f, err := os.Open(opts.KeyFile)
 	if err != nil {
@@ -94,17 +121,29 @@ func NewVerifier(opts SignatureOptions) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("release signature key %s is not an armored OpenPGP public key (gpg --export --armor writes one): %w", opts.KeyFile, err)
 	}
-	return &Verifier{opts: opts, keys: keys}, nil
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("release signature key %s holds no public key; export one with gpg --export --armor", opts.KeyFile)
+	}
+	return &Verifier{opts: opts, keys: keys, keySource: "the key in " + opts.KeyFile}, nil
 }
 
-// KeyIDs lists the keyring's primary key IDs, for messages.
-func (v *Verifier) KeyIDs() []string {
-	ids := make([]string, 0, len(v.keys))
-	for _, e := range v.keys {
-		ids = append(ids, e.PrimaryKey.KeyIdString())
-	}
-	return ids
+// Fingerprints lists the keyring's primary key fingerprints, upper-case
+// hex as gpg prints them, for messages.
+func (v *Verifier) Fingerprints() []string {
+	return Fingerprints(v.keys)
 }
+
+// Fingerprints lists the primary key fingerprints of keys.
+func Fingerprints(keys openpgp.EntityList) []string {
+	out := make([]string, 0, len(keys))
+	for _, e := range keys {
+		out = append(out, fmt.Sprintf("%X", e.PrimaryKey.Fingerprint))
+	}
+	return out
+}
+
+// KeySource says which keys verify: the built-in ones or a file.
+func (v *Verifier) KeySource() string { return v.keySource }
 
 // Claim is what a verified signature asserts.
 type Claim struct {
@@ -199,8 +238,8 @@ func (v *Verifier) Verify(sig []byte, d v1.Hash) (*Claim, error) {
 	}
 	keyID := fmt.Sprintf("%016X", md.SignedByKeyId)
 	if md.SignedBy == nil || errors.Is(md.SignatureError, pgperrors.ErrUnknownIssuer) {
-		return nil, fmt.Errorf("release %s is signed by key %s, which is not the configured key (%s); %s",
-			d, keyID, strings.Join(v.KeyIDs(), ", "), signatureAdvice)
+		return nil, fmt.Errorf("release %s is signed by key %s, which is not one of %s (fingerprints %s); %s",
+			d, keyID, v.keySource, strings.Join(v.Fingerprints(), ", "), signatureAdvice)
 	}
 	if md.SignatureError != nil {
 		return nil, fmt.Errorf("release %s: bad signature by key %s: %w; %s", d, keyID, md.SignatureError, signatureAdvice)

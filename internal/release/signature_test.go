@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -126,7 +127,8 @@ func TestVerifyReleaseSignature(t *testing.T) {
 	trusted, other := newKey(t, "Release"), newKey(t, "Other")
 	d := hashOf("release 4.16.3")
 	ref := "quay.example/openshift-release-dev/ocp-release:4.16.3-x86_64"
-	v, err := NewVerifier(SignatureOptions{KeyFile: writePublicKey(t, trusted)})
+	keyFile := writePublicKey(t, trusted)
+	v, err := NewVerifier(SignatureOptions{KeyFile: keyFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +147,7 @@ func TestVerifyReleaseSignature(t *testing.T) {
 		want []string
 	}{
 		{"another key", sign(t, other, atomicDocument(d, ref, "atomic container signature")),
-			[]string{"signed by key " + other.PrimaryKey.KeyIdString(), "not the configured key (" + trusted.PrimaryKey.KeyIdString() + ")", "--ignore-release-signature"}},
+			[]string{"signed by key " + other.PrimaryKey.KeyIdString(), fmt.Sprintf("not one of the key in %s (fingerprints %X)", keyFile, trusted.PrimaryKey.Fingerprint), "--ignore-release-signature"}},
 		{"digest mismatch", sign(t, trusted, atomicDocument(hashOf("another release"), ref, "atomic container signature")),
 			[]string{"the signature is for " + hashOf("another release").String()}},
 		{"wrong document type", sign(t, trusted, atomicDocument(d, ref, "cosign container image signature")),
@@ -263,10 +265,77 @@ func TestSignatureServerDown(t *testing.T) {
 	}
 }
 
-func TestNewVerifierNeedsAKey(t *testing.T) {
-	_, err := NewVerifier(SignatureOptions{})
-	if err == nil || !strings.Contains(err.Error(), "OCP_SIGNATURE_VERIFICATION_PK") || !strings.Contains(err.Error(), "--ignore-release-signature") {
-		t.Fatalf("err %v", err)
+// The published fingerprints of Red Hat's release keys, as
+// access.redhat.com/security/team/key and cluster-update-keys list them.
+var redHatFingerprints = []string{
+	"567E347AD0044ADE55BA8A5F199E2F91FD431D51", // Red Hat, Inc. (release key 2)
+	"B08B659EE86AF623BC90E8DB938A80CAF21541EB", // Red Hat, Inc. (beta key 2)
+}
+
+// TestBuiltinKeysArePublished checks the embedded keys are Red Hat's, by
+// fingerprint, both as Ferry parses them and as gpg reads the file.
+func TestBuiltinKeysArePublished(t *testing.T) {
+	keys, err := BuiltinKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Fingerprints(keys); !slices.Equal(got, redHatFingerprints) {
+		t.Fatalf("built-in key fingerprints %v, want Red Hat's %v", got, redHatFingerprints)
+	}
+	for _, e := range keys {
+		if e.PrivateKey != nil {
+			t.Errorf("key %X carries a private key", e.PrimaryKey.Fingerprint)
+		}
+		if n, _ := e.PrimaryKey.BitLength(); n != 4096 {
+			t.Errorf("key %X: %d bits, want the published RSA 4096", e.PrimaryKey.Fingerprint, n)
+		}
+		var uids []string
+		for name := range e.Identities {
+			uids = append(uids, name)
+		}
+		if len(uids) != 1 || !strings.HasPrefix(uids[0], "Red Hat, Inc. (") || !strings.HasSuffix(uids[0], ") <security@redhat.com>") {
+			t.Errorf("key %X: user IDs %q, want one Red Hat, Inc. <security@redhat.com>", e.PrimaryKey.Fingerprint, uids)
+		}
+	}
+	run := gpgHome(t)
+	var fprs []string
+	for line := range strings.SplitSeq(string(run(redHatKeys, "--with-colons", "--show-keys")), "\n") {
+		if f := strings.Split(line, ":"); f[0] == "fpr" && len(f) > 9 {
+			fprs = append(fprs, f[9])
+		}
+	}
+	if !slices.Equal(fprs, redHatFingerprints) {
+		t.Errorf("gpg reads fingerprints %v from the embedded file, want %v", fprs, redHatFingerprints)
+	}
+}
+
+// TestNoKeyFileUsesBuiltinKeys: with no key configured the built-in keys
+// verify, so a release signed by any other key is refused, and the
+// message names the keys that were tried.
+func TestNoKeyFileUsesBuiltinKeys(t *testing.T) {
+	v, err := NewVerifier(SignatureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(v.Fingerprints(), redHatFingerprints) {
+		t.Fatalf("verifier keys %v, want the built-in %v", v.Fingerprints(), redHatFingerprints)
+	}
+	d := hashOf("release 4.16.3")
+	_, err = v.Verify(sign(t, newKey(t, "Other"), atomicDocument(d, "q.example/r:4.16.3-x86_64", atomicSignatureType)), d)
+	if err == nil {
+		t.Fatal("a signature by a key that is not Red Hat's was accepted")
+	}
+	for _, w := range append([]string{"not one of the built-in Red Hat release keys", "OCP_SIGNATURE_VERIFICATION_PK"}, redHatFingerprints...) {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+}
+
+func TestNewVerifierBadKeyFile(t *testing.T) {
+	_, err := NewVerifier(SignatureOptions{BaseURL: "mirror.example/sigs"})
+	if err == nil || !strings.Contains(err.Error(), "OCP_SIGNATURE_URL") {
+		t.Fatalf("err %v, want one about the signature URL", err)
 	}
 	p := filepath.Join(t.TempDir(), "key.asc")
 	os.WriteFile(p, []byte("not a key"), 0o644)

@@ -54,7 +54,7 @@ func TestBadInput(t *testing.T) {
 		},
 		{
 			name: "signature-other-key", config: heads, env: []string{"OCP_SIGNATURE_URL=" + otherKey}, code: 2, absent: true,
-			want: []string{`release 4\.16\.5 \(amd64\): .*signed by key [0-9A-F]+, which is not the configured key`, `--ignore-release-signature`},
+			want: []string{`release 4\.16\.5 \(amd64\): .*signed by key [0-9A-F]+, which is not one of the key in [^ ]+release-key\.asc \(fingerprints [0-9A-F]{40}\)`, `--ignore-release-signature`},
 		},
 		{
 			name: "signature-other-key-ignored", config: heads, env: []string{"OCP_SIGNATURE_URL=" + otherKey}, args: []string{"--ignore-release-signature"}, code: 0,
@@ -64,8 +64,18 @@ func TestBadInput(t *testing.T) {
 			want: []string{`has no signature at http://127\.0\.0\.1:\d+/sha256=[0-9a-f]{64}/signature-1; set OCP_SIGNATURE_URL`},
 		},
 		{
-			name: "no-key", config: heads, env: []string{"OCP_SIGNATURE_VERIFICATION_PK="}, code: 2, absent: true,
-			want: []string{`no release signature key configured: set OCP_SIGNATURE_VERIFICATION_PK \(or --release-signature-key\)`},
+			// No key set: Red Hat's built-in keys verify, and refuse the
+			// fixture's signatures, naming the keys they are.
+			name: "no-key-uses-builtin", config: heads, env: []string{"OCP_SIGNATURE_VERIFICATION_PK="}, code: 2, absent: true,
+			want: []string{
+				`keys="the built-in Red Hat release keys" fingerprints=567E347AD0044ADE55BA8A5F199E2F91FD431D51,B08B659EE86AF623BC90E8DB938A80CAF21541EB`,
+				`release 4\.16\.5 \(amd64\): .*signed by key [0-9A-F]+, which is not one of the built-in Red Hat release keys \(fingerprints 567E347AD0044ADE55BA8A5F199E2F91FD431D51, B08B659EE86AF623BC90E8DB938A80CAF21541EB\)`,
+				`set OCP_SIGNATURE_VERIFICATION_PK`,
+			},
+		},
+		{
+			name: "fixture-key-env", config: heads, code: 0,
+			want: []string{`keys="the key in [^"]+release-key\.asc"`},
 		},
 		{
 			name: "key-flag", config: heads, env: []string{"OCP_SIGNATURE_VERIFICATION_PK="}, args: []string{"--release-signature-key", up.keyFile}, code: 0,

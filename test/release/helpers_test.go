@@ -170,6 +170,29 @@ func (g graph) path(t *testing.T, from, to string) []string {
 	return out
 }
 
+// hasPath reports whether any upgrade path leads from -> to.
+func (g graph) hasPath(from, to string) bool {
+	next := map[string][]string{}
+	for _, e := range g.Edges {
+		next[g.Nodes[e[0]].Version] = append(next[g.Nodes[e[0]].Version], g.Nodes[e[1]].Version)
+	}
+	for _, ce := range g.ConditionalEdges {
+		for _, e := range ce.Edges {
+			next[e.From] = append(next[e.From], e.To)
+		}
+	}
+	seen := map[string]bool{from: true}
+	for queue := []string{from}; len(queue) > 0; queue = queue[1:] {
+		for _, d := range next[queue[0]] {
+			if !seen[d] {
+				seen[d] = true
+				queue = append(queue, d)
+			}
+		}
+	}
+	return seen[to]
+}
+
 func sortVersions(vs []string) {
 	sort.Slice(vs, func(i, j int) bool { return semver.MustParse(vs[i]).LessThan(semver.MustParse(vs[j])) })
 }
@@ -237,6 +260,19 @@ func (up *upstream) assertReleases(t *testing.T, host, prefix string, versions [
 // assertArchReleases is assertReleases for arch x86_64 or multi.
 func (up *upstream) assertArchReleases(t *testing.T, host, prefix, arch string, versions []string, kubeVirt bool) {
 	t.Helper()
+	kv := ""
+	if kubeVirt {
+		kv = "kube-virt-container"
+	}
+	up.assertMirrored(t, host, prefix, arch, versions, kv)
+}
+
+// assertMirrored checks that exactly the releases of versions for arch
+// (x86_64 or multi) and their components landed under prefix on host, by
+// digest, with the x86_64 KubeVirt image as component kubeVirt when that
+// is not empty.
+func (up *upstream) assertMirrored(t *testing.T, host, prefix, arch string, versions []string, kubeVirt string) {
+	t.Helper()
 	var wantRel, wantComp []string
 	for _, v := range versions {
 		r, ok := up.u.ReleaseFor(v, arch)
@@ -257,10 +293,10 @@ func (up *upstream) assertArchReleases(t *testing.T, host, prefix, arch string, 
 				t.Errorf("component %s of %s: got %q, want %s", c.Name, v, got, c.Image.Digest)
 			}
 		}
-		if kubeVirt {
-			wantComp = append(wantComp, tag+"-kube-virt-container")
+		if kubeVirt != "" {
+			wantComp = append(wantComp, tag+"-"+kubeVirt)
 			d := r.KubeVirt[strings.Index(r.KubeVirt, "@")+1:]
-			if got := headDigest(t, host, prefix+"/openshift/release", tag+"-kube-virt-container"); got != d {
+			if got := headDigest(t, host, prefix+"/openshift/release", tag+"-"+kubeVirt); got != d {
 				t.Errorf("kubevirt container of %s: got %q, want %s", v, got, d)
 			}
 		}
