@@ -21,15 +21,11 @@ import (
 	"github.com/ferry-mirror/ferry/internal/certs"
 	"github.com/ferry-mirror/ferry/internal/registry"
 	"github.com/ferry-mirror/ferry/internal/store"
-	"github.com/ferry-mirror/ferry/internal/store/fs"
-	"github.com/ferry-mirror/ferry/internal/store/postgres"
-	"github.com/ferry-mirror/ferry/internal/store/s3"
-	"github.com/ferry-mirror/ferry/internal/store/sqlite"
 )
 
 type serveOptions struct {
+	storeFlags
 	listen          string
-	dataDir         string
 	plainHTTP       bool
 	tlsCert         string
 	tlsKey          string
@@ -38,8 +34,6 @@ type serveOptions struct {
 	maxManifestSize int64
 	logLevel        string
 	config          string
-	metadata        string
-	blobStore       string
 	authMode        string
 	anonymousPull   bool
 	uploadMaxAge    time.Duration
@@ -82,7 +76,7 @@ cluster's additionalTrustBundle.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", ":8443", "address to listen on")
-	f.StringVar(&o.dataDir, "data-dir", "./ferry-data", "directory for blobs, metadata and generated TLS files")
+	o.storeFlags.register(f, true)
 	f.BoolVar(&o.plainHTTP, "plain-http", false, "serve HTTP without TLS (loopback and tests only)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "server certificate (PEM); default: generated under <data-dir>/tls")
 	f.StringVar(&o.tlsKey, "tls-key", "", "server key (PEM), with --tls-cert")
@@ -91,8 +85,6 @@ cluster's additionalTrustBundle.`,
 	f.Int64Var(&o.maxManifestSize, "max-manifest-size", registry.DefaultMaxManifestSize, "largest manifest accepted, in bytes")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.config, "config", "", "YAML file with the same keys as the flags")
-	f.StringVar(&o.metadata, "metadata", "", "metadata store: postgres://user:pass@host:port/db?sslmode=... (default: SQLite in <data-dir>/metadata.db)")
-	f.StringVar(&o.blobStore, "blob-store", "", "blob store: s3://<bucket>?endpoint=host:port&region=..&insecure=true (default: <data-dir>/blobs)")
 	f.StringVar(&o.authMode, "auth", "auto", "auto: require credentials once a user exists (see `ferry user`); on; off: open registry")
 	f.BoolVar(&o.anonymousPull, "anonymous-pull", false, "let clients without credentials pull (pushes and deletes still need a user)")
 	f.BoolVar(&o.blobRedirect, "blob-redirect", false, "with an s3:// blob store, send clients to presigned S3 URLs for blob downloads (they must reach the S3 endpoint)")
@@ -182,11 +174,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if o.plainHTTP && o.tlsCert != "" {
 		return errors.New("--plain-http and --tls-cert exclude each other")
 	}
-	blobs, err := openBlobStore(ctx, o)
+	blobs, err := o.openBlobs(ctx)
 	if err != nil {
 		return err
 	}
-	meta, err := openMetadata(ctx, o)
+	meta, err := o.openMetadata(ctx)
 	if err != nil {
 		return err
 	}
@@ -247,14 +239,10 @@ func runServe(ctx context.Context, o *serveOptions) error {
 
 // newAuthorizer sets up authentication over the metadata store and says
 // loudly when the registry is open to anyone.
-func newAuthorizer(ctx context.Context, o *serveOptions, meta store.MetadataStore, logger *slog.Logger) (*auth.Authorizer, error) {
+func newAuthorizer(ctx context.Context, o *serveOptions, as store.AuthStore, logger *slog.Logger) (*auth.Authorizer, error) {
 	mode, err := auth.ParseMode(o.authMode)
 	if err != nil {
 		return nil, err
-	}
-	as, ok := meta.(store.AuthStore)
-	if !ok {
-		return nil, errors.New("the metadata store cannot hold users")
 	}
 	a, err := auth.New(ctx, auth.Options{Store: as, Mode: mode, AnonymousPull: o.anonymousPull, Logger: logger})
 	if err != nil {
@@ -274,7 +262,7 @@ func newAuthorizer(ctx context.Context, o *serveOptions, meta store.MetadataStor
 
 // tlsConfig loads the given certificate, or the generated CA's server
 // certificate, renewed in place.
-func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, logger *slog.Logger) (*tls.Config, error) {
+func tlsConfig(ctx context.Context, o *serveOptions, as store.AuthStore, logger *slog.Logger) (*tls.Config, error) {
 	if o.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
 		if err != nil {
@@ -285,7 +273,7 @@ func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, l
 	dir := filepath.Join(o.dataDir, "tls")
 	var m *certs.Manager
 	var err error
-	if as, ok := meta.(store.AuthStore); ok && o.metadata != "" {
+	if o.shared() {
 		// Replicas on a shared metadata store share one generated CA, so
 		// clusters trust it once for the whole load-balanced name.
 		m, err = certs.NewSharedManager(dir, o.hostnames, logger, func(candidate string) (string, error) {
@@ -303,54 +291,6 @@ func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, l
 	}
 	fmt.Fprintf(os.Stderr, "ferry: serving HTTPS with a generated CA; trust %s (e.g. in install-config additionalTrustBundle)\n", ca)
 	return m.TLSConfig(), nil
-}
-
-// openBlobStore opens --blob-store: S3 for s3:// URLs, else the data dir.
-func openBlobStore(ctx context.Context, o *serveOptions) (store.BlobStore, error) {
-	switch {
-	case o.blobStore == "":
-		if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		return fs.New(o.dataDir)
-	case strings.HasPrefix(o.blobStore, "s3://"):
-		opts, err := s3.ParseURL(o.blobStore)
-		if err != nil {
-			return nil, fmt.Errorf("--blob-store: %w", err)
-		}
-		opts.AccessKey, opts.SecretKey = firstEnv("AWS_ACCESS_KEY_ID", "FERRY_S3_ACCESS_KEY"), firstEnv("AWS_SECRET_ACCESS_KEY", "FERRY_S3_SECRET_KEY")
-		if opts.AccessKey == "" || opts.SecretKey == "" {
-			return nil, fmt.Errorf("--blob-store %s: no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or FERRY_S3_ACCESS_KEY and FERRY_S3_SECRET_KEY)", o.blobStore)
-		}
-		return s3.New(ctx, opts)
-	default:
-		return nil, fmt.Errorf("--blob-store %q: use s3://<bucket>?endpoint=<host:port>, or leave it empty for <data-dir>/blobs", o.blobStore)
-	}
-}
-
-// openMetadata opens --metadata: PostgreSQL for postgres:// URLs, else
-// SQLite in the data dir.
-func openMetadata(ctx context.Context, o *serveOptions) (store.MetadataStore, error) {
-	switch {
-	case o.metadata == "":
-		if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		return sqlite.Open(ctx, filepath.Join(o.dataDir, "metadata.db"))
-	case strings.HasPrefix(o.metadata, "postgres://"), strings.HasPrefix(o.metadata, "postgresql://"):
-		return postgres.Open(ctx, o.metadata)
-	default:
-		return nil, fmt.Errorf("--metadata: use postgres://user:pass@host:port/db?sslmode=..., or leave it empty for SQLite in <data-dir>/metadata.db")
-	}
-}
-
-func firstEnv(names ...string) string {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // blobRedirectTTL is how long a presigned blob URL stays valid: long enough

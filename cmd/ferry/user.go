@@ -18,7 +18,7 @@ import (
 // userEnv is what every `ferry user` subcommand needs: the same metadata
 // store `ferry serve` uses.
 type userEnv struct {
-	o             serveOptions
+	stores        storeFlags
 	password      string
 	passwordStdin bool
 }
@@ -42,8 +42,7 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
   ferry user token create ci     # prints a token usable as ci's password`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&e.o.dataDir, "data-dir", "./ferry-data", "data directory of ferry serve (SQLite metadata in <data-dir>/metadata.db)")
-	pf.StringVar(&e.o.metadata, "metadata", "", "metadata store of ferry serve: postgres://user:pass@host:port/db?sslmode=...")
+	e.stores.register(pf, false)
 	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		return applyEnvAndConfig(cmd.Flags(), "")
 	}
@@ -208,16 +207,12 @@ func (e *userEnv) tokenCmd() *cobra.Command {
 func (e *userEnv) run(f func(context.Context, *cobra.Command, store.AuthStore, []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
-		meta, err := openMetadata(ctx, &e.o)
+		meta, err := e.stores.openMetadata(ctx)
 		if err != nil {
 			return err
 		}
 		defer meta.Close()
-		as, ok := meta.(store.AuthStore)
-		if !ok {
-			return errors.New("the metadata store cannot hold users")
-		}
-		return f(ctx, cmd, as, args)
+		return f(ctx, cmd, meta, args)
 	}
 }
 

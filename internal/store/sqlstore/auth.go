@@ -1,58 +1,46 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ferry-mirror/ferry/internal/store"
 )
 
-var _ store.AuthStore = (*Store)(nil)
-
 // CreateUser implements store.AuthStore.
 func (s *Store) CreateUser(ctx context.Context, name, hash string) error {
-	res, err := s.pool.Exec(ctx, `INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, name, hash, now())
+	res, err := s.exec(ctx, `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, name, hash, now())
 	if err != nil {
 		return fmt.Errorf("create user %s: %w", name, err)
 	}
-	return affected(res, fmt.Sprintf("create user %s", name), store.ErrConflict)
+	return affected(res, "create user "+name, store.ErrConflict)
 }
 
 // SetPassword implements store.AuthStore.
 func (s *Store) SetPassword(ctx context.Context, name, hash string) error {
-	res, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE name = $2`, hash, name)
+	res, err := s.exec(ctx, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, name)
 	if err != nil {
 		return fmt.Errorf("set password of %s: %w", name, err)
 	}
 	return affected(res, "user "+name, store.ErrNotFound)
 }
 
-// DeleteUser implements store.AuthStore.
+// DeleteUser implements store.AuthStore. Grants and tokens go with the
+// user (ON DELETE CASCADE).
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	res, err := s.pool.Exec(ctx, `DELETE FROM users WHERE name = $1`, name)
+	res, err := s.exec(ctx, `DELETE FROM users WHERE name = ?`, name)
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", name, err)
 	}
 	return affected(res, "user "+name, store.ErrNotFound)
 }
 
-// affected turns "no row changed" into sentinel.
-func affected(res pgconn.CommandTag, what string, sentinel error) error {
-	if res.RowsAffected() == 0 {
-		return fmt.Errorf("%s: %w", what, sentinel)
-	}
-	return nil
-}
-
 // User implements store.AuthStore.
 func (s *Store) User(ctx context.Context, name string) (*store.User, error) {
 	u := store.User{Name: name}
 	var created int64
-	err := s.pool.QueryRow(ctx, `SELECT password_hash, created_at FROM users WHERE name = $1`, name).Scan(&u.PasswordHash, &created)
+	err := s.queryRow(ctx, `SELECT password_hash, created_at FROM users WHERE name = ?`, name).Scan(&u.PasswordHash, &created)
 	if err != nil {
 		return nil, notFound(err, "user "+name)
 	}
@@ -67,7 +55,8 @@ func (s *Store) User(ctx context.Context, name string) (*store.User, error) {
 
 // grants returns the grants of user name, or of everyone when name is "".
 func (s *Store) grants(ctx context.Context, name string) (map[string][]store.Grant, error) {
-	rows, err := s.pool.Query(ctx, `SELECT username, prefix, perm FROM grants WHERE $1 = '' OR username = $1 ORDER BY username, prefix, perm`, name)
+	rows, err := s.r.QueryContext(ctx, s.d.bind(`SELECT username, prefix, perm FROM grants
+		WHERE ? = '' OR username = ? ORDER BY username, prefix, perm`), name, name)
 	if err != nil {
 		return nil, fmt.Errorf("grants: %w", err)
 	}
@@ -81,12 +70,15 @@ func (s *Store) grants(ctx context.Context, name string) (map[string][]store.Gra
 		}
 		out[user] = append(out[user], g)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("grants: %w", err)
+	}
+	return out, nil
 }
 
 // Users implements store.AuthStore.
 func (s *Store) Users(ctx context.Context) ([]store.User, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, password_hash, created_at FROM users ORDER BY name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT name, password_hash, created_at FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
@@ -116,17 +108,17 @@ func (s *Store) Users(ctx context.Context) ([]store.User, error) {
 
 // HasUsers implements store.AuthStore.
 func (s *Store) HasUsers(ctx context.Context) (bool, error) {
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM users LIMIT 1) AS one`).Scan(&n); err != nil {
+	var exists bool
+	if err := s.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users)`).Scan(&exists); err != nil {
 		return false, fmt.Errorf("users: %w", err)
 	}
-	return n > 0, nil
+	return exists, nil
 }
 
 // AddGrant implements store.AuthStore.
 func (s *Store) AddGrant(ctx context.Context, name string, g store.Grant) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO grants (username, prefix, perm) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, name, g.Prefix, g.Perm)
-	if err != nil && foreignKey(err) {
+	_, err := s.exec(ctx, `INSERT INTO grants (username, prefix, perm) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, name, g.Prefix, g.Perm)
+	if err != nil && s.d.foreignKey(err) {
 		return fmt.Errorf("user %s: %w", name, store.ErrNotFound)
 	}
 	if err != nil {
@@ -137,7 +129,7 @@ func (s *Store) AddGrant(ctx context.Context, name string, g store.Grant) error 
 
 // RemoveGrant implements store.AuthStore.
 func (s *Store) RemoveGrant(ctx context.Context, name string, g store.Grant) error {
-	res, err := s.pool.Exec(ctx, `DELETE FROM grants WHERE username = $1 AND prefix = $2 AND perm = $3`, name, g.Prefix, g.Perm)
+	res, err := s.exec(ctx, `DELETE FROM grants WHERE username = ? AND prefix = ? AND perm = ?`, name, g.Prefix, g.Perm)
 	if err != nil {
 		return fmt.Errorf("revoke %s %s from %s: %w", g.Perm, g.Prefix, name, err)
 	}
@@ -146,9 +138,9 @@ func (s *Store) RemoveGrant(ctx context.Context, name string, g store.Grant) err
 
 // CreateToken implements store.AuthStore.
 func (s *Store) CreateToken(ctx context.Context, t *store.Token) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO robot_tokens (id, username, secret_hash, description, created_at) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := s.exec(ctx, `INSERT INTO robot_tokens (id, username, secret_hash, description, created_at) VALUES (?, ?, ?, ?, ?)`,
 		t.ID, t.User, t.SecretHash, t.Description, now())
-	if err != nil && foreignKey(err) {
+	if err != nil && s.d.foreignKey(err) {
 		return fmt.Errorf("user %s: %w", t.User, store.ErrNotFound)
 	}
 	if err != nil {
@@ -161,7 +153,7 @@ func (s *Store) CreateToken(ctx context.Context, t *store.Token) error {
 func (s *Store) Token(ctx context.Context, id string) (*store.Token, error) {
 	t := store.Token{ID: id}
 	var created int64
-	err := s.pool.QueryRow(ctx, `SELECT username, secret_hash, description, created_at FROM robot_tokens WHERE id = $1`, id).
+	err := s.queryRow(ctx, `SELECT username, secret_hash, description, created_at FROM robot_tokens WHERE id = ?`, id).
 		Scan(&t.User, &t.SecretHash, &t.Description, &created)
 	if err != nil {
 		return nil, notFound(err, "token "+id)
@@ -172,8 +164,8 @@ func (s *Store) Token(ctx context.Context, id string) (*store.Token, error) {
 
 // Tokens implements store.AuthStore.
 func (s *Store) Tokens(ctx context.Context, user string) ([]store.Token, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, username, secret_hash, description, created_at FROM robot_tokens
-		WHERE $1 = '' OR username = $1 ORDER BY username, created_at, id`, user)
+	rows, err := s.r.QueryContext(ctx, s.d.bind(`SELECT id, username, secret_hash, description, created_at FROM robot_tokens
+		WHERE ? = '' OR username = ? ORDER BY username, created_at, id`), user, user)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
@@ -188,31 +180,52 @@ func (s *Store) Tokens(ctx context.Context, user string) ([]store.Token, error) 
 		t.Created = time.UnixMilli(created)
 		ts = append(ts, t)
 	}
-	return ts, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	return ts, nil
 }
 
 // DeleteToken implements store.AuthStore.
 func (s *Store) DeleteToken(ctx context.Context, id string) error {
-	res, err := s.pool.Exec(ctx, `DELETE FROM robot_tokens WHERE id = $1`, id)
+	res, err := s.exec(ctx, `DELETE FROM robot_tokens WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("revoke token %s: %w", id, err)
 	}
 	return affected(res, "token "+id, store.ErrNotFound)
 }
 
+// Rows of signing_keys: the token signing key and the shared TLS CA.
+const (
+	signingKeyID = 1
+	caKeyID      = 2
+)
+
 // SigningKey implements store.AuthStore.
 func (s *Store) SigningKey(ctx context.Context, candidate string) (string, error) {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO signing_keys (id, secret) VALUES (1, $1) ON CONFLICT DO NOTHING`, candidate); err != nil {
-		return "", fmt.Errorf("store signing key: %w", err)
-	}
-	var k string
-	if err := s.pool.QueryRow(ctx, `SELECT secret FROM signing_keys WHERE id = 1`).Scan(&k); err != nil {
-		return "", fmt.Errorf("read signing key: %w", err)
+	k, err := s.sharedSecret(ctx, signingKeyID, candidate)
+	if err != nil {
+		return "", fmt.Errorf("signing key: %w", err)
 	}
 	return k, nil
 }
 
-func foreignKey(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23503"
+// SharedCA implements store.AuthStore.
+func (s *Store) SharedCA(ctx context.Context, candidate string) (string, error) {
+	ca, err := s.sharedSecret(ctx, caKeyID, candidate)
+	if err != nil {
+		return "", fmt.Errorf("shared CA: %w", err)
+	}
+	return ca, nil
+}
+
+// sharedSecret stores candidate as row id of signing_keys unless a row is
+// there already (whoever stored it first wins), and returns the row.
+func (s *Store) sharedSecret(ctx context.Context, id int, candidate string) (string, error) {
+	if _, err := s.exec(ctx, `INSERT INTO signing_keys (id, secret) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, candidate); err != nil {
+		return "", err
+	}
+	var v string
+	err := s.w.QueryRowContext(ctx, s.d.bind(`SELECT secret FROM signing_keys WHERE id = ?`), id).Scan(&v)
+	return v, err
 }

@@ -1,0 +1,175 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/ferry-mirror/ferry/internal/store"
+	"github.com/ferry-mirror/ferry/internal/store/sqlstore"
+	"github.com/ferry-mirror/ferry/internal/store/storetest"
+	"github.com/ferry-mirror/ferry/internal/testenv"
+)
+
+// engine makes empty databases and opens stores on them.
+type engine struct {
+	newDB func(t *testing.T) string
+	open  func(ctx context.Context, db string) (*sqlstore.Store, error)
+}
+
+func sqlite() engine {
+	return engine{
+		newDB: func(t *testing.T) string { return filepath.Join(t.TempDir(), "meta.db") },
+		open:  sqlstore.OpenSQLite,
+	}
+}
+
+func postgres(t *testing.T) engine {
+	pg := testenv.StartPostgres(t)
+	return engine{newDB: func(t *testing.T) string { return pg.NewDatabase(t) }, open: sqlstore.OpenPostgres}
+}
+
+// TestSQLite and TestPostgres run the same tests on both engines; the
+// PostgreSQL server is started once for all of them.
+func TestSQLite(t *testing.T)   { testEngine(t, sqlite()) }
+func TestPostgres(t *testing.T) { testEngine(t, postgres(t)) }
+
+func testEngine(t *testing.T, e engine) {
+	// open opens a store on db that closes with the test.
+	open := func(t *testing.T, db string) *sqlstore.Store {
+		s, err := e.open(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	t.Run("MetadataSuite", func(t *testing.T) {
+		storetest.MetadataStore(t, func(t *testing.T) store.MetadataStore { return open(t, e.newDB(t)) })
+	})
+	t.Run("AuthSuite", func(t *testing.T) {
+		storetest.AuthStore(t, func(t *testing.T) (store.AuthStore, store.AuthStore) {
+			db := e.newDB(t)
+			return open(t, db), open(t, db)
+		})
+	})
+	t.Run("Reopen", func(t *testing.T) { testReopen(t, e) })
+	t.Run("OpenTogether", func(t *testing.T) { testOpenTogether(t, e) })
+	t.Run("UploadRace", func(t *testing.T) {
+		db := e.newDB(t)
+		testUploadRace(t, open(t, db), open(t, db))
+	})
+}
+
+// testReopen checks data survives closing and that migrations are not
+// applied twice.
+func testReopen(t *testing.T, e engine) {
+	ctx := context.Background()
+	db := e.newDB(t)
+	s, err := e.open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromString("blob")
+	if err := s.LinkBlob(ctx, "app", d, 4); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = e.open(ctx, db)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	if n, err := s.BlobLink(ctx, "app", d); err != nil || n != 4 {
+		t.Errorf("after reopen BlobLink = %d, %v", n, err)
+	}
+}
+
+// testOpenTogether opens several stores on one empty database at once, as
+// replicas of one deployment (or serve and a `ferry user` command) do: the
+// migration runs exactly once and every store works.
+func testOpenTogether(t *testing.T, e engine) {
+	ctx := context.Background()
+	db := e.newDB(t)
+	const n = 4
+	stores := make([]*sqlstore.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = e.open(ctx, db)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("store %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	d := digest.FromString("blob")
+	if err := stores[0].LinkBlob(ctx, "app", d, 4); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range stores {
+		if size, err := s.BlobLink(ctx, "app", d); err != nil || size != 4 {
+			t.Errorf("store %d sees BlobLink = %d, %v", i, size, err)
+		}
+	}
+}
+
+// testUploadRace has two stores (two replicas) advance the same upload
+// from the same offset at once: exactly one wins.
+func testUploadRace(t *testing.T, a, b *sqlstore.Store) {
+	ctx := context.Background()
+	if err := a.CreateUpload(ctx, &store.Upload{ID: "u", Repo: "app", Algorithm: digest.SHA256}); err != nil {
+		t.Fatal(err)
+	}
+	for round := int64(0); round < 20; round++ {
+		var wg sync.WaitGroup
+		results := make([]error, 2)
+		for i, s := range []*sqlstore.Store{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = s.AdvanceUpload(ctx, &store.Upload{ID: "u", Offset: (round + 1) * 10, Algorithm: digest.SHA256, HashState: []byte{byte(i)}}, round*10)
+			}()
+		}
+		wg.Wait()
+		wins := 0
+		for _, err := range results {
+			switch {
+			case err == nil:
+				wins++
+			case !errors.Is(err, store.ErrConflict):
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("round %d: %d writers advanced the upload from the same offset, want exactly 1", round, wins)
+		}
+	}
+	u, err := b.Upload(ctx, "u")
+	if err != nil || u.Offset != 200 {
+		t.Errorf("upload after 20 rounds: %+v, %v; want offset 200", u, err)
+	}
+}
+
+// TestBadPostgresURL: a URL pgx cannot parse is an error naming the URL,
+// with the password hidden.
+func TestBadPostgresURL(t *testing.T) {
+	_, err := sqlstore.OpenPostgres(context.Background(), "postgres://ferry:secret@127.0.0.1:5432/ferry?sslmode=sometimes")
+	if err == nil {
+		t.Fatal("opened a URL with a bad sslmode")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "127.0.0.1") || strings.Contains(msg, "secret") {
+		t.Errorf("error %q: want the URL named, without its password", msg)
+	}
+}
