@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -10,30 +11,19 @@ import (
 
 // CreateUser implements store.AuthStore.
 func (s *Store) CreateUser(ctx context.Context, name, hash string) error {
-	res, err := s.exec(ctx, `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, name, hash, now())
-	if err != nil {
-		return fmt.Errorf("create user %s: %w", name, err)
-	}
-	return affected(res, "create user "+name, store.ErrConflict)
+	return s.execOne(ctx, "create user "+name, store.ErrConflict,
+		`INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, name, hash, now())
 }
 
 // SetPassword implements store.AuthStore.
 func (s *Store) SetPassword(ctx context.Context, name, hash string) error {
-	res, err := s.exec(ctx, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, name)
-	if err != nil {
-		return fmt.Errorf("set password of %s: %w", name, err)
-	}
-	return affected(res, "user "+name, store.ErrNotFound)
+	return s.execOne(ctx, "set password of user "+name, store.ErrNotFound, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, name)
 }
 
 // DeleteUser implements store.AuthStore. Grants and tokens go with the
 // user (ON DELETE CASCADE).
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	res, err := s.exec(ctx, `DELETE FROM users WHERE name = ?`, name)
-	if err != nil {
-		return fmt.Errorf("delete user %s: %w", name, err)
-	}
-	return affected(res, "user "+name, store.ErrNotFound)
+	return s.execOne(ctx, "delete user "+name, store.ErrNotFound, `DELETE FROM users WHERE name = ?`, name)
 }
 
 // User implements store.AuthStore.
@@ -55,45 +45,31 @@ func (s *Store) User(ctx context.Context, name string) (*store.User, error) {
 
 // grants returns the grants of user name, or of everyone when name is "".
 func (s *Store) grants(ctx context.Context, name string) (map[string][]store.Grant, error) {
-	rows, err := s.r.QueryContext(ctx, s.d.bind(`SELECT username, prefix, perm FROM grants
-		WHERE ? = '' OR username = ? ORDER BY username, prefix, perm`), name, name)
+	type row struct {
+		user string
+		store.Grant
+	}
+	rows, err := collect(ctx, s, `SELECT username, prefix, perm FROM grants WHERE ? = '' OR username = ? ORDER BY username, prefix, perm`,
+		[]any{name, name}, func(r *sql.Rows, g *row) error { return r.Scan(&g.user, &g.Prefix, &g.Perm) })
 	if err != nil {
 		return nil, fmt.Errorf("grants: %w", err)
 	}
-	defer rows.Close()
 	out := map[string][]store.Grant{}
-	for rows.Next() {
-		var user string
-		var g store.Grant
-		if err := rows.Scan(&user, &g.Prefix, &g.Perm); err != nil {
-			return nil, fmt.Errorf("grants: %w", err)
-		}
-		out[user] = append(out[user], g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("grants: %w", err)
+	for _, g := range rows {
+		out[g.user] = append(out[g.user], g.Grant)
 	}
 	return out, nil
 }
 
 // Users implements store.AuthStore.
 func (s *Store) Users(ctx context.Context) ([]store.User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name, password_hash, created_at FROM users ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("users: %w", err)
-	}
-	defer rows.Close()
-	var us []store.User
-	for rows.Next() {
-		var u store.User
+	us, err := collect(ctx, s, `SELECT name, password_hash, created_at FROM users ORDER BY name`, nil, func(r *sql.Rows, u *store.User) error {
 		var created int64
-		if err := rows.Scan(&u.Name, &u.PasswordHash, &created); err != nil {
-			return nil, fmt.Errorf("users: %w", err)
-		}
+		err := r.Scan(&u.Name, &u.PasswordHash, &created)
 		u.Created = time.UnixMilli(created)
-		us = append(us, u)
-	}
-	if err := rows.Err(); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
 	g, err := s.grants(ctx, "")
@@ -129,11 +105,8 @@ func (s *Store) AddGrant(ctx context.Context, name string, g store.Grant) error 
 
 // RemoveGrant implements store.AuthStore.
 func (s *Store) RemoveGrant(ctx context.Context, name string, g store.Grant) error {
-	res, err := s.exec(ctx, `DELETE FROM grants WHERE username = ? AND prefix = ? AND perm = ?`, name, g.Prefix, g.Perm)
-	if err != nil {
-		return fmt.Errorf("revoke %s %s from %s: %w", g.Perm, g.Prefix, name, err)
-	}
-	return affected(res, fmt.Sprintf("grant %s on %q to %s", g.Perm, g.Prefix, name), store.ErrNotFound)
+	return s.execOne(ctx, fmt.Sprintf("revoke %s on %q from %s", g.Perm, g.Prefix, name), store.ErrNotFound,
+		`DELETE FROM grants WHERE username = ? AND prefix = ? AND perm = ?`, name, g.Prefix, g.Perm)
 }
 
 // CreateToken implements store.AuthStore.
@@ -164,23 +137,14 @@ func (s *Store) Token(ctx context.Context, id string) (*store.Token, error) {
 
 // Tokens implements store.AuthStore.
 func (s *Store) Tokens(ctx context.Context, user string) ([]store.Token, error) {
-	rows, err := s.r.QueryContext(ctx, s.d.bind(`SELECT id, username, secret_hash, description, created_at FROM robot_tokens
-		WHERE ? = '' OR username = ? ORDER BY username, created_at, id`), user, user)
-	if err != nil {
-		return nil, fmt.Errorf("tokens: %w", err)
-	}
-	defer rows.Close()
-	var ts []store.Token
-	for rows.Next() {
-		var t store.Token
+	ts, err := collect(ctx, s, `SELECT id, username, secret_hash, description, created_at FROM robot_tokens
+		WHERE ? = '' OR username = ? ORDER BY username, created_at, id`, []any{user, user}, func(r *sql.Rows, t *store.Token) error {
 		var created int64
-		if err := rows.Scan(&t.ID, &t.User, &t.SecretHash, &t.Description, &created); err != nil {
-			return nil, fmt.Errorf("tokens: %w", err)
-		}
+		err := r.Scan(&t.ID, &t.User, &t.SecretHash, &t.Description, &created)
 		t.Created = time.UnixMilli(created)
-		ts = append(ts, t)
-	}
-	if err := rows.Err(); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
 	return ts, nil
@@ -188,11 +152,7 @@ func (s *Store) Tokens(ctx context.Context, user string) ([]store.Token, error) 
 
 // DeleteToken implements store.AuthStore.
 func (s *Store) DeleteToken(ctx context.Context, id string) error {
-	res, err := s.exec(ctx, `DELETE FROM robot_tokens WHERE id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("revoke token %s: %w", id, err)
-	}
-	return affected(res, "token "+id, store.ErrNotFound)
+	return s.execOne(ctx, "revoke token "+id, store.ErrNotFound, `DELETE FROM robot_tokens WHERE id = ?`, id)
 }
 
 // Rows of signing_keys: the token signing key and the shared TLS CA.
@@ -203,29 +163,23 @@ const (
 
 // SigningKey implements store.AuthStore.
 func (s *Store) SigningKey(ctx context.Context, candidate string) (string, error) {
-	k, err := s.sharedSecret(ctx, signingKeyID, candidate)
-	if err != nil {
-		return "", fmt.Errorf("signing key: %w", err)
-	}
-	return k, nil
+	return s.sharedSecret(ctx, "signing key", signingKeyID, candidate)
 }
 
 // SharedCA implements store.AuthStore.
 func (s *Store) SharedCA(ctx context.Context, candidate string) (string, error) {
-	ca, err := s.sharedSecret(ctx, caKeyID, candidate)
-	if err != nil {
-		return "", fmt.Errorf("shared CA: %w", err)
-	}
-	return ca, nil
+	return s.sharedSecret(ctx, "shared CA", caKeyID, candidate)
 }
 
 // sharedSecret stores candidate as row id of signing_keys unless a row is
 // there already (whoever stored it first wins), and returns the row.
-func (s *Store) sharedSecret(ctx context.Context, id int, candidate string) (string, error) {
+func (s *Store) sharedSecret(ctx context.Context, what string, id int, candidate string) (string, error) {
 	if _, err := s.exec(ctx, `INSERT INTO signing_keys (id, secret) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, candidate); err != nil {
-		return "", err
+		return "", fmt.Errorf("store %s: %w", what, err)
 	}
 	var v string
-	err := s.w.QueryRowContext(ctx, s.d.bind(`SELECT secret FROM signing_keys WHERE id = ?`), id).Scan(&v)
-	return v, err
+	if err := s.w.QueryRowContext(ctx, s.d.bind(`SELECT secret FROM signing_keys WHERE id = ?`), id).Scan(&v); err != nil {
+		return "", fmt.Errorf("read %s: %w", what, err)
+	}
+	return v, nil
 }

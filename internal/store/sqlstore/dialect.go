@@ -47,11 +47,7 @@ type schemaTypes struct {
 // dollarBind numbers the ? placeholders of q as $1, $2, ... (PostgreSQL).
 // Queries hold no ? in literals or identifiers, so no parsing is needed.
 func dollarBind(q string) string {
-	if !strings.Contains(q, "?") {
-		return q
-	}
 	var b strings.Builder
-	b.Grow(len(q) + 8)
 	n := 0
 	for i := 0; i < len(q); i++ {
 		if q[i] != '?' {
@@ -63,13 +59,4 @@ func dollarBind(q string) string {
 		b.WriteString(strconv.Itoa(n))
 	}
 	return b.String()
-}
-
-// inList is "col IN (?, ?, ...)" with one argument per value.
-func inList(col string, vals []string) (string, []any) {
-	args := make([]any, len(vals))
-	for i, v := range vals {
-		args[i] = v
-	}
-	return col + " IN (?" + strings.Repeat(", ?", len(vals)-1) + ")", args
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -70,30 +71,23 @@ func (s *Store) AnyBlobLink(ctx context.Context, d digest.Digest) (int64, error)
 
 // UnlinkBlob implements store.MetadataStore.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
-	res, err := s.exec(ctx, `DELETE FROM blob_links WHERE repo = ? AND digest = ?`, repo, string(d))
-	if err != nil {
-		return fmt.Errorf("unlink blob %s in %s: %w", d, repo, err)
-	}
-	return affected(res, "blob "+string(d)+" in "+repo, store.ErrNotFound)
+	return s.execOne(ctx, fmt.Sprintf("unlink blob %s in %s", d, repo), store.ErrNotFound,
+		`DELETE FROM blob_links WHERE repo = ? AND digest = ?`, repo, string(d))
 }
 
 // PutManifest implements store.MetadataStore.
 func (s *Store) PutManifest(ctx context.Context, repo string, m *store.Manifest, tag string) error {
 	var ann sql.NullString
 	if len(m.Annotations) > 0 {
-		b, err := json.Marshal(m.Annotations)
-		if err != nil {
-			return fmt.Errorf("put manifest %s in %s: %w", m.Digest, repo, err)
-		}
-		ann = sql.NullString{String: string(b), Valid: true}
+		b, _ := json.Marshal(m.Annotations) // a map of strings always marshals
+		ann = nullString(string(b))
 	}
 	ts := now()
-	blobs, children := distinct(m.Blobs), distinct(m.Children)
 	err := s.inTx(ctx, func(t tx) error {
 		if err := ensureRepo(ctx, t, repo); err != nil {
 			return err
 		}
-		if err := s.renewLinks(ctx, t, repo, blobs, ts); err != nil {
+		if err := s.renewLinks(ctx, t, repo, m.Blobs, ts); err != nil {
 			return err
 		}
 		if _, err := t.exec(ctx, `INSERT INTO manifests
@@ -103,10 +97,10 @@ func (s *Store) PutManifest(ctx context.Context, repo string, m *store.Manifest,
 			nullString(string(m.Subject)), nullString(m.ArtifactType), ann, ts); err != nil {
 			return err
 		}
-		if err := insertPairs(ctx, t, `INSERT INTO manifest_blobs (repo, manifest_digest, blob_digest)`, repo, m.Digest, blobs); err != nil {
+		if err := insertPairs(ctx, t, `INSERT INTO manifest_blobs (repo, manifest_digest, blob_digest)`, repo, m.Digest, m.Blobs); err != nil {
 			return err
 		}
-		if err := insertPairs(ctx, t, `INSERT INTO manifest_children (repo, parent_digest, child_digest)`, repo, m.Digest, children); err != nil {
+		if err := insertPairs(ctx, t, `INSERT INTO manifest_children (repo, parent_digest, child_digest)`, repo, m.Digest, m.Children); err != nil {
 			return err
 		}
 		if tag == "" {
@@ -132,9 +126,11 @@ func (s *Store) renewLinks(ctx context.Context, t tx, repo string, blobs []diges
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return err
-		} else if n != int64(len(part)) {
+		}
+		if n != int64(len(part)) {
 			return fmt.Errorf("a blob of the manifest is not linked in %s: %w", repo, store.ErrNotFound)
 		}
 	}
@@ -157,29 +153,20 @@ func insertPairs(ctx context.Context, t tx, insert, repo string, parent digest.D
 	return nil
 }
 
-// chunks splits ds, as strings, into lists of at most listChunk.
+// chunks splits ds, as strings and without repeats, into lists of at most
+// listChunk.
 func chunks(ds []digest.Digest) [][]string {
 	var out [][]string
-	for len(ds) > 0 {
-		n := min(len(ds), listChunk)
-		part := make([]string, n)
-		for i, d := range ds[:n] {
-			part[i] = string(d)
-		}
-		out = append(out, part)
-		ds = ds[n:]
-	}
-	return out
-}
-
-func distinct(ds []digest.Digest) []digest.Digest {
 	seen := make(map[digest.Digest]bool, len(ds))
-	out := ds[:0:0]
 	for _, d := range ds {
-		if !seen[d] {
-			seen[d] = true
-			out = append(out, d)
+		if seen[d] {
+			continue
 		}
+		seen[d] = true
+		if len(out) == 0 || len(out[len(out)-1]) == listChunk {
+			out = append(out, make([]string, 0, min(len(ds), listChunk)))
+		}
+		out[len(out)-1] = append(out[len(out)-1], string(d))
 	}
 	return out
 }
@@ -204,6 +191,16 @@ func (s *Store) TaggedManifest(ctx context.Context, repo, tag string) (*store.Ma
 	return m, nil
 }
 
+// MissingManifests implements store.MetadataStore.
+func (s *Store) MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
+	return s.missing(ctx, "manifests", repo, ds)
+}
+
+// MissingBlobs implements store.MetadataStore.
+func (s *Store) MissingBlobs(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
+	return s.missing(ctx, "blob_links", repo, ds)
+}
+
 // missing returns, in their order, the digests of ds that are not in
 // table's digest column for repo, with one query per few hundred digests.
 func (s *Store) missing(ctx context.Context, table, repo string, ds []digest.Digest) ([]digest.Digest, error) {
@@ -212,7 +209,7 @@ func (s *Store) missing(ctx context.Context, table, repo string, ds []digest.Dig
 		cond, args := s.d.oneOf("digest", part)
 		present, err := s.strings(ctx, `SELECT digest FROM `+table+` WHERE repo = ? AND `+cond, append([]any{repo}, args...)...)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("look up %s in %s: %w", table, repo, err)
 		}
 		for _, p := range present {
 			have[p] = true
@@ -227,24 +224,6 @@ func (s *Store) missing(ctx context.Context, table, repo string, ds []digest.Dig
 	return out, nil
 }
 
-// MissingManifests implements store.MetadataStore.
-func (s *Store) MissingManifests(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
-	out, err := s.missing(ctx, "manifests", repo, ds)
-	if err != nil {
-		return nil, fmt.Errorf("look up manifests in %s: %w", repo, err)
-	}
-	return out, nil
-}
-
-// MissingBlobs implements store.MetadataStore.
-func (s *Store) MissingBlobs(ctx context.Context, repo string, ds []digest.Digest) ([]digest.Digest, error) {
-	out, err := s.missing(ctx, "blob_links", repo, ds)
-	if err != nil {
-		return nil, fmt.Errorf("look up blobs in %s: %w", repo, err)
-	}
-	return out, nil
-}
-
 // DeleteManifest implements store.MetadataStore.
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	err := s.inTx(ctx, func(t tx) error {
@@ -252,7 +231,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if err != nil {
 			return err
 		}
-		if err := affected(res, "manifest", store.ErrNotFound); err != nil {
+		if err := affected(res, store.ErrNotFound); err != nil {
 			return err
 		}
 		for _, q := range []string{
@@ -274,11 +253,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 
 // DeleteTag implements store.MetadataStore.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
-	res, err := s.exec(ctx, `DELETE FROM tags WHERE repo = ? AND name = ?`, repo, tag)
-	if err != nil {
-		return fmt.Errorf("delete tag %s in %s: %w", tag, repo, err)
-	}
-	return affected(res, "tag "+tag+" in "+repo, store.ErrNotFound)
+	return s.execOne(ctx, fmt.Sprintf("delete tag %s in %s", tag, repo), store.ErrNotFound, `DELETE FROM tags WHERE repo = ? AND name = ?`, repo, tag)
 }
 
 // Tags implements store.MetadataStore.
@@ -307,41 +282,27 @@ func (s *Store) Repositories(ctx context.Context, last string, n int) ([]string,
 
 // Referrers implements store.MetadataStore.
 func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]store.Descriptor, error) {
-	out, err := s.referrers(ctx, repo, d, artifactType)
-	if err != nil {
-		return nil, fmt.Errorf("referrers of %s in %s: %w", d, repo, err)
-	}
-	return out, nil
-}
-
-func (s *Store) referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]store.Descriptor, error) {
 	q := `SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE repo = ? AND subject = ?`
 	args := []any{repo, string(d)}
 	if artifactType != "" {
 		q += ` AND artifact_type = ?`
 		args = append(args, artifactType)
 	}
-	rows, err := s.r.QueryContext(ctx, s.d.bind(q+` ORDER BY digest`+s.d.byteOrder()), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []store.Descriptor{}
-	for rows.Next() {
-		var desc store.Descriptor
+	out, err := collect(ctx, s, q+` ORDER BY digest`+s.d.byteOrder(), args, func(r *sql.Rows, desc *store.Descriptor) error {
 		var at, ann sql.NullString
-		if err := rows.Scan(&desc.Digest, &desc.MediaType, &desc.Size, &at, &ann); err != nil {
-			return nil, err
+		if err := r.Scan(&desc.Digest, &desc.MediaType, &desc.Size, &at, &ann); err != nil {
+			return err
 		}
 		desc.ArtifactType = at.String
-		if ann.Valid {
-			if err := json.Unmarshal([]byte(ann.String), &desc.Annotations); err != nil {
-				return nil, fmt.Errorf("annotations of %s: %w", desc.Digest, err)
-			}
+		if !ann.Valid {
+			return nil
 		}
-		out = append(out, desc)
+		return json.Unmarshal([]byte(ann.String), &desc.Annotations)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("referrers of %s in %s: %w", d, repo, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // CreateUpload implements store.MetadataStore.
@@ -372,20 +333,16 @@ func (s *Store) Upload(ctx context.Context, id string) (*store.Upload, error) {
 // it is still from, so of two replicas writing the same session at once
 // exactly one wins and the other gets ErrConflict.
 func (s *Store) AdvanceUpload(ctx context.Context, u *store.Upload, from int64) error {
-	res, err := s.exec(ctx, `UPDATE uploads SET "offset" = ?, algorithm = ?, hash_state = ?, updated_at = ? WHERE id = ? AND "offset" = ?`,
+	err := s.execOne(ctx, "advance upload "+u.ID, store.ErrConflict,
+		`UPDATE uploads SET "offset" = ?, algorithm = ?, hash_state = ?, updated_at = ? WHERE id = ? AND "offset" = ?`,
 		u.Offset, string(u.Algorithm), u.HashState, now(), u.ID, from)
-	if err != nil {
-		return fmt.Errorf("advance upload %s: %w", u.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("advance upload %s: %w", u.ID, err)
-	} else if n == 0 {
+	if errors.Is(err, store.ErrConflict) {
 		if _, err := s.Upload(ctx, u.ID); err != nil {
 			return err
 		}
 		return fmt.Errorf("upload %s moved past offset %d: %w", u.ID, from, store.ErrConflict)
 	}
-	return nil
+	return err
 }
 
 // DeleteUpload implements store.MetadataStore.

@@ -25,29 +25,24 @@ type migration struct {
 // Numbering continues across the engines' history: databases created
 // before the stores were merged recorded the same numbers.
 func migrations(d dialect) ([]migration, error) {
-	entries, err := migrationFiles.ReadDir("migrations")
+	ts, err := template.New("").Option("missingkey=error").ParseFS(migrationFiles, "migrations/*.sql")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("migrations: %w", err)
 	}
 	var out []migration
-	for _, e := range entries {
-		n, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
+	for _, t := range ts.Templates() {
+		if t.Name() == "" {
+			continue // the empty root
 		}
-		src, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		n, err := strconv.Atoi(strings.SplitN(t.Name(), "_", 2)[0])
 		if err != nil {
-			return nil, err
-		}
-		t, err := template.New(e.Name()).Option("missingkey=error").Parse(string(src))
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: %w", e.Name(), err)
+			return nil, fmt.Errorf("migration %s: name must start with a number", t.Name())
 		}
 		var b strings.Builder
 		if err := t.Execute(&b, d.schema()); err != nil {
-			return nil, fmt.Errorf("migration %s: %w", e.Name(), err)
+			return nil, fmt.Errorf("migration %s: %w", t.Name(), err)
 		}
-		out = append(out, migration{version: n, name: e.Name(), body: b.String()})
+		out = append(out, migration{version: n, name: t.Name(), body: b.String()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	"modernc.org/sqlite" // registers the "sqlite" driver
@@ -62,7 +63,13 @@ func (sqliteDialect) bind(q string) string { return q }
 
 // oneOf binds each value: SQLite has no array parameters. Callers keep
 // lists under SQLite's limit of 32766 variables.
-func (sqliteDialect) oneOf(col string, vals []string) (string, []any) { return inList(col, vals) }
+func (sqliteDialect) oneOf(col string, vals []string) (string, []any) {
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
+	}
+	return col + " IN (?" + strings.Repeat(", ?", len(vals)-1) + ")", args
+}
 
 // byteOrder is empty: SQLite's default collation, BINARY, is byte-wise.
 func (sqliteDialect) byteOrder() string { return "" }

@@ -97,14 +97,23 @@ func notFound(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// affected turns "no row changed" into sentinel.
-func affected(res sql.Result, what string, sentinel error) error {
+// affected turns "no row changed" into none.
+func affected(res sql.Result, none error) error {
 	n, err := res.RowsAffected()
+	if err == nil && n == 0 {
+		err = none
+	}
+	return err
+}
+
+// execOne runs a write that must change a row; none when it changes none.
+func (s *Store) execOne(ctx context.Context, what string, none error, q string, args ...any) error {
+	res, err := s.exec(ctx, q, args...)
+	if err == nil {
+		err = affected(res, none)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%s: %w", what, sentinel)
 	}
 	return nil
 }
@@ -119,22 +128,27 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return s.r.QueryRowContext(ctx, s.d.bind(q), args...)
 }
 
-// strings reads the one text column of every row of q.
-func (s *Store) strings(ctx context.Context, q string, args ...any) ([]string, error) {
+// collect runs q on the readers and scans every row with scan.
+func collect[T any](ctx context.Context, s *Store, q string, args []any, scan func(*sql.Rows, *T) error) ([]T, error) {
 	rows, err := s.r.QueryContext(ctx, s.d.bind(q), args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []string{}
+	out := []T{}
 	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
+		var v T
+		if err := scan(rows, &v); err != nil {
 			return nil, err
 		}
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// strings reads the one text column of every row of q.
+func (s *Store) strings(ctx context.Context, q string, args ...any) ([]string, error) {
+	return collect(ctx, s, q, args, func(r *sql.Rows, v *string) error { return r.Scan(v) })
 }
 
 // tx is a write transaction whose queries are bound for the dialect.
