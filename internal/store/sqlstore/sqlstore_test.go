@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -64,6 +65,35 @@ func testEngine(t *testing.T, e engine) {
 		db := e.newDB(t)
 		testUploadRace(t, open(t, db), open(t, db))
 	})
+	t.Run("LinkRacesClaim", func(t *testing.T) {
+		db := e.newDB(t)
+		testLinkRacesClaim(t, open(t, db), open(t, db))
+	})
+}
+
+// testLinkRacesClaim races, on two stores (a replica pushing, a collector
+// in another process), LinkBlob against ClaimDeletion of the same unlinked
+// blob, many times: never may both succeed, or gc would delete the bytes
+// of a blob the push then believes linked.
+func testLinkRacesClaim(t *testing.T, push, gc *sqlstore.Store) {
+	ctx := context.Background()
+	for i := range 100 {
+		d := digest.FromString(fmt.Sprint("blob ", i))
+		var linkErr error
+		var claimed bool
+		var claimErr error
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); linkErr = push.LinkBlob(ctx, "app", d, 1) }()
+		go func() { defer wg.Done(); claimed, claimErr = gc.ClaimDeletion(ctx, d) }()
+		wg.Wait()
+		if claimErr != nil || (linkErr != nil && !errors.Is(linkErr, store.ErrDeleting)) {
+			t.Fatalf("blob %d: ClaimDeletion: %v; LinkBlob: %v", i, claimErr, linkErr)
+		}
+		if claimed && linkErr == nil {
+			t.Fatalf("blob %d: both the collector's claim and the push's link succeeded", i)
+		}
+	}
 }
 
 // testReopen checks data survives closing and that migrations are not
