@@ -37,8 +37,27 @@ func postgres(t *testing.T) engine {
 
 // TestSQLite and TestPostgres run the same tests on both engines; the
 // PostgreSQL server is started once for all of them.
-func TestSQLite(t *testing.T)   { testEngine(t, sqlite()) }
-func TestPostgres(t *testing.T) { testEngine(t, postgres(t)) }
+func TestSQLite(t *testing.T) { testEngine(t, sqlite()) }
+func TestPostgres(t *testing.T) {
+	e := postgres(t)
+	testEngine(t, e)
+	// pgxpool's pool_* parameters were accepted in --metadata URLs before
+	// the store moved to database/sql; they still are, and they apply.
+	t.Run("PoolParameters", func(t *testing.T) {
+		ctx := context.Background()
+		s, err := sqlstore.OpenPostgres(ctx, e.newDB(t)+"&pool_max_conns=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.LinkBlob(ctx, "app", digest.FromString("blob"), 4); err != nil {
+			t.Fatal(err)
+		}
+		if got := sqlstore.MaxOpenConns(s); got != 1 {
+			t.Errorf("pool size with pool_max_conns=1: %d", got)
+		}
+	})
+}
 
 func testEngine(t *testing.T, e engine) {
 	// open opens a store on db that closes with the test.
