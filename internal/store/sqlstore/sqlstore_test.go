@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -84,10 +86,57 @@ func testEngine(t *testing.T, e engine) {
 		db := e.newDB(t)
 		testUploadRace(t, open(t, db), open(t, db))
 	})
+	t.Run("LongLists", func(t *testing.T) { testLongLists(t, open(t, e.newDB(t))) })
 	t.Run("LinkRacesClaim", func(t *testing.T) {
 		db := e.newDB(t)
 		testLinkRacesClaim(t, open(t, db), open(t, db))
 	})
+}
+
+// testLongLists: an image of more blobs than one statement binds (a
+// release's worth of layers in one artifact) is pushed, looked up and
+// deleted whole.
+func testLongLists(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	var blobs, odd []digest.Digest
+	for i := range 1234 {
+		d := digest.FromString(fmt.Sprint("layer ", i))
+		blobs = append(blobs, d)
+		if i%2 == 1 {
+			odd = append(odd, d)
+			continue
+		}
+		if err := s.LinkBlob(ctx, "big", d, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing, err := s.MissingBlobs(ctx, "big", blobs)
+	if err != nil || !reflect.DeepEqual(missing, odd) {
+		t.Fatalf("MissingBlobs of 1234 digests, every other linked: %d missing, %v; want %d", len(missing), err, len(odd))
+	}
+	m := &store.Manifest{MediaType: "application/vnd.oci.image.manifest.v1+json", Content: []byte(`{"big":true}`), Blobs: blobs}
+	m.Digest = digest.FromBytes(m.Content)
+	if err := s.PutManifest(ctx, "big", m, "v1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PutManifest with 617 of 1234 blobs unlinked: %v, want ErrNotFound", err)
+	}
+	for _, d := range odd {
+		if err := s.LinkBlob(ctx, "big", d, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutManifest(ctx, "big", m, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	// Every blob is now used by the manifest: gc keeps all the links.
+	if n, err := s.SweepLinks(ctx, time.Now().Add(time.Hour)); err != nil || n != 0 {
+		t.Errorf("SweepLinks = %d, %v; want 0", n, err)
+	}
+	if err := s.DeleteManifest(ctx, "big", m.Digest); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.SweepLinks(ctx, time.Now().Add(time.Hour)); err != nil || n != len(blobs) {
+		t.Errorf("SweepLinks after the manifest's deletion = %d, %v; want %d", n, err, len(blobs))
+	}
 }
 
 // testLinkRacesClaim races, on two stores (a replica pushing, a collector
