@@ -26,7 +26,7 @@ type storeFlags struct {
 // register declares --data-dir and --metadata on f, and --blob-store when
 // the command touches blobs.
 func (s *storeFlags) register(f *pflag.FlagSet, blobs bool) {
-	f.StringVar(&s.dataDir, "data-dir", "./ferry-data", "data directory of ferry serve: blobs, SQLite metadata (metadata.db) and generated TLS files")
+	f.StringVar(&s.dataDir, "data-dir", "./ferry-data", "directory of the blobs, the SQLite metadata (metadata.db) and generated TLS files")
 	f.StringVar(&s.metadata, "metadata", "", "metadata store: postgres://user:pass@host:port/db?sslmode=... (default: SQLite in <data-dir>/metadata.db)")
 	if blobs {
 		f.StringVar(&s.blobStore, "blob-store", "", "blob store: s3://<bucket>?endpoint=host:port&region=..&insecure=true (default: <data-dir>/blobs)")
@@ -68,7 +68,7 @@ func (s *storeFlags) openMetadata(ctx context.Context) (*sqlstore.Store, error) 
 	case strings.HasPrefix(s.metadata, "postgres://"), strings.HasPrefix(s.metadata, "postgresql://"):
 		return sqlstore.OpenPostgres(ctx, s.metadata)
 	default:
-		return nil, fmt.Errorf("--metadata: use postgres://user:pass@host:port/db?sslmode=..., or leave it empty for SQLite in <data-dir>/metadata.db")
+		return nil, fmt.Errorf("--metadata %q: use postgres://user:pass@host:port/db?sslmode=..., or leave it empty for SQLite in <data-dir>/metadata.db", s.metadata)
 	}
 }
 
