@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +69,11 @@ func (s *storeFlags) openMetadata(ctx context.Context) (*sqlstore.Store, error) 
 	case strings.HasPrefix(s.metadata, "postgres://"), strings.HasPrefix(s.metadata, "postgresql://"):
 		return sqlstore.OpenPostgres(ctx, s.metadata)
 	default:
-		return nil, fmt.Errorf("--metadata %q: use postgres://user:pass@host:port/db?sslmode=..., or leave it empty for SQLite in <data-dir>/metadata.db", s.metadata)
+		shown := "(unparsable URL)" // never the password
+		if u, err := url.Parse(s.metadata); err == nil {
+			shown = u.Redacted()
+		}
+		return nil, fmt.Errorf("--metadata %s: use postgres://user:pass@host:port/db?sslmode=..., or leave it empty for SQLite in <data-dir>/metadata.db", shown)
 	}
 }
 
