@@ -14,9 +14,9 @@ import (
 
 func newGCCmd() *cobra.Command {
 	var (
-		o     serveOptions
-		grace time.Duration
-		debug bool
+		stores storeFlags
+		grace  time.Duration
+		debug  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "gc",
@@ -42,11 +42,11 @@ uploaded its blobs but not yet its manifest is not robbed of them.
 				return fmt.Errorf("--grace %s: must not be negative", grace)
 			}
 			ctx := cmd.Context()
-			blobs, err := openBlobStore(ctx, &o)
+			blobs, err := stores.openBlobs(ctx)
 			if err != nil {
 				return err
 			}
-			meta, err := openMetadata(ctx, &o)
+			meta, err := stores.openMetadata(ctx)
 			if err != nil {
 				return err
 			}
@@ -67,9 +67,7 @@ uploaded its blobs but not yet its manifest is not robbed of them.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.dataDir, "data-dir", "./ferry-data", "data directory of ferry serve")
-	f.StringVar(&o.metadata, "metadata", "", "metadata store of ferry serve: postgres://user:pass@host:port/db?sslmode=... (default: SQLite in <data-dir>)")
-	f.StringVar(&o.blobStore, "blob-store", "", "blob store of ferry serve: s3://<bucket>?endpoint=host:port&region=... (default: <data-dir>)")
+	stores.register(f, true)
 	f.DurationVar(&grace, "grace", 24*time.Hour, "keep blobs and links younger than this")
 	f.BoolVar(&debug, "debug", false, "log every blob deleted")
 	return cmd

@@ -23,7 +23,7 @@ const initialAdminFile = "initial-admin-password"
 // store: FERRY_SECRETS_KEY (the key itself, for replicas that share a
 // store), else --secrets-key-file, else, with SQLite metadata,
 // <data-dir>/secrets.key, made on first use when create is set.
-func secretsBox(o *serveOptions, create bool) (*secretbox.Box, error) {
+func (o *storeFlags) secretsBox(create bool) (*secretbox.Box, error) {
 	if v := os.Getenv(secretbox.KeyEnv); v != "" {
 		box, err := secretbox.Parse(v)
 		if err != nil {
@@ -32,7 +32,7 @@ func secretsBox(o *serveOptions, create bool) (*secretbox.Box, error) {
 		return box, nil
 	}
 	path := o.secretsKeyFile
-	if path == "" && o.metadata != "" {
+	if path == "" && o.shared() {
 		// A key made here would be this replica's alone; the others could
 		// not open what it seals.
 		return nil, fmt.Errorf("--metadata %s is shared by replicas, which need one secrets key to seal what they keep in it: generate it once (head -c 32 /dev/urandom | base64) and give every replica %s or --secrets-key-file", redactURL(o.metadata), secretbox.KeyEnv)

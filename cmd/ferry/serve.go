@@ -22,15 +22,11 @@ import (
 	"github.com/ferry-mirror/ferry/internal/registry"
 	"github.com/ferry-mirror/ferry/internal/secretbox"
 	"github.com/ferry-mirror/ferry/internal/store"
-	"github.com/ferry-mirror/ferry/internal/store/fs"
-	"github.com/ferry-mirror/ferry/internal/store/postgres"
-	"github.com/ferry-mirror/ferry/internal/store/s3"
-	"github.com/ferry-mirror/ferry/internal/store/sqlite"
 )
 
 type serveOptions struct {
+	storeFlags
 	listen          string
-	dataDir         string
 	plainHTTP       bool
 	tlsCert         string
 	tlsKey          string
@@ -39,14 +35,10 @@ type serveOptions struct {
 	maxManifestSize int64
 	logLevel        string
 	config          string
-	metadata        string
-	blobStore       string
 	authMode        string
 	anonymousPull   bool
 	uploadMaxAge    time.Duration
 	blobRedirect    bool
-	secretsKeyFile  string
-	metadataPWFile  string
 }
 
 func newServeCmd() *cobra.Command {
@@ -93,7 +85,7 @@ key: generate it once with  head -c 32 /dev/urandom | base64`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", ":8443", "address to listen on")
-	f.StringVar(&o.dataDir, "data-dir", "./ferry-data", "directory for blobs, metadata and generated TLS files")
+	o.storeFlags.register(f, true)
 	f.BoolVar(&o.plainHTTP, "plain-http", false, "serve HTTP without TLS (loopback and tests only)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "server certificate (PEM); default: generated under <data-dir>/tls")
 	f.StringVar(&o.tlsKey, "tls-key", "", "server key (PEM), with --tls-cert")
@@ -102,12 +94,10 @@ key: generate it once with  head -c 32 /dev/urandom | base64`,
 	f.Int64Var(&o.maxManifestSize, "max-manifest-size", registry.DefaultMaxManifestSize, "largest manifest accepted, in bytes")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.config, "config", "", "YAML file with the same keys as the flags")
-	f.StringVar(&o.metadata, "metadata", "", "metadata store: postgres://user:pass@host:port/db?sslmode=... (default: SQLite in <data-dir>/metadata.db)")
-	f.StringVar(&o.blobStore, "blob-store", "", "blob store: s3://<bucket>?endpoint=host:port&region=..&insecure=true (default: <data-dir>/blobs)")
 	f.StringVar(&o.authMode, "auth", "on", "on: require credentials (a first start creates the user admin, see `ferry user`); off: an open registry, refused on a store that ever had authentication on")
 	f.BoolVar(&o.anonymousPull, "anonymous-pull", false, "let clients without credentials pull (pushes and deletes still need a user)")
 	f.BoolVar(&o.blobRedirect, "blob-redirect", false, "with an s3:// blob store, send clients to presigned S3 URLs for blob downloads (they must reach the S3 endpoint)")
-	secretsFlags(f, &o)
+	o.storeFlags.registerSecretsKey(f)
 	f.DurationVar(&o.uploadMaxAge, "upload-max-age", 24*time.Hour, "remove uploads nobody wrote to for this long, with their data (0: never)")
 	return cmd
 }
@@ -195,11 +185,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return errors.New("--plain-http and --tls-cert exclude each other")
 	}
 	restrictNewFiles()
-	blobs, err := openBlobStore(ctx, o)
+	blobs, err := o.openBlobs(ctx)
 	if err != nil {
 		return err
 	}
-	meta, err := openMetadata(ctx, o)
+	meta, err := o.openMetadata(ctx)
 	if err != nil {
 		return err
 	}
@@ -207,8 +197,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	// The sealing key is needed to keep tokens' keys (auth on) or a shared
 	// generated CA in the store; an open plain-HTTP replica needs none.
 	var box *secretbox.Box
-	if o.authMode != string(auth.Off) || (o.metadata != "" && !o.plainHTTP && o.tlsCert == "") {
-		if box, err = secretsBox(o, true); err != nil {
+	if o.authMode != string(auth.Off) || (o.shared() && !o.plainHTTP && o.tlsCert == "") {
+		if box, err = o.secretsBox(true); err != nil {
 			return err
 		}
 	}
@@ -268,17 +258,13 @@ func runServe(ctx context.Context, o *serveOptions) error {
 
 // newAuthorizer sets up authentication over the metadata store: secure
 // by default (see bootstrapAuth), with the signing keys sealed.
-func newAuthorizer(ctx context.Context, o *serveOptions, meta store.MetadataStore, box *secretbox.Box, logger *slog.Logger) (*auth.Authorizer, error) {
+func newAuthorizer(ctx context.Context, o *serveOptions, as store.AuthStore, box *secretbox.Box, logger *slog.Logger) (*auth.Authorizer, error) {
 	mode, err := auth.ParseMode(o.authMode)
 	if err != nil {
 		return nil, err
 	}
 	if o.authMode == "auto" {
 		logger.Warn("--auth=auto is now --auth=on: a registry is open only with --auth=off")
-	}
-	as, ok := meta.(store.AuthStore)
-	if !ok {
-		return nil, errors.New("the metadata store cannot hold users")
 	}
 	if err := bootstrapAuth(ctx, o, as, mode, logger); err != nil {
 		return nil, err
@@ -295,7 +281,7 @@ func newAuthorizer(ctx context.Context, o *serveOptions, meta store.MetadataStor
 
 // tlsConfig loads the given certificate, or the generated CA's server
 // certificate, renewed in place.
-func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, box *secretbox.Box, logger *slog.Logger) (*tls.Config, error) {
+func tlsConfig(ctx context.Context, o *serveOptions, as store.AuthStore, box *secretbox.Box, logger *slog.Logger) (*tls.Config, error) {
 	if o.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
 		if err != nil {
@@ -306,7 +292,7 @@ func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, b
 	dir := filepath.Join(o.dataDir, "tls")
 	var m *certs.Manager
 	var err error
-	if as, ok := meta.(store.AuthStore); ok && o.metadata != "" {
+	if o.shared() {
 		// Replicas on a shared metadata store share one generated CA, so
 		// clusters trust it once for the whole load-balanced name.
 		m, err = certs.NewSharedManager(dir, o.hostnames, logger, sealedSharedCA(ctx, as, box))
@@ -324,58 +310,6 @@ func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, b
 	return m.TLSConfig(), nil
 }
 
-// openBlobStore opens --blob-store: S3 for s3:// URLs, else the data dir.
-func openBlobStore(ctx context.Context, o *serveOptions) (store.BlobStore, error) {
-	switch {
-	case o.blobStore == "":
-		if err := secureDir(o.dataDir); err != nil {
-			return nil, err
-		}
-		return fs.New(o.dataDir)
-	case strings.HasPrefix(o.blobStore, "s3://"):
-		opts, err := s3.ParseURL(o.blobStore)
-		if err != nil {
-			return nil, fmt.Errorf("--blob-store: %w", err)
-		}
-		opts.AccessKey, opts.SecretKey = firstEnv("AWS_ACCESS_KEY_ID", "FERRY_S3_ACCESS_KEY"), firstEnv("AWS_SECRET_ACCESS_KEY", "FERRY_S3_SECRET_KEY")
-		if opts.AccessKey == "" || opts.SecretKey == "" {
-			return nil, fmt.Errorf("--blob-store %s: no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or FERRY_S3_ACCESS_KEY and FERRY_S3_SECRET_KEY)", o.blobStore)
-		}
-		return s3.New(ctx, opts)
-	default:
-		return nil, fmt.Errorf("--blob-store %q: use s3://<bucket>?endpoint=<host:port>, or leave it empty for <data-dir>/blobs", o.blobStore)
-	}
-}
-
-// openMetadata opens --metadata: PostgreSQL for postgres:// URLs, else
-// SQLite in the data dir.
-func openMetadata(ctx context.Context, o *serveOptions) (store.MetadataStore, error) {
-	switch {
-	case o.metadata == "":
-		if err := secureDir(o.dataDir); err != nil {
-			return nil, err
-		}
-		return sqlite.Open(ctx, filepath.Join(o.dataDir, "metadata.db"))
-	case strings.HasPrefix(o.metadata, "postgres://"), strings.HasPrefix(o.metadata, "postgresql://"):
-		dsn, err := metadataURL(o.metadata, o.metadataPWFile)
-		if err != nil {
-			return nil, err
-		}
-		return postgres.Open(ctx, dsn)
-	default:
-		return nil, fmt.Errorf("--metadata: use postgres://user:pass@host:port/db?sslmode=..., or leave it empty for SQLite in <data-dir>/metadata.db")
-	}
-}
-
-func firstEnv(names ...string) string {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 // blobRedirectTTL is how long a presigned blob URL stays valid: long enough
 // for a slow client to start the download (S3 checks the time when the
 // request arrives, not when it ends).
@@ -384,11 +318,4 @@ func blobRedirectTTL(on bool) time.Duration {
 		return 0
 	}
 	return 20 * time.Minute
-}
-
-// secretsFlags declares where the secrets key and the metadata password
-// come from, for every command that opens the metadata store.
-func secretsFlags(f *pflag.FlagSet, o *serveOptions) {
-	f.StringVar(&o.secretsKeyFile, "secrets-key-file", "", "key sealing the secrets kept in the metadata store (default <data-dir>/secrets.key; or the key itself in FERRY_SECRETS_KEY)")
-	f.StringVar(&o.metadataPWFile, "metadata-password-file", "", "file holding the password of the --metadata user, so it stays out of the process arguments")
 }

@@ -19,7 +19,7 @@ import (
 // userEnv is what every `ferry user` subcommand needs: the same metadata
 // store `ferry serve` uses.
 type userEnv struct {
-	o             serveOptions
+	stores        storeFlags
 	password      string
 	passwordStdin bool
 }
@@ -45,9 +45,8 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
   ferry user token create ci     # prints a token usable as ci's password`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&e.o.dataDir, "data-dir", "./ferry-data", "data directory of ferry serve (SQLite metadata in <data-dir>/metadata.db)")
-	pf.StringVar(&e.o.metadata, "metadata", "", "metadata store of ferry serve: postgres://user:pass@host:port/db?sslmode=...")
-	secretsFlags(pf, &e.o)
+	e.stores.register(pf, false)
+	e.stores.registerSecretsKey(pf)
 	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		restrictNewFiles()
 		return applyEnvAndConfig(cmd.Flags(), "")
@@ -154,7 +153,7 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 	rotate := &cobra.Command{
 		Use: "rotate-signing-key", Short: "Start signing bearer tokens with a new key; tokens signed before stay valid until they expire", Args: cobra.NoArgs,
 		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, _ []string) error {
-			box, err := secretsBox(&e.o, false)
+			box, err := e.stores.secretsBox(false)
 			if err != nil {
 				return fmt.Errorf("%w (the key serve uses: the same --secrets-key-file or %s)", err, secretbox.KeyEnv)
 			}
@@ -228,16 +227,12 @@ func (e *userEnv) tokenCmd() *cobra.Command {
 func (e *userEnv) run(f func(context.Context, *cobra.Command, store.AuthStore, []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
-		meta, err := openMetadata(ctx, &e.o)
+		meta, err := e.stores.openMetadata(ctx)
 		if err != nil {
 			return err
 		}
 		defer meta.Close()
-		as, ok := meta.(store.AuthStore)
-		if !ok {
-			return errors.New("the metadata store cannot hold users")
-		}
-		return f(ctx, cmd, as, args)
+		return f(ctx, cmd, meta, args)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ferry-mirror/ferry/internal/secretbox"
 	"github.com/ferry-mirror/ferry/internal/store"
-	"github.com/ferry-mirror/ferry/internal/store/sqlite"
+	"github.com/ferry-mirror/ferry/internal/store/sqlstore"
 )
 
 func TestAllowed(t *testing.T) {
@@ -115,7 +115,7 @@ func TestRobotSecret(t *testing.T) {
 // TestAuthorizer runs the whole decision over a real SQLite store.
 func TestAuthorizer(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "m.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,13 @@ import (
 	"testing"
 
 	"github.com/ferry-mirror/ferry/internal/store"
-	"github.com/ferry-mirror/ferry/internal/store/sqlite"
+	"github.com/ferry-mirror/ferry/internal/store/sqlstore"
 )
 
 // benchAuthorizer is an Authorizer over SQLite with user u (pull on ocp).
 func benchAuthorizer(b *testing.B) *Authorizer {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "m.db"))
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "m.db"))
 	if err != nil {
 		b.Fatal(err)
 	}

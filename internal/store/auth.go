@@ -31,7 +31,7 @@ type Token struct {
 }
 
 // AuthStore holds users, grants, robot tokens and the token signing key.
-// Both metadata backends implement it beside MetadataStore.
+// The SQL store implements it beside MetadataStore, on both engines.
 type AuthStore interface {
 	// CreateUser adds a user; ErrConflict if the name is taken.
 	CreateUser(ctx context.Context, name, passwordHash string) error

@@ -1,8 +1,8 @@
 // Package store defines the two stores a registry stands on: a
 // content-addressed BlobStore shared by every repository, and a
 // MetadataStore holding repositories, manifests, tags, blob links and upload
-// sessions. Backends live in subpackages (fs, sqlite) and each kind passes
-// the shared suite in package storetest.
+// sessions. Backends live in subpackages (fs, s3; sqlstore for SQLite and
+// PostgreSQL) and each kind passes the shared suite in package storetest.
 package store
 
 import (
