@@ -33,8 +33,9 @@ const (
 
 // Cluster resource files of the release section.
 const (
-	signatureConfigMapFile = "signature-configmap.yaml"
-	updateServiceFile      = "updateService.yaml"
+	signatureConfigMapFile     = "signature-configmap.yaml"
+	signatureConfigMapJSONFile = "signature-configmap.json"
+	updateServiceFile          = "updateService.yaml"
 )
 
 // releaseRun is the release section's state in one run.
@@ -261,7 +262,7 @@ func (r *run) checkOffline(graphs release.OfflineGraphs) {
 	}
 }
 
-// releaseResources writes signature-configmap.yaml and, when the graph
+// releaseResources writes signature-configmap.yaml and .json and, when the graph
 // image was pushed, updateService.yaml.
 func (r *run) releaseResources(dir string, p *plan.Plan, results []transfer.Result) ([]string, error) {
 	var signed []release.Signed
@@ -273,15 +274,21 @@ func (r *run) releaseResources(dir string, p *plan.Plan, results []transfer.Resu
 	}
 	var written []string
 	if len(signed) > 0 {
-		data, err := release.SignatureConfigMaps(signed)
-		if err != nil {
-			return nil, err
+		// oc-mirror writes both; scripts apply one or the other by name.
+		for _, f := range []struct {
+			file   string
+			render func([]release.Signed) ([]byte, error)
+		}{{signatureConfigMapFile, release.SignatureConfigMaps}, {signatureConfigMapJSONFile, release.SignatureConfigMapsJSON}} {
+			data, err := f.render(signed)
+			if err != nil {
+				return nil, err
+			}
+			path := filepath.Join(dir, f.file)
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				return nil, fmt.Errorf("write %s: %w", path, err)
+			}
+			written = append(written, path)
 		}
-		path := filepath.Join(dir, signatureConfigMapFile)
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			return nil, fmt.Errorf("write %s: %w", path, err)
-		}
-		written = append(written, path)
 	}
 	for i, im := range p.Images {
 		if !im.Generated || im.DestRepo != release.GraphImageRepo || i >= len(results) || results[i].Err != nil {

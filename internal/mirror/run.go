@@ -402,11 +402,12 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 	}
 	var resErr error
 	if resources && len(mappings) > 0 {
-		dir := filepath.Join(r.workDir, "cluster-resources")
+		dir := filepath.Join(r.workDir, clusterresources.ClusterResourcesDir)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		files, err := clusterresources.Write(dir, mappings, clusterresources.Options{CABundleFile: r.o.CABundle, InsecureMirrors: !r.o.DestTLSVerify})
+		host := filepath.Join(r.workDir, clusterresources.HostConfigDir)
+		files, err := clusterresources.Write(dir, host, mappings, clusterresources.Options{CABundleFile: r.o.CABundle, InsecureMirrors: !r.o.DestTLSVerify})
 		if err != nil {
 			resErr = fmt.Errorf("write cluster resources: %w", err)
 			r.log.Error("cluster resources", "error", err)

@@ -149,10 +149,11 @@ func (o *Operators) rebuild(name string, si sourceImage, c *catalog.Catalog) (tr
 	return m, nil, nil
 }
 
-// CatalogResourceName is the cs-/cc- name: the repository's last
-// component and the tag, as a DNS label.
+// CatalogResourceName is the cs-/cc- name as oc-mirror makes it: the
+// repository's last component and the first 12 characters of the tag
+// (of the digest for a digest tag), as a DNS label.
 func CatalogResourceName(repo, tag string) (string, error) {
-	return clusterName(repo[strings.LastIndex(repo, "/")+1:] + "-" + tag)
+	return clusterName(repo[strings.LastIndex(repo, "/")+1:] + "-" + tag[:min(len(tag), 12)])
 }
 
 func clusterName(s string) (string, error) {

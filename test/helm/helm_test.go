@@ -49,12 +49,12 @@ func TestHelm(t *testing.T) {
 		if !strings.Contains(out, "images: 3 copied") {
 			t.Errorf("output does not say 3 images were copied (nginx, ubi9 once, busybox)")
 		}
-		itms, err := os.ReadFile(filepath.Join(ws, "working-dir", "cluster-resources", "itms-ferry.yaml"))
+		itms, err := os.ReadFile(filepath.Join(ws, "working-dir", "cluster-resources", "itms-oc-mirror.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(string(itms), dst.Host+"/mirror/") {
-			t.Errorf("itms-ferry.yaml (the images are by tag) does not point at the mirror:\n%s", itms)
+			t.Errorf("itms-oc-mirror.yaml (the images are by tag) does not point at the mirror:\n%s", itms)
 		}
 	})
 

@@ -152,7 +152,32 @@ func checkResources(t *testing.T, gpg string, up *upstream, dir, host, prefix st
 		t.Errorf("graph image %q is not present at the mirror", us.Spec.GraphDataImage)
 	}
 
-	data, err = os.ReadFile(filepath.Join(dir, "idms-ferry.yaml"))
+	jsonData, err := os.ReadFile(filepath.Join(dir, "signature-configmap.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Kind  string `json:"kind"`
+		Items []struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(jsonData, &list); err != nil {
+		t.Fatalf("signature-configmap.json: %v", err)
+	}
+	if len(versions) > 1 && (list.Kind != "List" || len(list.Items) != len(versions)) {
+		t.Errorf("signature-configmap.json is a %s of %d, want a List of one ConfigMap per release (%d)", list.Kind, len(list.Items), len(versions))
+	}
+	for _, it := range list.Items {
+		if !verified[it.Metadata.Name] {
+			t.Errorf("signature-configmap.json holds %s, which signature-configmap.yaml does not", it.Metadata.Name)
+		}
+	}
+	testenv.AssertKubernetesObjects(t, dir)
+
+	data, err = os.ReadFile(filepath.Join(dir, "idms-oc-mirror.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +190,7 @@ func checkResources(t *testing.T, gpg string, up *upstream, dir, host, prefix st
 		"- " + host + "/" + prefix + "/openshift/release\n",
 	} {
 		if !strings.Contains(idms, want) {
-			t.Errorf("idms-ferry.yaml lacks %q:\n%s", want, idms)
+			t.Errorf("idms-oc-mirror.yaml lacks %q:\n%s", want, idms)
 		}
 	}
 }
