@@ -111,6 +111,7 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 	f.IntVar(&o.MaxNestedPaths, "max-nested-paths", 0, "fold destination paths to at most this many components, for registries that limit depth")
 	f.StringVar(&since, "since", "", "mirror to disk: archive everything new since this date (yyyy-mm-dd) rather than since the last archive")
 	f.StringVar(&logLevel, "log-level", "info", "log level: info, debug, trace, warn, error")
+	f.BoolVar(&o.NoDigestTags, "no-digest-tags", false, "push images configured by digest alone (name@sha256:...) without a tag; by default each is also tagged sha256_<hex> so registries that delete untagged manifests (Quay) keep it. Clusters pull by digest either way")
 	f.BoolVar(&o.RemoveSignatures, "remove-signatures", false, "do not copy cosign signatures, attestations, SBOMs and OCI referrers")
 	f.StringVar(&o.CABundle, "ca-bundle", "", "PEM file put in host-config/install-config-snippet.yaml as additionalTrustBundle")
 	f.StringVar(&o.ReleaseSignatureKey, "release-signature-key", "", "armored OpenPGP public key file that verifies release signatures (default $OCP_SIGNATURE_VERIFICATION_PK)")

@@ -189,7 +189,7 @@ func (r *run) newPlanner(ctx context.Context) (*planner, error) {
 		}
 		generated = append(generated, g)
 	}
-	b := &plan.Builder{Src: src, Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log, Generated: generated}
+	b := &plan.Builder{Src: src, Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, DigestTags: !r.o.NoDigestTags, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log, Generated: generated}
 	return &planner{b: b, reqs: reqs, ops: ops, src: generatedSource{dir: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")), next: src}}, nil
 }
 

@@ -55,8 +55,12 @@ type Builder struct {
 	Src              *transfer.Registries
 	Blocked          []*regexp.Regexp
 	RemoveSignatures bool
-	Parallel         int
-	Log              *slog.Logger
+	// DigestTags tags each image configured by digest alone with
+	// DigestTag at the destination, so registries that collect untagged
+	// manifests (Quay) keep it.
+	DigestTags bool
+	Parallel   int
+	Log        *slog.Logger
 	// Generated are images Ferry built, added to the plan as they are.
 	Generated []Generated
 	// Resolved, when set, is called from Build's goroutines with each
@@ -134,6 +138,9 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 				b.Log.Warn("image cannot be mirrored", "section", r.Section, "image", r.Name, "error", err)
 				outs[i].missing = &Missing{Section: r.Section, Source: r.Name, Reason: err.Error()}
 			default:
+				if b.DigestTags && img.DestTag == "" {
+					img.DestTag = DigestTag(img.Digest)
+				}
 				outs[i].img, outs[i].synth = img, synth
 				b.start(*img)
 			}
@@ -213,11 +220,14 @@ func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Ma
 	}
 	img := &Image{Section: r.Section, Source: named.String(), SourceRepo: host + "/" + path, DestRepo: path}
 	ref := ""
+	if t, ok := named.(reference.Tagged); ok {
+		// Tag and digest (repo:tag@sha256:...): pulled by the digest,
+		// pushed under the tag, as oc-mirror does.
+		img.DestTag = t.Tag()
+		ref = t.Tag()
+	}
 	if c, ok := named.(reference.Canonical); ok {
 		ref = c.Digest().String()
-	} else if t, ok := named.(reference.Tagged); ok {
-		ref = t.Tag()
-		img.DestTag = t.Tag()
 	}
 	if r.TargetRepo != "" {
 		img.DestRepo = r.TargetRepo

@@ -63,7 +63,8 @@ type Image struct {
 	MediaType string        `json:"mediaType"`
 	// DestRepo is the repository path under the destination root.
 	DestRepo string `json:"destRepo"`
-	// DestTag is the destination tag; empty means pushed by digest.
+	// DestTag is the destination tag: the source's tag, targetTag, or
+	// DigestTag for a digest source; empty means pushed by digest alone.
 	DestTag string `json:"destTag,omitempty"`
 	// Filtered notes the platforms kept when a list was rewritten.
 	Filtered []string `json:"filtered,omitempty"`
@@ -86,6 +87,30 @@ type Missing struct {
 	Section string `json:"section"`
 	Source  string `json:"source"`
 	Reason  string `json:"reason"`
+}
+
+// DigestTag is the destination tag of an image configured by digest alone:
+// sha256_<hex>. It keeps the manifest alive in registries that collect
+// untagged manifests; clusters still pull by digest through the IDMS. It
+// is not sha256-<hex>, the OCI referrers fallback tag (and the stem of
+// cosign's .sig/.att/.sbom tags) of the same image: a referrers index
+// pushed there would replace the image, or the image the index.
+func DigestTag(d digest.Digest) string {
+	return d.Algorithm().String() + "_" + d.Encoded()
+}
+
+// SetDigestTags tags (on) or untags (off) the images configured by digest
+// alone, for an archive's plan made with the other setting.
+func (p *Plan) SetDigestTags(on bool) {
+	for i, im := range p.Images {
+		switch {
+		case im.Generated:
+		case on && im.DestTag == "":
+			p.Images[i].DestTag = DigestTag(im.Digest)
+		case !on && im.DestTag == DigestTag(im.Digest):
+			p.Images[i].DestTag = ""
+		}
+	}
 }
 
 // ByTag reports whether the image is mirrored by tag.

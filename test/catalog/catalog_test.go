@@ -172,6 +172,12 @@ func TestMirrorToDiskToMirror(t *testing.T) {
 		t.Fatalf("d2m exited %d", code)
 	}
 	checkMirrored(t, u, mirror.Host, "disk", []string{"alpha.v1.2.0", "alpha.v2.0.0"})
+	// Bundles and operands are pinned by digest; each keeps a tag, so a
+	// registry that expires untagged manifests keeps them all.
+	if deleted := testenv.DeleteUntagged(t, mirror.Host, testenv.PlanManifests(t, filepath.Join(arch, "working-dir", "plan.json"))); len(deleted) > 0 {
+		t.Errorf("untagged manifests after d2m: %v", deleted)
+	}
+	checkMirrored(t, u, mirror.Host, "disk", []string{"alpha.v1.2.0", "alpha.v2.0.0"})
 	idms, err := os.ReadFile(filepath.Join(arch, "working-dir", "cluster-resources", "idms-oc-mirror.yaml"))
 	if err != nil {
 		t.Fatalf("d2m wrote no IDMS: %v\n%s", err, out)

@@ -68,6 +68,14 @@ func TestReleaseWorkflows(t *testing.T) {
 		up.assertReleases(t, d2m.Host, "ocp", versions, true)
 		checkResources(t, gpg, up, filepath.Join(archive, "working-dir", "cluster-resources"), d2m.Host, "ocp", versions)
 	})
+	// A registry that expires untagged manifests keeps every release:
+	// the components, pinned by digest, are tagged <version>-<arch>-<name>.
+	t.Run("untagged-cleanup", func(t *testing.T) {
+		if deleted := testenv.DeleteUntagged(t, d2m.Host, testenv.PlanManifests(t, filepath.Join(archive, "working-dir", "plan.json"))); len(deleted) > 0 {
+			t.Errorf("untagged manifests after d2m: %v", deleted)
+		}
+		up.assertReleases(t, d2m.Host, "ocp", versions, true)
+	})
 }
 
 // checkResources checks signature-configmap.yaml with gpg, updateService.yaml
