@@ -153,6 +153,7 @@ func (r *run) graphImage(ctx context.Context, src *transfer.Registries) (plan.Ge
 	r.log.Info("graph image built", "base", baseRef, "digest", gm.Digest)
 	return plan.Generated{
 		Section: plan.SectionRelease, Name: "graph image on " + named.String(), BaseRepo: host + "/" + path,
+		Origin:   "generated://" + release.GraphImageRepo + "@" + gm.Digest.String(),
 		DestRepo: release.GraphImageRepo, DestTag: "latest", Manifest: gm,
 	}, nil
 }

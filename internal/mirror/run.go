@@ -121,7 +121,7 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 		cs = append(cs, c)
 	}
 	if len(m.AdditionalImages) > 0 {
-		cs = append(cs, plan.Additional{Images: m.AdditionalImages})
+		cs = append(cs, &plan.Additional{Images: m.AdditionalImages, Blobs: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs"))})
 	}
 	if len(m.Helm.Repositories) > 0 || len(m.Helm.Local) > 0 {
 		ro, err := r.registryOptions(r.o.SrcTLSVerify)
@@ -177,9 +177,12 @@ func (r *run) newPlanner(ctx context.Context) (*planner, error) {
 	var generated []plan.Generated
 	var ops *plan.Operators
 	for _, c := range cs {
-		if o, ok := c.(*plan.Operators); ok {
-			ops = o
-			generated = append(generated, o.Generated...)
+		switch c := c.(type) {
+		case *plan.Operators:
+			ops = c
+			generated = append(generated, c.Generated...)
+		case *plan.Additional:
+			generated = append(generated, c.Generated...)
 		}
 	}
 	if r.cfg.Mirror.Platform.Graph {

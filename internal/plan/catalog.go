@@ -107,7 +107,7 @@ func (o *Operators) collectOne(ctx context.Context, op imageset.Operator) ([]Req
 		return nil, err
 	}
 	o.Generated = append(o.Generated, Generated{
-		Section: SectionOperator, Name: "catalog " + op.Catalog + " filtered", BaseRepo: si.repo,
+		Section: SectionOperator, Name: "catalog " + op.Catalog + " filtered", Origin: catalogOrigin(op.Catalog), BaseRepo: si.repo,
 		DestRepo: destRepo, DestTag: destTag, Manifest: m, Children: children,
 	})
 	o.Log.Info("catalog filtered", "catalog", op.Catalog, "source", si.pinned, "bundles", len(res.Catalog.Bundles), "images", len(res.Images), "rebuilt", m.Digest)
@@ -147,6 +147,14 @@ func (o *Operators) rebuild(name string, si sourceImage, c *catalog.Catalog) (tr
 		return transfer.Manifest{}, nil, fmt.Errorf("rebuilt catalog %s: %w", name, err)
 	}
 	return m, nil, nil
+}
+
+// catalogOrigin is the configured catalog as a mapping.txt source.
+func catalogOrigin(c string) string {
+	if strings.HasPrefix(c, "oci://") || strings.HasPrefix(c, "docker://") {
+		return c
+	}
+	return "docker://" + c
 }
 
 // CatalogResourceName is the cs-/cc- name as oc-mirror makes it: the

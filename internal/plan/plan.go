@@ -72,6 +72,9 @@ type Image struct {
 	// Generated marks an image Ferry built (see Generated): it has no
 	// source reference, so no mirror set names it.
 	Generated bool `json:"generated,omitempty"`
+	// Origin is what a generated image was made from, for mapping.txt
+	// (see Generated.Origin).
+	Origin string `json:"origin,omitempty"`
 }
 
 // Extra travels with an image: a cosign signature, attestation or SBOM
@@ -187,13 +190,19 @@ func (p *Plan) TotalBytes() int64 {
 }
 
 // WriteMapping writes oc-mirror's mapping.txt: source=destination lines,
-// dest naming each image's destination.
+// dest naming each image's destination. An image Ferry built (a rebuilt
+// catalog, the graph image) has its origin as source, as oc-mirror lists
+// the catalog it filtered.
 func (p *Plan) WriteMapping(w io.Writer, dest func(Image) string) error {
 	for _, im := range p.Images {
+		src := "docker://" + im.SourceRef()
 		if im.Generated {
-			continue // built by Ferry: there is no source to map
+			src = im.Origin
+			if src == "" { // a plan from before origins were recorded
+				src = "generated://" + im.DestRepo + "@" + im.Digest.String()
+			}
 		}
-		if _, err := fmt.Fprintf(w, "docker://%s=%s\n", im.SourceRef(), dest(im)); err != nil {
+		if _, err := fmt.Fprintf(w, "%s=%s\n", src, dest(im)); err != nil {
 			return err
 		}
 	}
