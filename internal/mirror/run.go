@@ -99,6 +99,9 @@ func (r *run) loadConfig() error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings {
+		r.log.Warn("image set configuration", "warning", w.Error())
+	}
 	r.cfg, r.cfgBytes = cfg, data
 	return nil
 }
