@@ -1,7 +1,9 @@
 package mirror_test
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -56,4 +58,24 @@ mirror:
 	assertDigest(t, dst.Host, "mirror/local/app", "v1", must(img.Digest()).String())
 	// No targetRepo: the folder's name, tagged latest, as oc-mirror names it.
 	assertDigest(t, dst.Host, "mirror/multi-tool", "latest", must(idx.Digest()).String())
+}
+
+// TestKeyInAnotherCase: oc-mirror reads keys without regard to case, so
+// Ferry does too, and says which spelling is the usual one.
+func TestKeyInAnotherCase(t *testing.T) {
+	src := testenv.StartDockerRegistry(t)
+	buildUpstream(t, src.Host)
+	dir := t.TempDir()
+	isc := writeFile(t, filepath.Join(dir, "isc.yaml"), "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  additionalimages:\n  - name: "+src.Host+"/app/alpha:1.0\n---\n")
+	out, code := ferry(t, nil, "mirror", "-c", isc, "--workspace", "file://"+dir, "docker://127.0.0.1:1/mirror", "--dry-run")
+	if code != 0 {
+		t.Fatalf("dry run exited %d", code)
+	}
+	if want := isc + ":4: mirror.additionalImages: written additionalimages; read as additionalImages"; !strings.Contains(out, want) {
+		t.Errorf("output lacks the warning %q:\n%s", want, out)
+	}
+	mapping, err := os.ReadFile(filepath.Join(dir, "working-dir", "dry-run", "mapping.txt"))
+	if err != nil || !strings.Contains(string(mapping), src.Host+"/app/alpha:1.0=docker://127.0.0.1:1/mirror/app/alpha:1.0") {
+		t.Errorf("mapping.txt (%v):\n%s", err, mapping)
+	}
 }
