@@ -97,9 +97,11 @@ type Missing struct {
 // untagged manifests; clusters still pull by digest through the IDMS. It
 // is not sha256-<hex>, the OCI referrers fallback tag (and the stem of
 // cosign's .sig/.att/.sbom tags) of the same image: a referrers index
-// pushed there would replace the image, or the image the index.
+// pushed there would replace the image, or the image the index. A tag
+// holds at most 128 characters, so a sha512 digest is cut short there.
 func DigestTag(d digest.Digest) string {
-	return d.Algorithm().String() + "_" + d.Encoded()
+	t := d.Algorithm().String() + "_" + d.Encoded()
+	return t[:min(len(t), 128)]
 }
 
 // SetDigestTags tags (on) or untags (off) the images configured by digest

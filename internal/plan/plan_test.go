@@ -96,6 +96,9 @@ func TestDigestTags(t *testing.T) {
 	if got := DigestTag(d); got != "sha256_"+strings.Repeat("ab", 32) {
 		t.Errorf("DigestTag = %s", got)
 	}
+	if got := DigestTag(digest.Digest("sha512:" + strings.Repeat("cd", 64))); len(got) != 128 || got[:7] != "sha512_" {
+		t.Errorf("sha512 DigestTag = %s (%d characters; a tag holds 128)", got, len(got))
+	}
 	p := &Plan{Images: []Image{
 		{Source: "q.io/a@" + d.String(), Digest: d},
 		{Source: "q.io/b:v1", Digest: d, DestTag: "v1"},
