@@ -40,6 +40,8 @@ func Parse(data []byte, name string) (*ImageSetConfiguration, error) {
 		return nil, err
 	}
 	complete(&cfg.Mirror.Platform)
+	m := &cfg.Mirror
+	trimDocker(&m.Platform, m.Operators, m.AdditionalImages, m.Samples)
 	cfg.Warnings = d.warns
 	return &cfg, nil
 }
@@ -66,6 +68,8 @@ func ParseDelete(data []byte, name string) (*DeleteImageSetConfiguration, error)
 		return nil, err
 	}
 	complete(&cfg.Delete.Platform)
+	dl := &cfg.Delete
+	trimDocker(&dl.Platform, dl.Operators, dl.AdditionalImages, dl.Samples)
 	cfg.Warnings = d.warns
 	return &cfg, nil
 }
@@ -73,6 +77,20 @@ func ParseDelete(data []byte, name string) (*DeleteImageSetConfiguration, error)
 // ArchiveSizeBytes is archiveSize in bytes, or 0 when it is unset.
 func (c *ImageSetConfiguration) ArchiveSizeBytes() int64 {
 	return c.ArchiveSize << 30
+}
+
+// trimDocker drops the docker:// prefix oc-mirror users may write before a
+// registry reference, so consumers see plain references; oci:// stays.
+func trimDocker(p *Platform, ops []Operator, imgs ...[]AdditionalImage) {
+	p.Release = strings.TrimPrefix(p.Release, "docker://")
+	for i := range ops {
+		ops[i].Catalog = strings.TrimPrefix(ops[i].Catalog, "docker://")
+	}
+	for _, list := range imgs {
+		for i := range list {
+			list[i].Name = strings.TrimPrefix(list[i].Name, "docker://")
+		}
+	}
 }
 
 // complete fills the defaults oc-mirror documents, so consumers need not.

@@ -295,6 +295,13 @@ func TestReadLikeOcMirror(t *testing.T) {
 			t.Errorf("warning %d = %q, want %q...", i, got[i], want[i])
 		}
 	}
+	pre, err := Parse([]byte(head+"mirror:\n  platform:\n    release: docker://quay.io/r/rel:4.16.3-x86_64\n  operators:\n  - catalog: docker://quay.io/r/index:v4.16\n  - catalog: oci:///srv/index\n  additionalImages:\n  - name: docker://quay.io/a/b:1\n"), "isc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := pre.Mirror; m.Platform.Release != "quay.io/r/rel:4.16.3-x86_64" || m.Operators[0].Catalog != "quay.io/r/index:v4.16" || m.Operators[1].Catalog != "oci:///srv/index" || m.AdditionalImages[0].Name != "quay.io/a/b:1" {
+		t.Errorf("docker:// is not dropped, or oci:// is: %+v", m)
+	}
 	if _, err := Parse([]byte(head+"mirror: {}\n---\n# nothing\n---\n"), "isc.yaml"); err != nil {
 		t.Errorf("empty documents after the configuration: %v", err)
 	}

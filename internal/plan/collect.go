@@ -36,8 +36,8 @@ type Collector interface {
 	Collect(ctx context.Context) ([]Request, error)
 }
 
-// Additional collects mirror.additionalImages. A name may carry oc-mirror's
-// docker:// prefix; oci://<folder> names an OCI layout on this host, whose
+// Additional collects mirror.additionalImages (docker:// already dropped by
+// imageset). oci://<folder> names an OCI layout on this host, whose
 // image becomes a Generated image with its blobs copied to Blobs (no later
 // run can read the folder).
 type Additional struct {
@@ -63,8 +63,7 @@ func (a *Additional) Collect(context.Context) ([]Request, error) {
 			a.Generated = append(a.Generated, g)
 			continue
 		}
-		name := strings.TrimPrefix(im.Name, "docker://")
-		reqs = append(reqs, Request{Section: SectionAdditional, Name: name, TargetRepo: im.TargetRepo, TargetTag: im.TargetTag, Platforms: im.Platforms})
+		reqs = append(reqs, Request{Section: SectionAdditional, Name: im.Name, TargetRepo: im.TargetRepo, TargetTag: im.TargetTag, Platforms: im.Platforms})
 	}
 	return reqs, nil
 }
