@@ -20,6 +20,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# kubectl reads the cluster-resources folder offline (annotate --local) in
+# the mirror tests; Debian ships it as kubernetes-client. A kubectl already
+# on PATH (another package) is kept: the two packages conflict.
+if ! command -v kubectl >/dev/null; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
+fi
+
 # Go tools, pinned so a run is repeatable.
 goinst() { # binary-name module@version
   if [ ! -x "$GOBIN/$1" ]; then go install "$2"; fi

@@ -35,9 +35,11 @@ Workflows, as oc-mirror v2 names them:
   disk to mirror:    ferry mirror -c isc.yaml --from file://<dir> docker://<registry>[/<prefix>]
   mirror to mirror:  ferry mirror -c isc.yaml --workspace file://<dir> docker://<registry>[/<prefix>]
 
-Cluster resources (IDMS, ITMS, registries.conf, install-config snippet) are
-written to <dir>/working-dir/cluster-resources/, logs and failure reports to
-<dir>/working-dir/logs/. The exit code adds oc-mirror's values for each
+Cluster resources (IDMS, ITMS, CatalogSource, ClusterCatalog, UpdateService,
+signature ConfigMaps; only Kubernetes objects, for oc apply -f) are written to
+<dir>/working-dir/cluster-resources/; registries.conf (CRI-O and podman hosts)
+and install-config-snippet.yaml (new clusters) to <dir>/working-dir/host-config/;
+logs and failure reports to <dir>/working-dir/logs/. The exit code adds oc-mirror's values for each
 section that failed: 1 generic, 2 release, 4 operators, 8 additional
 images, 16 helm (additional images and operators failing: 12).
 
@@ -111,8 +113,9 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 	f.IntVar(&o.MaxNestedPaths, "max-nested-paths", 0, "fold destination paths to at most this many components, for registries that limit depth")
 	f.StringVar(&since, "since", "", "mirror to disk: archive everything new since this date (yyyy-mm-dd) rather than since the last archive")
 	f.StringVar(&logLevel, "log-level", "info", "log level: info, debug, trace, warn, error")
+	f.BoolVar(&o.NoDigestTags, "no-digest-tags", false, "push images configured by digest alone (name@sha256:...) without a tag; by default each is also tagged sha256_<hex> so registries that delete untagged manifests (Quay) keep it. Clusters pull by digest either way")
 	f.BoolVar(&o.RemoveSignatures, "remove-signatures", false, "do not copy cosign signatures, attestations, SBOMs and OCI referrers")
-	f.StringVar(&o.CABundle, "ca-bundle", "", "PEM file put in install-config-snippet.yaml as additionalTrustBundle")
+	f.StringVar(&o.CABundle, "ca-bundle", "", "PEM file put in host-config/install-config-snippet.yaml as additionalTrustBundle")
 	f.StringVar(&o.ReleaseSignatureKey, "release-signature-key", "", "armored OpenPGP public key file that verifies release signatures (default $OCP_SIGNATURE_VERIFICATION_PK, else Red Hat's built-in release keys)")
 	f.BoolVar(&o.IgnoreReleaseSignature, "ignore-release-signature", false, "mirror releases without fetching or verifying their signatures")
 	f.StringVar(&o.GraphBaseImage, "graph-base-image", mirror.DefaultGraphBaseImage, "base image of the update graph image (graph: true), read from its registry like any source image")

@@ -1,8 +1,9 @@
 // Package clusterresources writes the files that make clusters and hosts
-// pull from the mirror: ImageDigestMirrorSet and ImageTagMirrorSet objects,
-// a containers-registries.conf for CRI-O and podman hosts, and the
-// imageDigestSources of an install-config. Output is sorted, so the same
-// mappings always give the same bytes.
+// pull from the mirror: ImageDigestMirrorSet and ImageTagMirrorSet objects
+// (cluster-resources/, only Kubernetes objects, so `oc apply -f` takes the
+// folder), and a containers-registries.conf for CRI-O and podman hosts and
+// the imageDigestSources of an install-config (host-config/). Output is
+// sorted, so the same mappings always give the same bytes.
 package clusterresources
 
 import (
@@ -23,14 +24,27 @@ const (
 	SectionHelm       = "helm"
 )
 
-// File names, where oc-mirror users look for them.
+// Folders under working-dir: cluster-resources holds Kubernetes objects
+// only, as oc-mirror's does; host-config holds the files for hosts and the
+// installer, which are not objects and would break `oc apply -f`.
 const (
-	IDMSFile            = "idms-ferry.yaml"
-	ITMSFile            = "itms-ferry.yaml"
+	ClusterResourcesDir = "cluster-resources"
+	HostConfigDir       = "host-config"
+)
+
+// File names, as oc-mirror names them where it writes them.
+const (
+	IDMSFile            = "idms-oc-mirror.yaml"
+	ITMSFile            = "itms-oc-mirror.yaml"
 	RegistriesConfFile  = "registries.conf"
 	InstallConfigFile   = "install-config-snippet.yaml"
 	maxMirrorsPerObject = 1000 // keeps each object far below etcd's size limit
 )
+
+// legacyFiles are what earlier Ferry versions wrote into cluster-resources/:
+// removed there, so `oc apply -f` neither applies a second copy of the
+// mirror sets nor trips over a file that is not an object.
+var legacyFiles = []string{"idms-ferry.yaml", "itms-ferry.yaml", RegistriesConfFile, InstallConfigFile}
 
 // Mapping is one mirrored image: where it came from and where it went.
 type Mapping struct {
@@ -54,15 +68,20 @@ type Options struct {
 // repoMirror is one source repository mirrored to one destination repository.
 type repoMirror struct {
 	source, mirror string
-	byTag          bool // the source was referenced by tag, not by digest
-	group          string
+	// scope and mirrorScope are source and mirror widened to their
+	// namespace as oc-mirror widens them (see widen); mirror sets and the
+	// install-config use them.
+	scope, mirrorScope string
+	byTag              bool // the source was referenced by tag, not by digest
+	group              string
 }
 
-// Write writes the cluster resources for mappings into dir (created if
-// needed) and returns the paths it wrote. A file with nothing to say is not
-// written, and an old copy of it is removed so that `oc apply -f dir`
-// never applies stale objects.
-func Write(dir string, mappings []Mapping, opts Options) ([]string, error) {
+// Write writes the mirror sets for mappings into clusterDir, and
+// registries.conf and the install-config snippet into hostDir (both
+// created if needed), and returns the paths it wrote. A file with nothing
+// to say is not written, and an old copy of it is removed so that
+// `oc apply -f clusterDir` never applies stale objects.
+func Write(clusterDir, hostDir string, mappings []Mapping, opts Options) ([]string, error) {
 	repos, err := repositories(mappings)
 	if err != nil {
 		return nil, err
@@ -73,18 +92,25 @@ func Write(dir string, mappings []Mapping, opts Options) ([]string, error) {
 			return nil, err
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cluster resources: %w", err)
+	for _, dir := range []string{clusterDir, hostDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("cluster resources: %w", err)
+		}
+	}
+	for _, f := range legacyFiles {
+		if err := os.Remove(filepath.Join(clusterDir, f)); err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("cluster resources: remove %s left by an earlier version: %w", f, err)
+		}
 	}
 	files := []struct {
-		name string
-		data []byte
-		err  error
+		dir, name string
+		data      []byte
+		err       error
 	}{
-		{name: IDMSFile},
-		{name: ITMSFile},
-		{name: RegistriesConfFile},
-		{name: InstallConfigFile},
+		{dir: clusterDir, name: IDMSFile},
+		{dir: clusterDir, name: ITMSFile},
+		{dir: hostDir, name: RegistriesConfFile},
+		{dir: hostDir, name: InstallConfigFile},
 	}
 	files[0].data, files[0].err = mirrorSets(repos, false)
 	files[1].data, files[1].err = mirrorSets(repos, true)
@@ -95,7 +121,7 @@ func Write(dir string, mappings []Mapping, opts Options) ([]string, error) {
 		if f.err != nil {
 			return nil, fmt.Errorf("cluster resources: %s: %w", f.name, f.err)
 		}
-		path := filepath.Join(dir, f.name)
+		path := filepath.Join(f.dir, f.name)
 		if f.data == nil {
 			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 				return nil, fmt.Errorf("cluster resources: remove stale %s: %w", f.name, err)
@@ -142,6 +168,7 @@ func repositories(mappings []Mapping) ([]repoMirror, error) {
 		}
 		_, digested := src.(reference.Digested)
 		rm := repoMirror{source: src.Name(), mirror: dst.Name(), byTag: !digested, group: g}
+		rm.scope, rm.mirrorScope = widen(rm.source, rm.mirror)
 		if !seen[rm] {
 			seen[rm] = true
 			out = append(out, rm)
@@ -158,6 +185,33 @@ func repositories(mappings []Mapping) ([]repoMirror, error) {
 		return !a.byTag && b.byTag
 	})
 	return out, nil
+}
+
+// widen returns the namespaces of source and mirror (the repository
+// without its last path component) when the mirror path ends with the
+// whole source path, so one mirror-set entry covers every repository a
+// release, catalog or team namespace has, as oc-mirror's namespace scope
+// does. Otherwise (a targetRepo, folded paths) the repositories stay as
+// they are. Unlike oc-mirror, the match is on whole path components:
+// ocp/xrhel9/bundle does not end with rhel9/bundle.
+func widen(source, mirror string) (string, string) {
+	host, path, ok := strings.Cut(source, "/")
+	if !ok {
+		return source, mirror
+	}
+	mhost, mpath, _ := strings.Cut(mirror, "/")
+	if mpath != path && !strings.HasSuffix(mpath, "/"+path) {
+		return source, mirror
+	}
+	return parent(host, path), parent(mhost, mpath)
+}
+
+// parent is host/path without the last path component.
+func parent(host, path string) string {
+	if i := strings.LastIndex(path, "/"); i >= 0 {
+		return host + "/" + path[:i]
+	}
+	return host
 }
 
 func writeFile(path string, data []byte) error {

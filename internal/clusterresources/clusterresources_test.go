@@ -62,27 +62,34 @@ func docs[T any](t *testing.T, path string) []T {
 }
 
 func TestWrite(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "working-dir", "cluster-resources")
-	paths, err := Write(dir, mappings, Options{})
+	wd := filepath.Join(t.TempDir(), "working-dir")
+	dir, host := filepath.Join(wd, ClusterResourcesDir), filepath.Join(wd, HostConfigDir)
+	// What an earlier version left in cluster-resources/ goes away.
+	os.MkdirAll(dir, 0o755)
+	for _, f := range legacyFiles {
+		os.WriteFile(filepath.Join(dir, f), []byte("old"), 0o644)
+	}
+	paths, err := Write(dir, host, mappings, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{IDMSFile, ITMSFile, RegistriesConfFile, InstallConfigFile}
-	for i, p := range paths {
-		if filepath.Base(p) != want[i] || filepath.Dir(p) != dir {
-			t.Errorf("path %d = %s, want %s in %s", i, p, want[i], dir)
-		}
+	want := []string{filepath.Join(dir, "idms-oc-mirror.yaml"), filepath.Join(dir, "itms-oc-mirror.yaml"), filepath.Join(host, "registries.conf"), filepath.Join(host, "install-config-snippet.yaml")}
+	if !reflect.DeepEqual(paths, want) {
+		t.Errorf("paths = %v, want %v", paths, want)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("cluster-resources holds %v, want only the two mirror set files", ents)
 	}
 
 	idms := docs[ImageDigestMirrorSet](t, filepath.Join(dir, IDMSFile))
 	wantIDMS := map[string][]ImageMirrors{
 		"idms-generic-0": {
-			{Source: "quay.io/charts/nginx", Mirrors: []string{"mirror.lan:8443/ocp/charts/nginx"}},
-			{Source: "quay.io/team/tool", Mirrors: []string{"mirror.lan:8443/ocp/team/tool", "mirror.lan:8443/other/team/tool"}},
-			{Source: "registry.example.com:5000/team/app", Mirrors: []string{"mirror.lan:8443/ocp/team/app"}},
+			{Source: "quay.io/charts", Mirrors: []string{"mirror.lan:8443/ocp/charts"}},
+			{Source: "quay.io/team", Mirrors: []string{"mirror.lan:8443/ocp/team", "mirror.lan:8443/other/team"}},
+			{Source: "registry.example.com:5000/team", Mirrors: []string{"mirror.lan:8443/ocp/team"}},
 		},
 		"idms-operator-0": {
-			{Source: "registry.redhat.io/rhel9/bundle", Mirrors: []string{"mirror.lan:8443/ocp/rhel9/bundle"}},
+			{Source: "registry.redhat.io/rhel9", Mirrors: []string{"mirror.lan:8443/ocp/rhel9"}},
 		},
 		"idms-release-0": {
 			{Source: "quay.io/openshift-release-dev/ocp-release", Mirrors: []string{"mirror.lan:8443/ocp/openshift/release-images"}},
@@ -107,11 +114,11 @@ func TestWrite(t *testing.T) {
 	itms := docs[ImageTagMirrorSet](t, filepath.Join(dir, ITMSFile))
 	wantITMS := map[string][]ImageMirrors{
 		"itms-generic-0": {
-			{Source: "docker.io/library/ubuntu", Mirrors: []string{"mirror.lan:8443/ocp/library/ubuntu"}},
-			{Source: "registry.example.com:5000/team/app", Mirrors: []string{"mirror.lan:8443/ocp/team/app"}},
+			{Source: "docker.io/library", Mirrors: []string{"mirror.lan:8443/ocp/library"}},
+			{Source: "registry.example.com:5000/team", Mirrors: []string{"mirror.lan:8443/ocp/team"}},
 		},
 		"itms-operator-0": {
-			{Source: "registry.redhat.io/redhat/redhat-operator-index", Mirrors: []string{"mirror.lan:8443/ocp/redhat/redhat-operator-index"}},
+			{Source: "registry.redhat.io/redhat", Mirrors: []string{"mirror.lan:8443/ocp/redhat"}},
 		},
 	}
 	if len(itms) != len(wantITMS) {
@@ -123,12 +130,29 @@ func TestWrite(t *testing.T) {
 		}
 	}
 
-	ic := docs[InstallConfigSnippet](t, filepath.Join(dir, InstallConfigFile))[0]
+	ic := docs[InstallConfigSnippet](t, filepath.Join(host, InstallConfigFile))[0]
 	if len(ic.ImageDigestSources) != 8 || ic.AdditionalTrustBundle != "" || ic.AdditionalTrustBundlePolicy != "" {
 		t.Errorf("install-config snippet = %+v", ic)
 	}
-	if got := ic.ImageDigestSources[0]; got.Source != "docker.io/library/ubuntu" {
-		t.Errorf("first imageDigestSource = %+v, want sorted by source", got)
+	if got := ic.ImageDigestSources[0]; got.Source != "docker.io/library" {
+		t.Errorf("first imageDigestSource = %+v, want sorted by source and widened", got)
+	}
+}
+
+func TestWiden(t *testing.T) {
+	for _, tc := range []struct{ src, dst, wantSrc, wantDst string }{
+		{"registry.redhat.io/rhel9/bundle", "m.lan:8443/ocp/rhel9/bundle", "registry.redhat.io/rhel9", "m.lan:8443/ocp/rhel9"},
+		{"registry.redhat.io/rhel9/bundle", "m.lan:8443/rhel9/bundle", "registry.redhat.io/rhel9", "m.lan:8443/rhel9"},
+		{"quay.io/app", "m.lan/ocp/app", "quay.io", "m.lan/ocp"},
+		// a release, a targetRepo or a folded path: the names differ, so nothing is widened
+		{"quay.io/openshift-release-dev/ocp-v4.0-art-dev", "m.lan/ocp/openshift/release", "quay.io/openshift-release-dev/ocp-v4.0-art-dev", "m.lan/ocp/openshift/release"},
+		{"quay.io/rhel9/bundle", "m.lan/ocp/xrhel9/bundle", "quay.io/rhel9/bundle", "m.lan/ocp/xrhel9/bundle"},
+		{"quay.io/a/b/c", "m.lan/ocp/a-b-c", "quay.io/a/b/c", "m.lan/ocp/a-b-c"},
+	} {
+		s, d := widen(tc.src, tc.dst)
+		if s != tc.wantSrc || d != tc.wantDst {
+			t.Errorf("widen(%s, %s) = %s, %s; want %s, %s", tc.src, tc.dst, s, d, tc.wantSrc, tc.wantDst)
+		}
 	}
 }
 
@@ -148,7 +172,7 @@ type registriesConfFile struct {
 
 func TestRegistriesConf(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Write(dir, mappings, Options{InsecureMirrors: true}); err != nil {
+	if _, err := Write(dir, dir, mappings, Options{InsecureMirrors: true}); err != nil {
 		t.Fatal(err)
 	}
 	var conf registriesConfFile
@@ -194,14 +218,14 @@ func TestRegistriesConf(t *testing.T) {
 
 func TestWriteIsDeterministic(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
-	if _, err := Write(a, mappings, Options{}); err != nil {
+	if _, err := Write(a, a, mappings, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	rev := make([]Mapping, len(mappings))
 	for i, m := range mappings {
 		rev[len(mappings)-1-i] = m
 	}
-	if _, err := Write(b, rev, Options{}); err != nil {
+	if _, err := Write(b, b, rev, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{IDMSFile, ITMSFile, RegistriesConfFile, InstallConfigFile} {
@@ -215,11 +239,11 @@ func TestWriteIsDeterministic(t *testing.T) {
 
 func TestNoTagsNoITMS(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Write(dir, mappings, Options{}); err != nil {
+	if _, err := Write(dir, dir, mappings, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	digestOnly := []Mapping{mappings[0], mappings[1]}
-	paths, err := Write(dir, digestOnly, Options{})
+	paths, err := Write(dir, dir, digestOnly, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +253,7 @@ func TestNoTagsNoITMS(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, ITMSFile)); !os.IsNotExist(err) {
 		t.Errorf("a stale %s is left from the previous run: %v", ITMSFile, err)
 	}
-	paths, err = Write(dir, nil, Options{})
+	paths, err = Write(dir, dir, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +268,7 @@ func TestManyRepositoriesSplitObjects(t *testing.T) {
 		many = append(many, Mapping{Source: "quay.io/ns/repo" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + "-" + itoa(i) + d1, Destination: "mirror.lan/ns/repo-" + itoa(i) + ":t", Section: SectionOperator})
 	}
 	dir := t.TempDir()
-	if _, err := Write(dir, many, Options{}); err != nil {
+	if _, err := Write(dir, dir, many, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	idms := docs[ImageDigestMirrorSet](t, filepath.Join(dir, IDMSFile))
@@ -263,7 +287,7 @@ func TestCABundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	if _, err := Write(out, mappings[:1], Options{CABundleFile: ca}); err != nil {
+	if _, err := Write(out, out, mappings[:1], Options{CABundleFile: ca}); err != nil {
 		t.Fatal(err)
 	}
 	ic := docs[InstallConfigSnippet](t, filepath.Join(out, InstallConfigFile))[0]
@@ -277,10 +301,10 @@ func TestCABundle(t *testing.T) {
 
 	bad := filepath.Join(dir, "bad.pem")
 	os.WriteFile(bad, []byte("not a certificate"), 0o644)
-	if _, err := Write(out, mappings, Options{CABundleFile: bad}); err == nil || !strings.Contains(err.Error(), bad+" holds no PEM certificate") {
+	if _, err := Write(out, out, mappings, Options{CABundleFile: bad}); err == nil || !strings.Contains(err.Error(), bad+" holds no PEM certificate") {
 		t.Errorf("Write with a bad CA bundle = %v", err)
 	}
-	if _, err := Write(out, mappings, Options{CABundleFile: filepath.Join(dir, "missing.pem")}); err == nil || !strings.Contains(err.Error(), "missing.pem") {
+	if _, err := Write(out, out, mappings, Options{CABundleFile: filepath.Join(dir, "missing.pem")}); err == nil || !strings.Contains(err.Error(), "missing.pem") {
 		t.Errorf("Write with a missing CA bundle = %v", err)
 	}
 }
@@ -307,7 +331,7 @@ func TestWriteErrors(t *testing.T) {
 		{Mapping{Source: "quay.io/A/b:1", Destination: "m.lan/a/b:1", Section: SectionAdditional}, `source "quay.io/A/b:1"`},
 		{Mapping{Source: "quay.io/a/b:1", Destination: "m.lan/a/b::1", Section: SectionAdditional}, `destination "m.lan/a/b::1"`},
 	} {
-		if _, err := Write(t.TempDir(), []Mapping{tc.m}, Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := Write(t.TempDir(), t.TempDir(), []Mapping{tc.m}, Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Write(%+v) = %v, want %q", tc.m, err, tc.want)
 		}
 	}

@@ -17,19 +17,18 @@ type InstallConfigSnippet struct {
 	AdditionalTrustBundlePolicy string         `json:"additionalTrustBundlePolicy,omitempty"`
 }
 
-// installConfig lists every mirrored source repository: the installer
-// pulls the release by digest, and tagged images once mirrored also answer
-// by digest.
+// installConfig lists every mirrored source repository, widened like the
+// mirror sets: the installer pulls the release by digest, and tagged
+// images once mirrored also answer by digest.
 func installConfig(repos []repoMirror, bundle string) ([]byte, error) {
 	var s InstallConfigSnippet
 	s.ImageDigestSources = []ImageMirrors{}
-	for _, r := range repos {
-		if n := len(s.ImageDigestSources); n > 0 && s.ImageDigestSources[n-1].Source == r.source {
-			s.ImageDigestSources[n-1].Mirrors = appendUnique(s.ImageDigestSources[n-1].Mirrors, r.mirror)
-			continue
-		}
-		s.ImageDigestSources = append(s.ImageDigestSources, ImageMirrors{Source: r.source, Mirrors: []string{r.mirror}})
+	all := make([]repoMirror, len(repos))
+	for i, r := range repos {
+		r.group = "" // one list, whatever the section
+		all[i] = r
 	}
+	s.ImageDigestSources = append(s.ImageDigestSources, scoped(all, func(repoMirror) bool { return true })[""]...)
 	if bundle != "" {
 		s.AdditionalTrustBundle = bundle
 		s.AdditionalTrustBundlePolicy = "Always"

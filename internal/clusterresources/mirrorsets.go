@@ -44,19 +44,7 @@ type ImageMirrors struct {
 // object per section group, named like oc-mirror's (idms-release-0, ...).
 // It returns nil when no repository qualifies.
 func mirrorSets(repos []repoMirror, byTag bool) ([]byte, error) {
-	groups := map[string][]ImageMirrors{}
-	for _, r := range repos {
-		if r.byTag != byTag {
-			continue
-		}
-		list := groups[r.group]
-		if n := len(list); n > 0 && list[n-1].Source == r.source {
-			list[n-1].Mirrors = appendUnique(list[n-1].Mirrors, r.mirror)
-		} else {
-			list = append(list, ImageMirrors{Source: r.source, Mirrors: []string{r.mirror}})
-		}
-		groups[r.group] = list
-	}
+	groups := scoped(repos, func(r repoMirror) bool { return r.byTag == byTag })
 	names := make([]string, 0, len(groups))
 	for g := range groups {
 		names = append(names, g)
@@ -89,6 +77,34 @@ func mirrorSets(repos []repoMirror, byTag bool) ([]byte, error) {
 		return nil, nil
 	}
 	return joinDocs(docs), nil
+}
+
+// scoped groups the repositories keep selects by section group, each as
+// entries of widened source and its widened mirrors, sorted by source;
+// mirrors keep the order of repos.
+func scoped(repos []repoMirror, keep func(repoMirror) bool) map[string][]ImageMirrors {
+	bySource := map[string]map[string][]string{} // group -> source -> mirrors
+	for _, r := range repos {
+		if !keep(r) {
+			continue
+		}
+		if bySource[r.group] == nil {
+			bySource[r.group] = map[string][]string{}
+		}
+		bySource[r.group][r.scope] = appendUnique(bySource[r.group][r.scope], r.mirrorScope)
+	}
+	out := map[string][]ImageMirrors{}
+	for g, m := range bySource {
+		sources := make([]string, 0, len(m))
+		for s := range m {
+			sources = append(sources, s)
+		}
+		sort.Strings(sources)
+		for _, s := range sources {
+			out[g] = append(out[g], ImageMirrors{Source: s, Mirrors: m[s]})
+		}
+	}
+	return out
 }
 
 func appendUnique(list []string, s string) []string {

@@ -46,7 +46,7 @@ func TestSkopeoPullsThroughRegistriesConf(t *testing.T) {
 	toolDigest := push(mirror.Host + "/ocp/team/tool:v2")
 
 	dir := t.TempDir()
-	_, err := Write(dir, []Mapping{
+	_, err := Write(dir, dir, []Mapping{
 		{Source: upstream + "/team/app@" + appDigest, Destination: mirror.Host + "/ocp/team/app:sha256-x", Section: SectionAdditional},
 		{Source: upstream + "/team/tool:v2", Destination: mirror.Host + "/ocp/team/tool:v2", Section: SectionAdditional},
 	}, Options{InsecureMirrors: true})

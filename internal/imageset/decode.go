@@ -20,6 +20,9 @@ type decoder struct {
 	file  string
 	lines map[string]int
 	errs  []error
+	// warns are spellings oc-mirror accepts that users should fix: a key
+	// in another case than the usual one.
+	warns []error
 	nodes int
 	// via is the line of the alias being expanded, if any: errors inside
 	// it point there, where the user used the value.
@@ -167,18 +170,22 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			d.fail(key.Line, path, "a field name must be a plain word, got %s", describe(key))
 			continue
 		}
-		name := key.Value
+		name, ok := fieldName(key.Value, fields)
 		fpath := join(path, name)
+		if !ok {
+			d.fail(key.Line, fpath, "unknown field; allowed here: %s%s", strings.Join(sortedKeys(fields), ", "), v1Hint(fpath))
+			continue
+		}
 		if first, dup := seen[name]; dup {
 			d.fail(key.Line, fpath, "given twice (first on line %d); keep one", first)
 			continue
 		}
 		seen[name] = key.Line
-		idx, ok := fields[name]
-		if !ok {
-			d.fail(key.Line, fpath, "unknown field%s; allowed here: %s%s", suggest(name, fields), strings.Join(sortedKeys(fields), ", "), v1Hint(fpath))
-			continue
+		if name != key.Value {
+			d.warns = append(d.warns, &FieldError{File: d.file, Line: key.Line, Field: fpath,
+				Msg: fmt.Sprintf("written %s; read as %s, its usual spelling (keys are matched without regard to case, as oc-mirror reads them)", key.Value, name)})
 		}
+		idx := fields[name]
 		d.lines[fpath] = key.Line
 		if d.via > 0 {
 			d.lines[fpath] = d.via
@@ -195,14 +202,18 @@ func v1Hint(path string) string {
 	return ""
 }
 
-// suggest names a field that differs only in case, a common slip.
-func suggest(name string, fields map[string]int) string {
-	for f := range fields {
-		if strings.EqualFold(f, name) {
-			return fmt.Sprintf(" (did you mean %s?)", f)
+// fieldName matches key to a field as encoding/json does, which is how
+// oc-mirror decodes: the exact name, else one equal without regard to case.
+func fieldName(key string, fields map[string]int) (string, bool) {
+	if _, ok := fields[key]; ok {
+		return key, true
+	}
+	for _, f := range sortedKeys(fields) {
+		if strings.EqualFold(f, key) {
+			return f, true
 		}
 	}
-	return ""
+	return key, false
 }
 
 func jsonFields(t reflect.Type) map[string]int {

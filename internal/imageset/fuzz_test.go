@@ -1,6 +1,8 @@
 package imageset
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -14,6 +16,12 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(head + "mirror:\n  additionalImages:\n  - &a {name: quay.io/a/b:1}\n  - *a\n"))
 	f.Add([]byte(head + "archiveSize: 0x10\nmirror: {platform: {channels: [{name: c, minVersion: 1.0.0}]}}\n"))
 	f.Add([]byte("kind: x\n"))
+	seeds, _ := filepath.Glob(filepath.Join(corpusDir, "*", "*.yaml"))
+	for _, p := range seeds {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse(data, "fuzz.yaml")
 		if err != nil {
@@ -30,6 +38,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-parse of\n%s\nfailed: %v", out, err)
 		}
+		cfg.Warnings = nil // the re-read spells every key the usual way
 		if !reflect.DeepEqual(cfg, again) {
 			t.Fatalf("round trip changed the config:\n%#v\n%#v", cfg, again)
 		}

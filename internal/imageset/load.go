@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -39,6 +40,9 @@ func Parse(data []byte, name string) (*ImageSetConfiguration, error) {
 		return nil, err
 	}
 	complete(&cfg.Mirror.Platform)
+	m := &cfg.Mirror
+	trimDocker(&m.Platform, m.Operators, m.AdditionalImages, m.Samples)
+	cfg.Warnings = d.warns
 	return &cfg, nil
 }
 
@@ -64,12 +68,29 @@ func ParseDelete(data []byte, name string) (*DeleteImageSetConfiguration, error)
 		return nil, err
 	}
 	complete(&cfg.Delete.Platform)
+	dl := &cfg.Delete
+	trimDocker(&dl.Platform, dl.Operators, dl.AdditionalImages, dl.Samples)
+	cfg.Warnings = d.warns
 	return &cfg, nil
 }
 
 // ArchiveSizeBytes is archiveSize in bytes, or 0 when it is unset.
 func (c *ImageSetConfiguration) ArchiveSizeBytes() int64 {
 	return c.ArchiveSize << 30
+}
+
+// trimDocker drops the docker:// prefix oc-mirror users may write before a
+// registry reference, so consumers see plain references; oci:// stays.
+func trimDocker(p *Platform, ops []Operator, imgs ...[]AdditionalImage) {
+	p.Release = strings.TrimPrefix(p.Release, "docker://")
+	for i := range ops {
+		ops[i].Catalog = strings.TrimPrefix(ops[i].Catalog, "docker://")
+	}
+	for _, list := range imgs {
+		for i := range list {
+			list[i].Name = strings.TrimPrefix(list[i].Name, "docker://")
+		}
+	}
 }
 
 // complete fills the defaults oc-mirror documents, so consumers need not.
@@ -112,16 +133,22 @@ func decodeFile(data []byte, name, kind, section string, out any) (*decoder, err
 	} else if err != nil {
 		return nil, fmt.Errorf("%s: not valid YAML: %w", name, err)
 	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case err == nil:
-		line := next.Line
-		if len(next.Content) > 0 {
-			line = next.Content[0].Line
+	// Empty documents after the first (a trailing ---) are tolerated, as
+	// oc-mirror does; a second configuration is refused, where oc-mirror
+	// would drop it without a word.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		return nil, &FieldError{File: name, Line: line, Msg: "holds more than one YAML document; put one configuration per file"}
-	case !errors.Is(err, io.EOF):
-		return nil, fmt.Errorf("%s: not valid YAML: %w", name, err)
+		if err != nil {
+			return nil, fmt.Errorf("%s: not valid YAML: %w", name, err)
+		}
+		if len(next.Content) == 0 || (next.Content[0].Kind == yaml.ScalarNode && next.Content[0].ShortTag() == "!!null") {
+			continue
+		}
+		return nil, &FieldError{File: name, Line: next.Content[0].Line, Msg: "holds more than one YAML document; put one configuration per file"}
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
@@ -146,10 +173,29 @@ func lookup(m *yaml.Node, key string) (k, v *yaml.Node) {
 	return nil, nil
 }
 
+// caseHint explains a top-level key written in another case: oc-mirror
+// looks kind and the mirror or delete stanza up by their exact names
+// (only the fields under them are matched without regard to case).
+func caseHint(m *yaml.Node, key string) string {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i]; k.Kind == yaml.ScalarNode && strings.EqualFold(k.Value, key) {
+			return fmt.Sprintf(" (line %d has %s: oc-mirror reads %s only in this spelling)", k.Line, k.Value, key)
+		}
+	}
+	return ""
+}
+
 // checkTypeMeta reports a wrong apiVersion or kind before anything else,
 // because with those wrong every other error would be noise.
 func checkTypeMeta(root *yaml.Node, name, kind, section string) error {
+	// apiVersion is decoded as any field (oc-mirror does not look it up
+	// by name), so any case does.
 	_, av := lookup(root, "apiVersion")
+	for i := 0; av == nil && i+1 < len(root.Content); i += 2 {
+		if k := root.Content[i]; k.Kind == yaml.ScalarNode && strings.EqualFold(k.Value, "apiVersion") {
+			av = root.Content[i+1]
+		}
+	}
 	switch {
 	case av == nil:
 		return &FieldError{File: name, Line: root.Line, Field: "apiVersion", Msg: fmt.Sprintf("missing; set apiVersion: %s", APIVersion)}
@@ -162,7 +208,7 @@ func checkTypeMeta(root *yaml.Node, name, kind, section string) error {
 	_, k := lookup(root, "kind")
 	switch {
 	case k == nil:
-		return &FieldError{File: name, Line: root.Line, Field: "kind", Msg: fmt.Sprintf("missing; set kind: %s", kind)}
+		return &FieldError{File: name, Line: root.Line, Field: "kind", Msg: fmt.Sprintf("missing; set kind: %s%s", kind, caseHint(root, "kind"))}
 	case k.Value == KindDeleteImageSetConfiguration && kind == KindImageSetConfiguration:
 		return &FieldError{File: name, Line: k.Line, Field: "kind", Msg: fmt.Sprintf("this file is a %s, which is read by ferry delete; ferry mirror needs kind: %s", k.Value, kind)}
 	case k.Value == KindImageSetConfiguration && kind == KindDeleteImageSetConfiguration:
@@ -171,7 +217,7 @@ func checkTypeMeta(root *yaml.Node, name, kind, section string) error {
 		return &FieldError{File: name, Line: k.Line, Field: "kind", Msg: fmt.Sprintf("%q is not supported here; the accepted value is %s", k.Value, kind)}
 	}
 	if ks, _ := lookup(root, section); ks == nil {
-		return &FieldError{File: name, Line: root.Line, Field: section, Msg: fmt.Sprintf("missing; a %s needs a %s: section saying what to %s", kind, section, section)}
+		return &FieldError{File: name, Line: root.Line, Field: section, Msg: fmt.Sprintf("missing; a %s needs a %s: section saying what to %s%s", kind, section, section, caseHint(root, section))}
 	}
 	return nil
 }

@@ -176,7 +176,9 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top field", head + "mirror: {}\nstorageConfig:\n  local: {path: /tmp}\n", "storageConfig", 4, "unknown field; allowed here: apiVersion, archiveSize, kind, mirror"},
 		{"delete in mirror config", head + "mirror: {}\ndelete: {}\n", "delete", 4, "unknown field"},
 		{"unknown nested field", head + "mirror:\n  operators:\n  - catalog: quay.io/a/b:1\n    packages:\n    - name: p\n      channels:\n      - name: c\n        minVersoin: 1.0.0\n", "mirror.operators[0].packages[0].channels[0].minVersoin", 10, "allowed here: maxVersion, minVersion, name"},
-		{"field case slip", head + "mirror:\n  additionalImages:\n  - Name: quay.io/a/b:1\n", "mirror.additionalImages[0].Name", 5, "did you mean name?"},
+		{"same field in two cases", head + "mirror:\n  additionalImages:\n  - name: quay.io/a/b:1\n  additionalimages:\n  - name: quay.io/a/c:1\n", "mirror.additionalImages", 6, "given twice (first on line 4)"},
+		{"kind in another case", "apiVersion: mirror.openshift.io/v2alpha1\nKind: ImageSetConfiguration\nmirror: {}\n", "kind", 1, "line 2 has Kind: oc-mirror reads kind only in this spelling"},
+		{"mirror in another case", head + "Mirror: {}\n", "mirror", 1, "line 3 has Mirror"},
 		{"duplicate key", head + "mirror:\n  platform:\n    graph: true\n    graph: false\n", "mirror.platform.graph", 6, "given twice (first on line 5)"},
 		{"string for list", head + "mirror:\n  additionalImages: quay.io/a/b:1\n", "mirror.additionalImages", 4, "expected a list"},
 		{"list for string", head + "mirror:\n  additionalImages:\n  - name: [a, b]\n", "mirror.additionalImages[0].name", 5, "expected a string, got a list"},
@@ -242,5 +244,72 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error %q\ndoes not say %q", msg, tc.want)
 			}
 		})
+	}
+}
+
+// TestReadLikeOcMirror: what oc-mirror's decoding accepts is accepted:
+// keys in any case (with a warning naming the usual spelling), a trailing
+// ---, helm chart platforms. A second configuration after --- is refused
+// with its line.
+func TestReadLikeOcMirror(t *testing.T) {
+	doc := head + `mirror:
+  additionalimages:
+  - NAME: quay.io/a/b:1
+    targetrepo: team/b
+  helm:
+    repositories:
+    - name: r
+      url: https://charts.example.com
+      charts:
+      - name: c
+        version: 1.0.0
+        platforms:
+        - os: linux
+          architecture: arm64
+---
+`
+	cfg, err := Parse([]byte(doc), "isc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im := cfg.Mirror.AdditionalImages; len(im) != 1 || im[0].Name != "quay.io/a/b:1" || im[0].TargetRepo != "team/b" {
+		t.Errorf("additionalImages = %+v", im)
+	}
+	if p := cfg.Mirror.Helm.Repositories[0].Charts[0].Platforms; len(p) != 1 || p[0].Architecture != "arm64" {
+		t.Errorf("helm chart platforms = %+v", p)
+	}
+	var got []string
+	for _, w := range cfg.Warnings {
+		got = append(got, w.Error())
+	}
+	want := []string{
+		"isc.yaml:4: mirror.additionalImages: written additionalimages; read as additionalImages, its usual spelling",
+		"isc.yaml:5: mirror.additionalImages[0].name: written NAME; read as name",
+		"isc.yaml:6: mirror.additionalImages[0].targetRepo: written targetrepo; read as targetRepo",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("warnings = %q", got)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("warning %d = %q, want %q...", i, got[i], want[i])
+		}
+	}
+	pre, err := Parse([]byte(head+"mirror:\n  platform:\n    release: docker://quay.io/r/rel:4.16.3-x86_64\n  operators:\n  - catalog: docker://quay.io/r/index:v4.16\n  - catalog: oci:///srv/index\n  additionalImages:\n  - name: docker://quay.io/a/b:1\n"), "isc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := pre.Mirror; m.Platform.Release != "quay.io/r/rel:4.16.3-x86_64" || m.Operators[0].Catalog != "quay.io/r/index:v4.16" || m.Operators[1].Catalog != "oci:///srv/index" || m.AdditionalImages[0].Name != "quay.io/a/b:1" {
+		t.Errorf("docker:// is not dropped, or oci:// is: %+v", m)
+	}
+	if _, err := Parse([]byte(head+"mirror: {}\n---\n# nothing\n---\n"), "isc.yaml"); err != nil {
+		t.Errorf("empty documents after the configuration: %v", err)
+	}
+	_, err = Parse([]byte(head+"mirror: {}\n---\n# next\n---\napiVersion: mirror.openshift.io/v2alpha1\n"), "isc.yaml")
+	if err == nil || !strings.Contains(err.Error(), "isc.yaml:7: holds more than one YAML document") {
+		t.Errorf("a second configuration: %v", err)
+	}
+	if _, err := ParseDelete([]byte("apiversion: mirror.openshift.io/v2alpha1\nkind: DeleteImageSetConfiguration\ndelete:\n  additionalImages:\n  - name: quay.io/a/b:1\n"), "d.yaml"); err != nil {
+		t.Errorf("apiversion in another case: %v", err)
 	}
 }

@@ -23,6 +23,9 @@ type ImageSetConfiguration struct {
 	// ArchiveSize is the largest size of one archive chunk, in GiB.
 	ArchiveSize int64  `json:"archiveSize,omitempty"`
 	Mirror      Mirror `json:"mirror"`
+	// Warnings are what the file should spell otherwise, though it is
+	// read (a key in another case); callers log them.
+	Warnings []error `json:"-"`
 }
 
 // DeleteImageSetConfiguration says what to delete from a mirror.
@@ -30,6 +33,8 @@ type DeleteImageSetConfiguration struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Delete     Delete `json:"delete"`
+	// Warnings: see ImageSetConfiguration.Warnings.
+	Warnings []error `json:"-"`
 }
 
 // Mirror lists the content to mirror, by kind.
@@ -156,4 +161,7 @@ type HelmChart struct {
 	Path       string         `json:"path,omitempty"`
 	ImagePaths []string       `json:"imagePaths,omitempty"`
 	Values     map[string]any `json:"values,omitempty"`
+	// Platforms filters the manifest lists of the chart's images, as
+	// additionalImages platforms do.
+	Platforms []PlatformSpec `json:"platforms,omitempty"`
 }

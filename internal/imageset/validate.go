@@ -261,6 +261,7 @@ func (v *validator) helm(h *Helm, path string) {
 			if c.Name == "" {
 				v.failAt(fmt.Sprintf("%s.charts[%d].name", rp, j), "missing; give the chart name")
 			}
+			v.platformSpecs(c.Platforms, fmt.Sprintf("%s.charts[%d].platforms", rp, j))
 		}
 	}
 	for i, c := range h.Local {
@@ -271,5 +272,6 @@ func (v *validator) helm(h *Helm, path string) {
 		if c.Path == "" {
 			v.failAt(lp+".path", "missing; give the chart's folder or .tgz file")
 		}
+		v.platformSpecs(c.Platforms, lp+".platforms")
 	}
 }

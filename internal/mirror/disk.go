@@ -141,6 +141,7 @@ func (r *run) diskToMirror(ctx context.Context) error {
 		return fmt.Errorf("archive %s carries no Ferry plan; was it written by `ferry mirror ... file://`?", r.o.Dir)
 	}
 	p := ap.Plan
+	p.SetDigestTags(!r.o.NoDigestTags) // this run's choice, whatever the archive's was
 	if err := r.loadRelease(a); err != nil {
 		return err
 	}

@@ -52,6 +52,9 @@ type Options struct {
 	Since            time.Time
 	RemoveSignatures bool
 	CABundle         string
+	// NoDigestTags pushes images configured by digest alone without the
+	// plan.DigestTag tag, for registries that keep untagged manifests.
+	NoDigestTags bool
 
 	// ReleaseSignatureKey is an armored OpenPGP public key file; it wins
 	// over OCP_SIGNATURE_VERIFICATION_PK.

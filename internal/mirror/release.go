@@ -33,8 +33,9 @@ const (
 
 // Cluster resource files of the release section.
 const (
-	signatureConfigMapFile = "signature-configmap.yaml"
-	updateServiceFile      = "updateService.yaml"
+	signatureConfigMapFile     = "signature-configmap.yaml"
+	signatureConfigMapJSONFile = "signature-configmap.json"
+	updateServiceFile          = "updateService.yaml"
 )
 
 // releaseRun is the release section's state in one run.
@@ -155,6 +156,7 @@ func (r *run) graphImage(ctx context.Context, src *transfer.Registries) (plan.Ge
 	r.log.Info("graph image built", "base", baseRef, "digest", gm.Digest)
 	return plan.Generated{
 		Section: plan.SectionRelease, Name: "graph image on " + named.String(), BaseRepo: host + "/" + path,
+		Origin:   "generated://" + release.GraphImageRepo + "@" + gm.Digest.String(),
 		DestRepo: release.GraphImageRepo, DestTag: "latest", Manifest: gm,
 	}, nil
 }
@@ -264,7 +266,7 @@ func (r *run) checkOffline(graphs release.OfflineGraphs) {
 	}
 }
 
-// releaseResources writes signature-configmap.yaml and, when the graph
+// releaseResources writes signature-configmap.yaml and .json and, when the graph
 // image was pushed, updateService.yaml.
 func (r *run) releaseResources(dir string, p *plan.Plan, results []transfer.Result) ([]string, error) {
 	var signed []release.Signed
@@ -276,15 +278,21 @@ func (r *run) releaseResources(dir string, p *plan.Plan, results []transfer.Resu
 	}
 	var written []string
 	if len(signed) > 0 {
-		data, err := release.SignatureConfigMaps(signed)
-		if err != nil {
-			return nil, err
+		// oc-mirror writes both; scripts apply one or the other by name.
+		for _, f := range []struct {
+			file   string
+			render func([]release.Signed) ([]byte, error)
+		}{{signatureConfigMapFile, release.SignatureConfigMaps}, {signatureConfigMapJSONFile, release.SignatureConfigMapsJSON}} {
+			data, err := f.render(signed)
+			if err != nil {
+				return nil, err
+			}
+			path := filepath.Join(dir, f.file)
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				return nil, fmt.Errorf("write %s: %w", path, err)
+			}
+			written = append(written, path)
 		}
-		path := filepath.Join(dir, signatureConfigMapFile)
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			return nil, fmt.Errorf("write %s: %w", path, err)
-		}
-		written = append(written, path)
 	}
 	for i, im := range p.Images {
 		if !im.Generated || im.DestRepo != release.GraphImageRepo || i >= len(results) || results[i].Err != nil {

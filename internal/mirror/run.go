@@ -99,6 +99,9 @@ func (r *run) loadConfig() error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings {
+		r.log.Warn("image set configuration", "warning", w.Error())
+	}
 	r.cfg, r.cfgBytes = cfg, data
 	return nil
 }
@@ -124,7 +127,7 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 		cs = append(cs, c)
 	}
 	if len(m.AdditionalImages) > 0 {
-		cs = append(cs, plan.Additional{Images: m.AdditionalImages})
+		cs = append(cs, &plan.Additional{Images: m.AdditionalImages, Blobs: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs"))})
 	}
 	if len(m.Helm.Repositories) > 0 || len(m.Helm.Local) > 0 {
 		ro, err := r.registryOptions(r.o.SrcTLSVerify)
@@ -180,9 +183,12 @@ func (r *run) newPlanner(ctx context.Context) (*planner, error) {
 	var generated []plan.Generated
 	var ops *plan.Operators
 	for _, c := range cs {
-		if o, ok := c.(*plan.Operators); ok {
-			ops = o
-			generated = append(generated, o.Generated...)
+		switch c := c.(type) {
+		case *plan.Operators:
+			ops = c
+			generated = append(generated, c.Generated...)
+		case *plan.Additional:
+			generated = append(generated, c.Generated...)
 		}
 	}
 	if r.cfg.Mirror.Platform.Graph {
@@ -192,7 +198,7 @@ func (r *run) newPlanner(ctx context.Context) (*planner, error) {
 		}
 		generated = append(generated, g)
 	}
-	b := &plan.Builder{Src: src, Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log, Generated: generated}
+	b := &plan.Builder{Src: src, Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, DigestTags: !r.o.NoDigestTags, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log, Generated: generated}
 	return &planner{b: b, reqs: reqs, ops: ops, src: generatedSource{dir: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")), next: src}}, nil
 }
 
@@ -407,14 +413,15 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 	}
 	var resErr error
 	if resources && (len(mappings) > 0 || generated) {
-		dir := filepath.Join(r.workDir, "cluster-resources")
+		dir := filepath.Join(r.workDir, clusterresources.ClusterResourcesDir)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 		var files []string
 		if len(mappings) > 0 {
+			host := filepath.Join(r.workDir, clusterresources.HostConfigDir)
 			var err error
-			files, err = clusterresources.Write(dir, mappings, clusterresources.Options{CABundleFile: r.o.CABundle, InsecureMirrors: !r.o.DestTLSVerify})
+			files, err = clusterresources.Write(dir, host, mappings, clusterresources.Options{CABundleFile: r.o.CABundle, InsecureMirrors: !r.o.DestTLSVerify})
 			if err != nil {
 				resErr = fmt.Errorf("write cluster resources: %w", err)
 				r.log.Error("cluster resources", "error", err)

@@ -138,7 +138,7 @@ func (o *Operators) collectOne(ctx context.Context, op imageset.Operator) ([]Req
 		return nil, err
 	}
 	o.Generated = append(o.Generated, Generated{
-		Section: SectionOperator, Name: catalogImageName(op.Catalog, res.Unchanged), BaseRepo: si.repo,
+		Section: SectionOperator, Name: catalogImageName(op.Catalog, res.Unchanged), Origin: catalogOrigin(op.Catalog), BaseRepo: si.repo,
 		DestRepo: destRepo, DestTag: destTag, Manifest: m, Children: children,
 	})
 	if res.Unchanged {
@@ -196,10 +196,19 @@ func (o *Operators) store(si sourceImage, idx v1.ImageIndex, img v1.Image) (tran
 	return m, nil, err
 }
 
-// CatalogResourceName is the cs-/cc- name: the repository's last
-// component and the tag, as a DNS label.
+// catalogOrigin is the configured catalog as a mapping.txt source.
+func catalogOrigin(c string) string {
+	if strings.HasPrefix(c, "oci://") || strings.HasPrefix(c, "docker://") {
+		return c
+	}
+	return "docker://" + c
+}
+
+// CatalogResourceName is the cs-/cc- name as oc-mirror makes it: the
+// repository's last component and the first 12 characters of the tag
+// (of the digest for a digest tag), as a DNS label.
 func CatalogResourceName(repo, tag string) (string, error) {
-	return clusterName(repo[strings.LastIndex(repo, "/")+1:] + "-" + tag)
+	return clusterName(repo[strings.LastIndex(repo, "/")+1:] + "-" + tag[:min(len(tag), 12)])
 }
 
 func clusterName(s string) (string, error) {

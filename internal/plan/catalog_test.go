@@ -13,7 +13,10 @@ func TestCatalogResourceName(t *testing.T) {
 	for _, tc := range []struct{ repo, tag, want string }{
 		{"redhat/redhat-operator-index", "v4.16", "redhat-operator-index-v4-16"},
 		{"ops/My_Catalog", "Latest", "my-catalog-latest"},
-		{"catalog", strings.Repeat("ab", 32), "catalog-" + strings.Repeat("ab", 26)[:52]},
+		// oc-mirror keeps 12 characters of the tag, or of a digest tag
+		{"catalog", strings.Repeat("ab", 32), "catalog-abababababab"},
+		{"redhat/certified-operator-index", "v4.16-2024-10-01", "certified-operator-index-v4-16-2024-1"},
+		{strings.Repeat("c", 70), "v1", strings.Repeat("c", 60)},
 	} {
 		got, err := CatalogResourceName(tc.repo, tc.tag)
 		if err != nil || got != tc.want {

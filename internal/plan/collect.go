@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -35,19 +36,68 @@ type Collector interface {
 	Collect(ctx context.Context) ([]Request, error)
 }
 
-// Additional collects mirror.additionalImages.
-type Additional struct{ Images []imageset.AdditionalImage }
+// Additional collects mirror.additionalImages (docker:// already dropped by
+// imageset). oci://<folder> names an OCI layout on this host, whose
+// image becomes a Generated image with its blobs copied to Blobs (no later
+// run can read the folder).
+type Additional struct {
+	Images []imageset.AdditionalImage
+	Blobs  BlobDir
+	// Generated, filled by Collect, are the images read from OCI layouts.
+	Generated []Generated
+}
 
 // Section implements Collector.
-func (Additional) Section() string { return SectionAdditional }
+func (*Additional) Section() string { return SectionAdditional }
 
 // Collect implements Collector.
-func (a Additional) Collect(context.Context) ([]Request, error) {
+func (a *Additional) Collect(context.Context) ([]Request, error) {
 	reqs := make([]Request, 0, len(a.Images))
+	a.Generated = nil
 	for _, im := range a.Images {
+		if dir, ok := strings.CutPrefix(im.Name, "oci://"); ok {
+			g, err := a.layout(dir, im)
+			if err != nil {
+				return nil, fmt.Errorf("additional image %s: %w", im.Name, err)
+			}
+			a.Generated = append(a.Generated, g)
+			continue
+		}
 		reqs = append(reqs, Request{Section: SectionAdditional, Name: im.Name, TargetRepo: im.TargetRepo, TargetTag: im.TargetTag, Platforms: im.Platforms})
 	}
 	return reqs, nil
+}
+
+// layout reads the one image of an OCI layout folder and stores its blobs.
+// It goes to targetRepo, else the folder's name, tagged targetTag, else
+// latest, as oc-mirror names oci:// images.
+func (a *Additional) layout(dir string, im imageset.AdditionalImage) (Generated, error) {
+	if a.Blobs == "" {
+		return Generated{}, errors.New("oci:// images need a working directory to keep their blobs")
+	}
+	si, err := openLayout(dir, nil)
+	if err != nil {
+		return Generated{}, err
+	}
+	g := Generated{Section: SectionAdditional, Name: im.Name, Origin: im.Name, DestRepo: si.path, DestTag: si.tag}
+	if im.TargetRepo != "" {
+		g.DestRepo = strings.Trim(im.TargetRepo, "/")
+	}
+	if im.TargetTag != "" {
+		g.DestTag = im.TargetTag
+	}
+	if _, err := reference.ParseNormalizedNamed(g.DestRepo + ":" + g.DestTag); err != nil {
+		return Generated{}, fmt.Errorf("destination %s:%s is not a valid reference (%w); set targetRepo", g.DestRepo, g.DestTag, err)
+	}
+	if si.idx == nil {
+		g.Manifest, err = StoreImage(si.img, nil, a.Blobs)
+		return g, err
+	}
+	if len(im.Platforms) > 0 {
+		return Generated{}, errors.New("platforms cannot filter an image list read from an OCI layout; copy the platforms wanted into the layout (skopeo copy --override-arch) or drop platforms")
+	}
+	g.Manifest, g.Children, err = StoreIndex(si.idx, nil, a.Blobs)
+	return g, err
 }
 
 // Builder resolves requests against source registries into a Plan.
@@ -55,8 +105,12 @@ type Builder struct {
 	Src              *transfer.Registries
 	Blocked          []*regexp.Regexp
 	RemoveSignatures bool
-	Parallel         int
-	Log              *slog.Logger
+	// DigestTags tags each image configured by digest alone with
+	// DigestTag at the destination, so registries that collect untagged
+	// manifests (Quay) keep it.
+	DigestTags bool
+	Parallel   int
+	Log        *slog.Logger
 	// Generated are images Ferry built, added to the plan as they are.
 	Generated []Generated
 	// Resolved, when set, is called from Build's goroutines with each
@@ -134,6 +188,9 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 				b.Log.Warn("image cannot be mirrored", "section", r.Section, "image", r.Name, "error", err)
 				outs[i].missing = &Missing{Section: r.Section, Source: r.Name, Reason: err.Error()}
 			default:
+				if b.DigestTags && img.DestTag == "" {
+					img.DestTag = DigestTag(img.Digest)
+				}
 				outs[i].img, outs[i].synth = img, synth
 				b.start(*img)
 			}
@@ -213,11 +270,14 @@ func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Ma
 	}
 	img := &Image{Section: r.Section, Source: named.String(), SourceRepo: host + "/" + path, DestRepo: path}
 	ref := ""
+	if t, ok := named.(reference.Tagged); ok {
+		// Tag and digest (repo:tag@sha256:...): pulled by the digest,
+		// pushed under the tag, as oc-mirror does.
+		img.DestTag = t.Tag()
+		ref = t.Tag()
+	}
 	if c, ok := named.(reference.Canonical); ok {
 		ref = c.Digest().String()
-	} else if t, ok := named.(reference.Tagged); ok {
-		ref = t.Tag()
-		img.DestTag = t.Tag()
 	}
 	if r.TargetRepo != "" {
 		img.DestRepo = r.TargetRepo

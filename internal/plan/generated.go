@@ -22,8 +22,12 @@ import (
 // from the BlobDir, m2d into the archive, d2m out of the archive.
 type Generated struct {
 	Section string
-	// Name says what it is, for reports and mapping.txt.
+	// Name says what it is, for reports.
 	Name string
+	// Origin is the source column of its mapping.txt line: the catalog
+	// or oci:// folder it was made from, or generated://<repo>@<digest>
+	// for an image made from nothing a reference names (the graph image).
+	Origin string
 	// BaseRepo is host/path of the base image's repository; empty when
 	// every blob is in the BlobDir.
 	BaseRepo string
@@ -173,7 +177,7 @@ func (b *Builder) addGenerated(p *Plan, g Generated) error {
 	}
 	p.Images = append(p.Images, Image{
 		Section: g.Section, Source: g.Name, SourceRepo: g.BaseRepo, SourceDigest: g.Manifest.Digest,
-		Digest: g.Manifest.Digest, MediaType: g.Manifest.MediaType, DestRepo: g.DestRepo, DestTag: g.DestTag, Generated: true,
+		Digest: g.Manifest.Digest, MediaType: g.Manifest.MediaType, DestRepo: g.DestRepo, DestTag: g.DestTag, Generated: true, Origin: g.Origin,
 	})
 	return nil
 }

@@ -43,14 +43,14 @@ func (h Helm) Collect(ctx context.Context) ([]Request, error) {
 	}
 	var reqs []Request
 	seen := map[string]bool{}
-	add := func(chart string, imgs []helm.Image) {
+	add := func(chart string, imgs []helm.Image, platforms []imageset.PlatformSpec) {
 		for _, im := range imgs {
 			if seen[im.Ref] {
 				continue
 			}
 			seen[im.Ref] = true
 			log.Debug("chart image", "chart", chart, "image", im.Ref, "found", im.Where)
-			reqs = append(reqs, Request{Section: SectionHelm, Name: im.Ref})
+			reqs = append(reqs, Request{Section: SectionHelm, Name: im.Ref, Platforms: platforms})
 		}
 	}
 	chart := func(repo string, data []byte, c imageset.HelmChart, version string) error {
@@ -63,7 +63,7 @@ func (h Helm) Collect(ctx context.Context) ([]Request, error) {
 			return fmt.Errorf("helm repository %q: chart %s: %w", repo, c.Name, err)
 		}
 		log.Info("helm chart", "repository", repo, "chart", c.Name, "version", version, "images", len(imgs))
-		add(c.Name+" "+version, imgs)
+		add(c.Name+" "+version, imgs, c.Platforms)
 		return nil
 	}
 	for _, r := range h.Config.Repositories {
@@ -116,7 +116,7 @@ func (h Helm) Collect(ctx context.Context) ([]Request, error) {
 			return nil, fmt.Errorf("local helm chart %q: %w", c.Name, err)
 		}
 		log.Info("helm chart", "local", c.Path, "chart", ch.Name, "version", ch.Version, "images", len(imgs))
-		add(ch.Name+" "+ch.Version, imgs)
+		add(ch.Name+" "+ch.Version, imgs, c.Platforms)
 	}
 	return reqs, nil
 }

@@ -63,7 +63,8 @@ type Image struct {
 	MediaType string        `json:"mediaType"`
 	// DestRepo is the repository path under the destination root.
 	DestRepo string `json:"destRepo"`
-	// DestTag is the destination tag; empty means pushed by digest.
+	// DestTag is the destination tag: the source's tag, targetTag, or
+	// DigestTag for a digest source; empty means pushed by digest alone.
 	DestTag string `json:"destTag,omitempty"`
 	// Filtered notes the platforms kept when a list was rewritten.
 	Filtered []string `json:"filtered,omitempty"`
@@ -71,6 +72,9 @@ type Image struct {
 	// Generated marks an image Ferry built (see Generated): it has no
 	// source reference, so no mirror set names it.
 	Generated bool `json:"generated,omitempty"`
+	// Origin is what a generated image was made from, for mapping.txt
+	// (see Generated.Origin).
+	Origin string `json:"origin,omitempty"`
 }
 
 // Extra travels with an image: a cosign signature, attestation or SBOM
@@ -86,6 +90,32 @@ type Missing struct {
 	Section string `json:"section"`
 	Source  string `json:"source"`
 	Reason  string `json:"reason"`
+}
+
+// DigestTag is the destination tag of an image configured by digest alone:
+// sha256_<hex>. It keeps the manifest alive in registries that collect
+// untagged manifests; clusters still pull by digest through the IDMS. It
+// is not sha256-<hex>, the OCI referrers fallback tag (and the stem of
+// cosign's .sig/.att/.sbom tags) of the same image: a referrers index
+// pushed there would replace the image, or the image the index. A tag
+// holds at most 128 characters, so a sha512 digest is cut short there.
+func DigestTag(d digest.Digest) string {
+	t := d.Algorithm().String() + "_" + d.Encoded()
+	return t[:min(len(t), 128)]
+}
+
+// SetDigestTags tags (on) or untags (off) the images configured by digest
+// alone, for an archive's plan made with the other setting.
+func (p *Plan) SetDigestTags(on bool) {
+	for i, im := range p.Images {
+		switch {
+		case im.Generated:
+		case on && im.DestTag == "":
+			p.Images[i].DestTag = DigestTag(im.Digest)
+		case !on && im.DestTag == DigestTag(im.Digest):
+			p.Images[i].DestTag = ""
+		}
+	}
 }
 
 // ByTag reports whether the image is mirrored by tag.
@@ -162,13 +192,19 @@ func (p *Plan) TotalBytes() int64 {
 }
 
 // WriteMapping writes oc-mirror's mapping.txt: source=destination lines,
-// dest naming each image's destination.
+// dest naming each image's destination. An image Ferry built (a rebuilt
+// catalog, the graph image) has its origin as source, as oc-mirror lists
+// the catalog it filtered.
 func (p *Plan) WriteMapping(w io.Writer, dest func(Image) string) error {
 	for _, im := range p.Images {
+		src := "docker://" + im.SourceRef()
 		if im.Generated {
-			continue // built by Ferry: there is no source to map
+			src = im.Origin
+			if src == "" { // a plan from before origins were recorded
+				src = "generated://" + im.DestRepo + "@" + im.Digest.String()
+			}
 		}
-		if _, err := fmt.Fprintf(w, "docker://%s=%s\n", im.SourceRef(), dest(im)); err != nil {
+		if _, err := fmt.Fprintf(w, "%s=%s\n", src, dest(im)); err != nil {
 			return err
 		}
 	}

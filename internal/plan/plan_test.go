@@ -90,3 +90,36 @@ func TestIsBlocked(t *testing.T) {
 		t.Error("blockedImages matched the wrong images")
 	}
 }
+
+func TestDigestTags(t *testing.T) {
+	d := digest.Digest("sha256:" + strings.Repeat("ab", 32))
+	if got := DigestTag(d); got != "sha256_"+strings.Repeat("ab", 32) {
+		t.Errorf("DigestTag = %s", got)
+	}
+	if got := DigestTag(digest.Digest("sha512:" + strings.Repeat("cd", 64))); len(got) != 128 || got[:7] != "sha512_" {
+		t.Errorf("sha512 DigestTag = %s (%d characters; a tag holds 128)", got, len(got))
+	}
+	p := &Plan{Images: []Image{
+		{Source: "q.io/a@" + d.String(), Digest: d},
+		{Source: "q.io/b:v1", Digest: d, DestTag: "v1"},
+		{Source: "q.io/c@" + d.String(), Digest: d, DestTag: "pinned"}, // targetTag
+		{Digest: d, DestTag: "latest", Generated: true},
+	}}
+	p.SetDigestTags(true)
+	want := []string{DigestTag(d), "v1", "pinned", "latest"}
+	for i, im := range p.Images {
+		if im.DestTag != want[i] {
+			t.Errorf("on: image %d tag %q, want %q", i, im.DestTag, want[i])
+		}
+	}
+	p.SetDigestTags(false)
+	want[0] = ""
+	for i, im := range p.Images {
+		if im.DestTag != want[i] {
+			t.Errorf("off: image %d tag %q, want %q", i, im.DestTag, want[i])
+		}
+	}
+	if r := p.Images[0].DestRef("m.lan/ocp", 0); r != "m.lan/ocp@"+d.String() {
+		t.Errorf("untagged DestRef = %s", r)
+	}
+}

@@ -2,6 +2,7 @@ package release
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -42,9 +43,50 @@ type configMap struct {
 // binaryData keys sha256-<hex>-1, -2, ... hold the raw signatures
 // (base64 in the YAML). Documents are ordered by digest.
 func SignatureConfigMaps(releases []Signed) ([]byte, error) {
+	var buf bytes.Buffer
+	for _, cm := range signatureConfigMaps(releases) {
+		doc, err := yaml.Marshal(cm)
+		if err != nil {
+			return nil, fmt.Errorf("signature ConfigMap %s: %w", cm.Metadata.Name, err)
+		}
+		if buf.Len() > 0 {
+			buf.WriteString("---\n")
+		}
+		buf.Write(doc)
+	}
+	return buf.Bytes(), nil
+}
+
+// SignatureConfigMapsJSON renders signature-configmap.json, the same
+// ConfigMaps as SignatureConfigMaps: the ConfigMap itself for one release
+// (the shape oc-mirror writes), a v1 List of them for several, since one
+// JSON file holds one value. oc and kubectl apply either.
+func SignatureConfigMapsJSON(releases []Signed) ([]byte, error) {
+	cms := signatureConfigMaps(releases)
+	var v any = cms
+	switch len(cms) {
+	case 0:
+		return nil, nil
+	case 1:
+		v = cms[0]
+	default:
+		v = struct {
+			APIVersion string      `json:"apiVersion"`
+			Kind       string      `json:"kind"`
+			Items      []configMap `json:"items"`
+		}{"v1", "List", cms}
+	}
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("signature ConfigMaps: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+func signatureConfigMaps(releases []Signed) []configMap {
 	sorted := slices.Clone(releases)
 	slices.SortFunc(sorted, func(a, b Signed) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
-	var buf bytes.Buffer
+	var out []configMap
 	seen := map[v1.Hash]bool{}
 	for _, r := range sorted {
 		if seen[r.Digest] || len(r.Signatures) == 0 {
@@ -61,16 +103,9 @@ func SignatureConfigMaps(releases []Signed) ([]byte, error) {
 		for i, s := range r.Signatures {
 			cm.BinaryData[fmt.Sprintf("%s-%d", name, i+1)] = s
 		}
-		doc, err := yaml.Marshal(cm)
-		if err != nil {
-			return nil, fmt.Errorf("signature ConfigMap %s: %w", name, err)
-		}
-		if buf.Len() > 0 {
-			buf.WriteString("---\n")
-		}
-		buf.Write(doc)
+		out = append(out, cm)
 	}
-	return buf.Bytes(), nil
+	return out
 }
 
 type updateService struct {

@@ -449,3 +449,45 @@ func gpgHome(t *testing.T) func(stdin []byte, args ...string) []byte {
 		return stdout.Bytes()
 	}
 }
+
+// TestSignatureConfigMapJSON checks signature-configmap.json holds the
+// same ConfigMaps as the YAML: the object for one release, a v1 List for
+// several.
+func TestSignatureConfigMapJSON(t *testing.T) {
+	d1, d2 := hashOf("4.16.3"), hashOf("4.16.4")
+	type cm struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+		BinaryData map[string][]byte `json:"binaryData"`
+		Items      []cm              `json:"items"`
+	}
+	one, err := SignatureConfigMapsJSON([]Signed{{Digest: d1, Signatures: [][]byte{[]byte("sig1")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got cm
+	if err := json.Unmarshal(one, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Kind != "ConfigMap" || got.Metadata.Name != "sha256-"+d1.Hex || got.Metadata.Namespace != SignatureNamespace || string(got.BinaryData["sha256-"+d1.Hex+"-1"]) != "sig1" {
+		t.Errorf("one release:\n%s", one)
+	}
+	two, err := SignatureConfigMapsJSON([]Signed{{Digest: d2, Signatures: [][]byte{[]byte("sig2")}}, {Digest: d1, Signatures: [][]byte{[]byte("sig1")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = cm{}
+	if err := json.Unmarshal(two, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.APIVersion != "v1" || got.Kind != "List" || len(got.Items) != 2 || got.Items[0].Kind != "ConfigMap" || string(got.Items[1].BinaryData["sha256-"+d2.Hex+"-1"]) != "sig2" {
+		t.Errorf("two releases:\n%s", two)
+	}
+	if none, err := SignatureConfigMapsJSON(nil); none != nil || err != nil {
+		t.Errorf("no releases = %q, %v", none, err)
+	}
+}

@@ -160,6 +160,7 @@ func TestFilterModes(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(ws, "working-dir", "cluster-resources", "cc-catalog-v1.yaml")); err != nil {
 				t.Errorf("no ClusterCatalog: %v", err)
 			}
+			testenv.AssertKubernetesObjects(t, filepath.Join(ws, "working-dir", "cluster-resources"))
 			if tc.name == "no-packages" { // rebuilt reproducibly: a rerun copies nothing
 				out, code := ferry(t, args...)
 				if code != 0 {
@@ -189,15 +190,24 @@ func TestMirrorToDiskToMirror(t *testing.T) {
 		t.Fatalf("d2m exited %d", code)
 	}
 	checkMirrored(t, u, mirror.Host, "disk", []string{"alpha.v1.2.0", "alpha.v2.0.0"}, false)
-	idms, err := os.ReadFile(filepath.Join(arch, "working-dir", "cluster-resources", "idms-ferry.yaml"))
+	// Bundles and operands are pinned by digest; each keeps a tag, so a
+	// registry that expires untagged manifests keeps them all.
+	if deleted := testenv.DeleteUntagged(t, mirror.Host, testenv.PlanManifests(t, filepath.Join(arch, "working-dir", "plan.json"))); len(deleted) > 0 {
+		t.Errorf("untagged manifests after d2m: %v", deleted)
+	}
+	checkMirrored(t, u, mirror.Host, "disk", []string{"alpha.v1.2.0", "alpha.v2.0.0"}, false)
+	idms, err := os.ReadFile(filepath.Join(arch, "working-dir", "cluster-resources", "idms-oc-mirror.yaml"))
 	if err != nil {
 		t.Fatalf("d2m wrote no IDMS: %v\n%s", err, out)
 	}
-	for _, s := range []string{"idms-operator-0", up.Host + "/ops/alpha-operand", mirror.Host + "/disk/ops/alpha-operand"} {
+	// One entry, widened to the namespace as oc-mirror does, covers the
+	// bundles and operands under ops/.
+	for _, s := range []string{"name: idms-operator-0\n", "source: " + up.Host + "/ops\n", "- " + mirror.Host + "/disk/ops\n"} {
 		if !strings.Contains(string(idms), s) {
-			t.Errorf("idms-ferry.yaml lacks %q:\n%s", s, idms)
+			t.Errorf("idms-oc-mirror.yaml lacks %q:\n%s", s, idms)
 		}
 	}
+	testenv.AssertKubernetesObjects(t, filepath.Join(arch, "working-dir", "cluster-resources"))
 	if _, err := os.Stat(filepath.Join(arch, "working-dir", "cluster-resources", "cs-catalog-v1.yaml")); err != nil {
 		t.Errorf("d2m wrote no CatalogSource: %v", err)
 	}

@@ -49,12 +49,36 @@ func TestHelm(t *testing.T) {
 		if !strings.Contains(out, "images: 3 copied") {
 			t.Errorf("output does not say 3 images were copied (nginx, ubi9 once, busybox)")
 		}
-		itms, err := os.ReadFile(filepath.Join(ws, "working-dir", "cluster-resources", "itms-ferry.yaml"))
+		itms, err := os.ReadFile(filepath.Join(ws, "working-dir", "cluster-resources", "itms-oc-mirror.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(string(itms), dst.Host+"/mirror/") {
-			t.Errorf("itms-ferry.yaml (the images are by tag) does not point at the mirror:\n%s", itms)
+			t.Errorf("itms-oc-mirror.yaml (the images are by tag) does not point at the mirror:\n%s", itms)
+		}
+	})
+
+	// charts[].platforms, as oc-mirror has it: the chart's lists keep
+	// only those platforms.
+	t.Run("platforms", func(t *testing.T) {
+		dst := testenv.StartFerry(t, testenv.FerryOptions{})
+		isc := writeConfig(t, fmt.Sprintf(`    repositories:
+    - name: fixtures
+      url: %s
+      charts:
+      - name: busybox-job
+        version: 1.0.0
+        platforms:
+        - os: linux
+          architecture: amd64
+`, up.srv.ChartURL))
+		ws := t.TempDir()
+		out, code := ferry(t, "mirror", "-c", isc, "--workspace", "file://"+ws, "docker://"+dst.Host+"/mirror", "--dest-tls-verify=false", "--src-tls-verify=false")
+		if code != 0 {
+			t.Fatalf("m2m exited %d", code)
+		}
+		if !strings.Contains(out, "was filtered to platforms linux/amd64") {
+			t.Errorf("no list of the chart was filtered to linux/amd64:\n%s", out)
 		}
 	})
 

@@ -48,6 +48,7 @@ func TestMirrorToDiskToMirror(t *testing.T) {
 			if n := count(t, out, `images: (\d+) copied`); n != 6 {
 				t.Errorf("d2m copied %d images, want 6", n)
 			}
+			assertClusterResources(t, filepath.Join(arch, "working-dir", "cluster-resources"))
 			out, code = ferry(t, nil, args...)
 			if code != 0 {
 				t.Fatalf("second d2m exited %d", code)
@@ -98,5 +99,20 @@ func copyDir(t *testing.T, from, to string) {
 		if err := os.WriteFile(filepath.Join(to, e.Name()), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// assertClusterResources checks that `oc apply -f dir` can take the folder
+// the mirror of the test upstream wrote: only Kubernetes objects, and the
+// mirror sets of its by-digest and by-tag images.
+func assertClusterResources(t *testing.T, dir string) {
+	t.Helper()
+	objects := testenv.AssertKubernetesObjects(t, dir)
+	want := map[string]bool{"ImageDigestMirrorSet/idms-generic-0": true, "ImageTagMirrorSet/itms-generic-0": true}
+	for _, o := range objects {
+		delete(want, o)
+	}
+	if len(want) > 0 {
+		t.Errorf("%s holds %v; missing %v", dir, objects, want)
 	}
 }

@@ -82,11 +82,12 @@ func TestMirrorToMirror(t *testing.T) {
 			if !strings.Contains(out, "digest changed") {
 				t.Errorf("output does not say the filtered list's digest changed")
 			}
-			for _, f := range []string{"idms-ferry.yaml", "itms-ferry.yaml", "registries.conf"} {
-				if _, err := os.Stat(filepath.Join(ws, "working-dir", "cluster-resources", f)); err != nil {
+			for _, f := range []string{"cluster-resources/idms-oc-mirror.yaml", "cluster-resources/itms-oc-mirror.yaml", "host-config/registries.conf", "host-config/install-config-snippet.yaml"} {
+				if _, err := os.Stat(filepath.Join(ws, "working-dir", f)); err != nil {
 					t.Errorf("cluster resource: %v", err)
 				}
 			}
+			assertClusterResources(t, filepath.Join(ws, "working-dir", "cluster-resources"))
 
 			out, code = ferry(t, nil, args...)
 			if code != 0 {

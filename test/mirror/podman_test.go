@@ -25,7 +25,7 @@ func TestPodmanPullsThroughRegistriesConf(t *testing.T) {
 	}
 	src.Stop()
 
-	conf := filepath.Join(dir, "working-dir", "cluster-resources", "registries.conf")
+	conf := filepath.Join(dir, "working-dir", "host-config", "registries.conf")
 	if _, err := os.Stat(conf); err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,14 @@ func TestReleaseWorkflows(t *testing.T) {
 		up.assertReleases(t, d2m.Host, "ocp", versions, true)
 		checkResources(t, gpg, up, filepath.Join(archive, "working-dir", "cluster-resources"), d2m.Host, "ocp", versions)
 	})
+	// A registry that expires untagged manifests keeps every release:
+	// the components, pinned by digest, are tagged <version>-<arch>-<name>.
+	t.Run("untagged-cleanup", func(t *testing.T) {
+		if deleted := testenv.DeleteUntagged(t, d2m.Host, testenv.PlanManifests(t, filepath.Join(archive, "working-dir", "plan.json"))); len(deleted) > 0 {
+			t.Errorf("untagged manifests after d2m: %v", deleted)
+		}
+		up.assertReleases(t, d2m.Host, "ocp", versions, true)
+	})
 }
 
 // checkResources checks signature-configmap.yaml with gpg, updateService.yaml
@@ -152,7 +160,32 @@ func checkResources(t *testing.T, gpg string, up *upstream, dir, host, prefix st
 		t.Errorf("graph image %q is not present at the mirror", us.Spec.GraphDataImage)
 	}
 
-	data, err = os.ReadFile(filepath.Join(dir, "idms-ferry.yaml"))
+	jsonData, err := os.ReadFile(filepath.Join(dir, "signature-configmap.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Kind  string `json:"kind"`
+		Items []struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(jsonData, &list); err != nil {
+		t.Fatalf("signature-configmap.json: %v", err)
+	}
+	if len(versions) > 1 && (list.Kind != "List" || len(list.Items) != len(versions)) {
+		t.Errorf("signature-configmap.json is a %s of %d, want a List of one ConfigMap per release (%d)", list.Kind, len(list.Items), len(versions))
+	}
+	for _, it := range list.Items {
+		if !verified[it.Metadata.Name] {
+			t.Errorf("signature-configmap.json holds %s, which signature-configmap.yaml does not", it.Metadata.Name)
+		}
+	}
+	testenv.AssertKubernetesObjects(t, dir)
+
+	data, err = os.ReadFile(filepath.Join(dir, "idms-oc-mirror.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +198,7 @@ func checkResources(t *testing.T, gpg string, up *upstream, dir, host, prefix st
 		"- " + host + "/" + prefix + "/openshift/release\n",
 	} {
 		if !strings.Contains(idms, want) {
-			t.Errorf("idms-ferry.yaml lacks %q:\n%s", want, idms)
+			t.Errorf("idms-oc-mirror.yaml lacks %q:\n%s", want, idms)
 		}
 	}
 }
