@@ -44,6 +44,7 @@ type serveOptions struct {
 	anonymousPull   bool
 	uploadMaxAge    time.Duration
 	blobRedirect    bool
+	failedLogins    int
 }
 
 func newServeCmd() *cobra.Command {
@@ -96,6 +97,7 @@ cluster's additionalTrustBundle.`,
 	f.StringVar(&o.authMode, "auth", "auto", "auto: require credentials once a user exists (see `ferry user`); on; off: open registry")
 	f.BoolVar(&o.anonymousPull, "anonymous-pull", false, "let clients without credentials pull (pushes and deletes still need a user)")
 	f.BoolVar(&o.blobRedirect, "blob-redirect", false, "with an s3:// blob store, send clients to presigned S3 URLs for blob downloads (they must reach the S3 endpoint)")
+	f.IntVar(&o.failedLogins, "failed-logins-per-minute", auth.DefaultFailedLogins, "failed logins a client address may make per minute (a user name twice as many) before it gets 429; -1: no limit")
 	f.DurationVar(&o.uploadMaxAge, "upload-max-age", 24*time.Hour, "remove uploads nobody wrote to for this long, with their data (0: never)")
 	return cmd
 }
@@ -179,6 +181,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if o.uploadMaxAge < 0 {
 		return errors.New("--upload-max-age must be positive, or 0 to keep abandoned uploads")
 	}
+	if o.failedLogins == 0 {
+		return errors.New("--failed-logins-per-minute must be positive, or -1 for no limit")
+	}
 	if o.plainHTTP && o.tlsCert != "" {
 		return errors.New("--plain-http and --tls-cert exclude each other")
 	}
@@ -256,7 +261,8 @@ func newAuthorizer(ctx context.Context, o *serveOptions, meta store.MetadataStor
 	if !ok {
 		return nil, errors.New("the metadata store cannot hold users")
 	}
-	a, err := auth.New(ctx, auth.Options{Store: as, Mode: mode, AnonymousPull: o.anonymousPull, Logger: logger})
+	a, err := auth.New(ctx, auth.Options{Store: as, Mode: mode, AnonymousPull: o.anonymousPull, Logger: logger,
+		FailedLogins: o.failedLogins})
 	if err != nil {
 		return nil, err
 	}

@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/ferry-mirror/ferry/internal/store"
 )
@@ -41,7 +45,18 @@ type Options struct {
 	Mode          Mode
 	AnonymousPull bool // let requests without credentials pull
 	Logger        *slog.Logger
+	// FailedLogins is how many failed logins a client address may make
+	// per minute (a user name twice as many); 0: DefaultFailedLogins,
+	// negative: no limit.
+	FailedLogins int
+	// PasswordChecks bounds the bcrypt checks run at once; 0: half the
+	// CPUs, at least one.
+	PasswordChecks int
 }
+
+// DefaultFailedLogins is the failed logins per minute a client address
+// may make when Options.FailedLogins is 0.
+const DefaultFailedLogins = 10
 
 // Authorizer checks the credentials of registry requests and issues
 // bearer tokens. It keeps no state another replica would need: users,
@@ -58,6 +73,12 @@ type Authorizer struct {
 	usersAt   time.Time // when haveUsers was last read
 	haveUsers bool
 	basic     map[[32]byte]basicEntry // recently verified Basic credentials
+
+	byAddr  *failureLimiter // failed logins per client address
+	byUser  *failureLimiter // failed logins per user name
+	slots   checkSlots
+	flights singleflight.Group // identical checks in flight share one bcrypt
+	metrics authMetrics
 }
 
 type basicEntry struct {
@@ -70,6 +91,12 @@ const (
 	usersTTL = 2 * time.Second
 	basicTTL = 5 * time.Minute
 	maxBasic = 1024
+	// maxTracked bounds the addresses and user names whose failures are
+	// counted.
+	maxTracked = 10000
+	// slotWait is how long a login waits for a free password check before
+	// it is told to come back.
+	slotWait = 10 * time.Second
 )
 
 // New loads (creating once, shared by all replicas) the signing key and
@@ -84,7 +111,19 @@ func New(ctx context.Context, o Options) (*Authorizer, error) {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	a := &Authorizer{st: o.Store, mode: o.Mode, anon: o.AnonymousPull, log: o.Logger,
-		signer: signer{key: []byte(key)}, now: time.Now, basic: map[[32]byte]basicEntry{}}
+		signer: signer{key: []byte(key)}, now: time.Now, basic: map[[32]byte]basicEntry{},
+		metrics: newAuthMetrics()}
+	if o.FailedLogins == 0 {
+		o.FailedLogins = DefaultFailedLogins
+	}
+	if o.FailedLogins > 0 {
+		a.byAddr = newFailureLimiter(o.FailedLogins, time.Minute/time.Duration(o.FailedLogins), maxTracked)
+		a.byUser = newFailureLimiter(2*o.FailedLogins, time.Minute/time.Duration(2*o.FailedLogins), maxTracked)
+	}
+	if o.PasswordChecks <= 0 {
+		o.PasswordChecks = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	a.slots = checkSlots{ch: make(chan struct{}, o.PasswordChecks), wait: slotWait}
 	if a.mode == "" {
 		a.mode = Auto
 	}
@@ -205,8 +244,11 @@ func (a *Authorizer) identify(ctx context.Context, req *http.Request) (*Identity
 		if !ok {
 			return nil, a.refuse(req, "", "", "malformed Basic credentials")
 		}
-		if err := a.checkBasic(ctx, user, pw); err != nil {
-			return nil, a.refuseOr(req, err)
+		if err := a.checkBasic(ctx, clientAddr(req), user, pw); err != nil {
+			if errors.Is(err, errBadCredentials) {
+				return nil, a.refuse(req, "", "", err.Error())
+			}
+			return nil, err
 		}
 		return a.userIdentity(ctx, req, user)
 	}
@@ -226,39 +268,104 @@ func (a *Authorizer) userIdentity(ctx context.Context, req *http.Request, name s
 
 var errBadCredentials = errors.New("invalid username or password")
 
-// checkBasic verifies a password or robot token. A verified password is
-// remembered briefly against the stored hash it matched (keyed by a hash
-// of the pair, never the password), so a client sending Basic on every
-// request does not pay bcrypt each time, while a changed password or a
-// deleted user takes effect at once.
-func (a *Authorizer) checkBasic(ctx context.Context, user, pw string) error {
-	if id, ok := robotID(pw); ok {
-		t, err := a.st.Token(ctx, id)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("auth: %w", err)
-		}
-		if err != nil || t.User != user || !sameHash(t.SecretHash, hashSecret(pw)) {
-			return errBadCredentials
-		}
-		return nil
-	}
+// checkBasic verifies a password or robot token sent from client address
+// addr, and logs a failure. A verified password is remembered briefly
+// against the stored hash it matched (keyed by a hash of the pair, never
+// the password), so a client sending Basic on every request does not pay
+// bcrypt each time, while a changed password or a deleted user takes
+// effect at once. Remembered credentials pass even while their address or
+// name is throttled: an attack on a name must not lock out its owner's
+// running pulls.
+func (a *Authorizer) checkBasic(ctx context.Context, addr, user, pw string) error {
 	u, err := a.st.User(ctx, user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("auth: %w", err)
 	}
+	known := err == nil
 	hash := ""
-	if err == nil {
+	if known {
 		hash = u.PasswordHash
 	}
 	key := sha256.Sum256([]byte(user + "\x00" + pw))
-	a.mu.Lock()
-	e, ok := a.basic[key]
-	a.mu.Unlock()
-	if ok && hash != "" && e.hash == hash && a.now().Before(e.expires) {
+	if _, robot := robotID(pw); !robot && hash != "" && a.remembered(key, hash) {
 		return nil
 	}
-	if !checkPassword(hash, pw) {
+	now := a.now()
+	if d := a.byAddr.wait(addr, now); d > 0 {
+		a.metrics.throttled.WithLabelValues("address").Inc()
+		return throttled("from "+addr, d)
+	}
+	if d := a.byUser.wait(user, now); d > 0 {
+		a.metrics.throttled.WithLabelValues("user").Inc()
+		return throttled("for this user name", d)
+	}
+	// Identical credentials checked at once (a fleet of nodes starting
+	// with one pull secret) share one check and its answer.
+	fkey := string(key[:]) + hash
+	ch := a.flights.DoChan(fkey, func() (any, error) {
+		ok, err := a.verify(context.WithoutCancel(ctx), user, pw, hash, key)
+		if err == nil && !ok {
+			a.byAddr.fail(addr, a.now())
+			a.byUser.fail(user, a.now())
+		}
+		return ok, err
+	})
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if errors.Is(res.Err, errBusy) {
+		a.metrics.throttled.WithLabelValues("busy").Inc()
+		return &Throttled{RetryAfter: time.Second, Msg: "the server is busy checking passwords; retry in a second"}
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	if !res.Val.(bool) {
+		a.metrics.failures.Inc()
+		// The name is logged only when such a user exists: a password
+		// typed into the user field must not end up in the log.
+		attrs := []any{"remote", addr}
+		if known {
+			attrs = append(attrs, "user", user)
+		} else {
+			attrs = append(attrs, "user", "(unknown user, name not logged)")
+		}
+		a.log.InfoContext(ctx, "authentication failed", attrs...)
 		return errBadCredentials
+	}
+	return nil
+}
+
+// remembered reports whether user and password (key) were verified
+// recently against the stored hash.
+func (a *Authorizer) remembered(key [32]byte, hash string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.basic[key]
+	return ok && e.hash == hash && a.now().Before(e.expires)
+}
+
+// verify checks a robot token or a password against hash ("" for an
+// unknown user), and remembers a good password.
+func (a *Authorizer) verify(ctx context.Context, user, pw, hash string, key [32]byte) (bool, error) {
+	if id, ok := robotID(pw); ok {
+		t, err := a.st.Token(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return false, fmt.Errorf("auth: %w", err)
+		}
+		return err == nil && t.User == user && sameHash(t.SecretHash, hashSecret(pw)), nil
+	}
+	if err := a.slots.acquire(ctx); err != nil {
+		return false, err
+	}
+	a.metrics.checks.Inc()
+	ok := checkPassword(hash, pw)
+	a.slots.release()
+	if !ok {
+		return false, nil
 	}
 	a.mu.Lock()
 	if len(a.basic) >= maxBasic {
@@ -266,15 +373,16 @@ func (a *Authorizer) checkBasic(ctx context.Context, user, pw string) error {
 	}
 	a.basic[key] = basicEntry{hash: hash, expires: a.now().Add(basicTTL)}
 	a.mu.Unlock()
-	return nil
+	return true, nil
 }
 
-func (a *Authorizer) refuseOr(req *http.Request, err error) error {
-	if errors.Is(err, errBadCredentials) {
-		a.log.InfoContext(req.Context(), "authentication failed", "remote", req.RemoteAddr)
-		return a.refuse(req, "", "", err.Error())
+// clientAddr is the request's peer address without its port. Proxy
+// headers are not trusted: anyone can send them.
+func clientAddr(req *http.Request) string {
+	if h, _, err := net.SplitHostPort(req.RemoteAddr); err == nil {
+		return h
 	}
-	return err
+	return req.RemoteAddr
 }
 
 // refuse builds a 401 whose challenge sends clients to /v2/token with the

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -83,6 +84,9 @@ func New(o Options) *Registry {
 		reg, gat = pr, pr
 	}
 	r.metrics = newMetrics(reg)
+	if o.Auth != nil {
+		reg.MustRegister(o.Auth.Collectors()...)
+	}
 	r.gatherer = gat
 	return r
 }
@@ -184,8 +188,12 @@ func (r *Registry) fail(w http.ResponseWriter, req *http.Request, err error) {
 	var ae *apiError
 	var be *bodyError
 	var re *auth.Refusal
+	var th *auth.Throttled
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &th):
+		w.Header().Set("Retry-After", strconv.Itoa(th.RetryAfterSeconds()))
+		ae = newError(errTooManyRequests, th.Msg)
 	case errors.As(err, &re) && re.Challenge() != "":
 		w.Header().Set("WWW-Authenticate", re.Challenge())
 		ae = newError(errUnauthorized, re.Msg)
