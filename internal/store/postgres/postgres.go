@@ -420,8 +420,8 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 // CreateUpload implements store.MetadataStore.
 func (s *Store) CreateUpload(ctx context.Context, u *store.Upload) error {
 	ts := now()
-	_, err := s.pool.Exec(ctx, `INSERT INTO uploads (id, repo, "offset", algorithm, hash_state, started_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		u.ID, u.Repo, u.Offset, string(u.Algorithm), u.HashState, ts, ts)
+	_, err := s.pool.Exec(ctx, `INSERT INTO uploads (id, repo, "offset", algorithm, hash_state, started_at, updated_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		u.ID, u.Repo, u.Offset, string(u.Algorithm), u.HashState, ts, ts, u.Owner)
 	if err != nil {
 		return fmt.Errorf("create upload %s: %w", u.ID, err)
 	}
@@ -433,8 +433,8 @@ func (s *Store) Upload(ctx context.Context, id string) (*store.Upload, error) {
 	u := &store.Upload{ID: id}
 	var alg string
 	var started int64
-	err := s.pool.QueryRow(ctx, `SELECT repo, "offset", algorithm, hash_state, started_at FROM uploads WHERE id = $1`, id).
-		Scan(&u.Repo, &u.Offset, &alg, &u.HashState, &started)
+	err := s.pool.QueryRow(ctx, `SELECT repo, "offset", algorithm, hash_state, started_at, owner FROM uploads WHERE id = $1`, id).
+		Scan(&u.Repo, &u.Offset, &alg, &u.HashState, &started, &u.Owner)
 	if err != nil {
 		return nil, notFound(err, "upload "+id)
 	}
@@ -467,6 +467,15 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 		return fmt.Errorf("delete upload %s: %w", id, err)
 	}
 	return nil
+}
+
+// OpenUploads implements store.MetadataStore.
+func (s *Store) OpenUploads(ctx context.Context, owner string) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM uploads WHERE owner = $1`, owner).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count uploads of %s: %w", owner, err)
+	}
+	return n, nil
 }
 
 // StaleUploads implements store.MetadataStore.
