@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/net/netutil"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-mirror/ferry/internal/auth"
@@ -45,6 +46,9 @@ type serveOptions struct {
 	uploadMaxAge    time.Duration
 	blobRedirect    bool
 	failedLogins    int
+	maxConnections  int
+	bodyReadTimeout time.Duration
+	maxUploads      int
 }
 
 func newServeCmd() *cobra.Command {
@@ -98,6 +102,9 @@ cluster's additionalTrustBundle.`,
 	f.BoolVar(&o.anonymousPull, "anonymous-pull", false, "let clients without credentials pull (pushes and deletes still need a user)")
 	f.BoolVar(&o.blobRedirect, "blob-redirect", false, "with an s3:// blob store, send clients to presigned S3 URLs for blob downloads (they must reach the S3 endpoint)")
 	f.IntVar(&o.failedLogins, "failed-logins-per-minute", auth.DefaultFailedLogins, "failed logins a client address may make per minute (a user name twice as many) before it gets 429; -1: no limit")
+	f.IntVar(&o.maxConnections, "max-connections", 2048, "open client connections at most; more wait to be accepted (0: no limit)")
+	f.DurationVar(&o.bodyReadTimeout, "body-read-timeout", time.Minute, "end a request whose body sends no data for this long (0: wait for ever)")
+	f.IntVar(&o.maxUploads, "max-uploads-per-user", 200, "upload sessions one user (or client address with auth off) may have open, across replicas; more get 429 (0: no limit)")
 	f.DurationVar(&o.uploadMaxAge, "upload-max-age", 24*time.Hour, "remove uploads nobody wrote to for this long, with their data (0: never)")
 	return cmd
 }
@@ -181,6 +188,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if o.uploadMaxAge < 0 {
 		return errors.New("--upload-max-age must be positive, or 0 to keep abandoned uploads")
 	}
+	if o.maxConnections < 0 || o.maxUploads < 0 || o.bodyReadTimeout < 0 {
+		return errors.New("--max-connections, --max-uploads-per-user and --body-read-timeout must be positive, or 0 for no limit")
+	}
 	if o.failedLogins == 0 {
 		return errors.New("--failed-logins-per-minute must be positive, or -1 for no limit")
 	}
@@ -203,7 +213,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	reg := registry.New(registry.Options{
 		Blobs: blobs, Meta: meta, Logger: logger,
 		MaxManifestSize: o.maxManifestSize, ReadOnly: o.readOnly, Auth: authz,
-		BlobRedirect: blobRedirectTTL(o.blobRedirect),
+		BlobRedirect:    blobRedirectTTL(o.blobRedirect),
+		BodyReadTimeout: o.bodyReadTimeout, MaxUploadsPerUser: o.maxUploads,
 	})
 	srv := &http.Server{
 		Handler:           reg.Handler(),
@@ -221,6 +232,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if o.maxConnections > 0 {
+		// Connections past the limit wait in the kernel's backlog until
+		// one closes, rather than each costing a goroutine and buffers.
+		ln = netutil.LimitListener(ln, o.maxConnections)
 	}
 	logger.Info("ferry serve listening", "addr", ln.Addr().String(), "data_dir", o.dataDir, "tls", !o.plainHTTP, "read_only", o.readOnly)
 	if o.uploadMaxAge > 0 && !o.readOnly {

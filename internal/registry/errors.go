@@ -25,6 +25,9 @@ var (
 	errNameInvalid         = errorCode{"NAME_INVALID", http.StatusBadRequest}
 	errNameUnknown         = errorCode{"NAME_UNKNOWN", http.StatusNotFound}
 	errSizeInvalid         = errorCode{"SIZE_INVALID", http.StatusBadRequest}
+	// RANGE_INVALID is distribution's code for a chunk whose Content-Range
+	// does not fit the upload; the OCI spec names only the 416.
+	errRangeInvalid = errorCode{"RANGE_INVALID", http.StatusRequestedRangeNotSatisfiable}
 	errUnauthorized        = errorCode{"UNAUTHORIZED", http.StatusUnauthorized}
 	errDenied              = errorCode{"DENIED", http.StatusForbidden}
 	errUnsupported         = errorCode{"UNSUPPORTED", http.StatusMethodNotAllowed}
