@@ -25,15 +25,15 @@ var (
 	errNameInvalid         = errorCode{"NAME_INVALID", http.StatusBadRequest}
 	errNameUnknown         = errorCode{"NAME_UNKNOWN", http.StatusNotFound}
 	errSizeInvalid         = errorCode{"SIZE_INVALID", http.StatusBadRequest}
+	errUnauthorized        = errorCode{"UNAUTHORIZED", http.StatusUnauthorized}
+	errDenied              = errorCode{"DENIED", http.StatusForbidden}
+	errUnsupported         = errorCode{"UNSUPPORTED", http.StatusMethodNotAllowed}
+	errTooManyRequests     = errorCode{"TOOMANYREQUESTS", http.StatusTooManyRequests}
+	errUnknown             = errorCode{"UNKNOWN", http.StatusInternalServerError}
+	errUnavailable         = errorCode{"UNAVAILABLE", http.StatusServiceUnavailable}
 	// RANGE_INVALID is distribution's code for a chunk whose Content-Range
 	// does not fit the upload; the OCI spec names only the 416.
-	errRangeInvalid    = errorCode{"RANGE_INVALID", http.StatusRequestedRangeNotSatisfiable}
-	errUnauthorized    = errorCode{"UNAUTHORIZED", http.StatusUnauthorized}
-	errDenied          = errorCode{"DENIED", http.StatusForbidden}
-	errUnsupported     = errorCode{"UNSUPPORTED", http.StatusMethodNotAllowed}
-	errTooManyRequests = errorCode{"TOOMANYREQUESTS", http.StatusTooManyRequests}
-	errUnknown         = errorCode{"UNKNOWN", http.StatusInternalServerError}
-	errUnavailable     = errorCode{"UNAVAILABLE", http.StatusServiceUnavailable}
+	errRangeInvalid = errorCode{"RANGE_INVALID", http.StatusRequestedRangeNotSatisfiable}
 )
 
 // apiError is an error answered to the client: a code, a message naming the
