@@ -302,7 +302,9 @@ func tlsConfig(ctx context.Context, o *serveOptions, meta store.MetadataStore, l
 		if err != nil {
 			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
-		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+		cfg := certs.ServerConfig()
+		cfg.Certificates = []tls.Certificate{cert}
+		return cfg, nil
 	}
 	dir := filepath.Join(o.dataDir, "tls")
 	var m *certs.Manager
