@@ -290,23 +290,26 @@ func (a *Authorizer) checkBasic(ctx context.Context, addr, user, pw string) erro
 	if _, robot := robotID(pw); !robot && hash != "" && a.remembered(key, hash) {
 		return nil
 	}
-	now := a.now()
-	if d := a.byAddr.wait(addr, now); d > 0 {
-		a.metrics.throttled.WithLabelValues("address").Inc()
-		return throttled("from "+addr, d)
-	}
-	if d := a.byUser.wait(user, now); d > 0 {
-		a.metrics.throttled.WithLabelValues("user").Inc()
-		return throttled("for this user name", d)
+	if err := a.limited(addr, user); err != nil {
+		a.metrics.throttled.WithLabelValues(err.reason).Inc()
+		return err
 	}
 	// Identical credentials checked at once (a fleet of nodes starting
-	// with one pull secret) share one check and its answer.
+	// with one pull secret) share one check and its answer, and count as
+	// one attempt.
 	fkey := string(key[:]) + hash
 	ch := a.flights.DoChan(fkey, func() (any, error) {
+		if err := a.attempt(addr, user); err != nil {
+			return false, err
+		}
 		ok, err := a.verify(context.WithoutCancel(ctx), user, pw, hash, key)
-		if err == nil && !ok {
-			a.byAddr.fail(addr, a.now())
-			a.byUser.fail(user, a.now())
+		if ok || err != nil {
+			// Only a wrong secret counts against the address and the name.
+			a.byAddr.refund(addr, a.now())
+			a.byUser.refund(user, a.now())
+		}
+		if errors.Is(err, errBusy) {
+			err = &Throttled{reason: "busy", RetryAfter: time.Second, Msg: "the server is busy checking passwords; retry in a second"}
 		}
 		return ok, err
 	})
@@ -316,9 +319,9 @@ func (a *Authorizer) checkBasic(ctx context.Context, addr, user, pw string) erro
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if errors.Is(res.Err, errBusy) {
-		a.metrics.throttled.WithLabelValues("busy").Inc()
-		return &Throttled{RetryAfter: time.Second, Msg: "the server is busy checking passwords; retry in a second"}
+	var th *Throttled
+	if errors.As(res.Err, &th) {
+		a.metrics.throttled.WithLabelValues(th.reason).Inc()
 	}
 	if res.Err != nil {
 		return res.Err
@@ -335,6 +338,32 @@ func (a *Authorizer) checkBasic(ctx context.Context, addr, user, pw string) erro
 		}
 		a.log.InfoContext(ctx, "authentication failed", attrs...)
 		return errBadCredentials
+	}
+	return nil
+}
+
+// limited says why addr or user may not try now, or nil.
+func (a *Authorizer) limited(addr, user string) *Throttled {
+	now := a.now()
+	if d := a.byAddr.wait(addr, now); d > 0 {
+		return throttled("address", "from "+addr, d)
+	}
+	if d := a.byUser.wait(user, now); d > 0 {
+		return throttled("user", "for this user name", d)
+	}
+	return nil
+}
+
+// attempt counts a check from addr for user against both limits, or says
+// why it may not be made.
+func (a *Authorizer) attempt(addr, user string) *Throttled {
+	now := a.now()
+	if d := a.byAddr.take(addr, now); d > 0 {
+		return throttled("address", "from "+addr, d)
+	}
+	if d := a.byUser.take(user, now); d > 0 {
+		a.byAddr.refund(addr, now)
+		return throttled("user", "for this user name", d)
 	}
 	return nil
 }

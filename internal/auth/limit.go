@@ -15,6 +15,7 @@ import (
 type Throttled struct {
 	Msg        string
 	RetryAfter time.Duration
+	reason     string // metric label: address, user or busy
 }
 
 func (e *Throttled) Error() string { return e.Msg }
@@ -72,10 +73,13 @@ func (l *failureLimiter) wait(key string, now time.Time) time.Duration {
 	return time.Duration((1 - b.tokens) * float64(l.per))
 }
 
-// fail records a failed login for key.
-func (l *failureLimiter) fail(key string, now time.Time) {
+// take counts an attempt for key before it is checked, so that many
+// guesses sent at once cannot all pass before the first has failed. It
+// returns 0 when the attempt may go on, else how long to wait. A login
+// that succeeds gives its token back (refund).
+func (l *failureLimiter) take(key string, now time.Time) time.Duration {
 	if l == nil || l.burst <= 0 {
-		return
+		return 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -88,7 +92,24 @@ func (l *failureLimiter) fail(key string, now time.Time) {
 		l.m[key] = b
 	}
 	l.refill(b, now)
-	b.tokens = max(b.tokens-1, 0)
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) * float64(l.per))
+	}
+	b.tokens--
+	return 0
+}
+
+// refund gives back the token of an attempt that did not fail.
+func (l *failureLimiter) refund(key string, now time.Time) {
+	if l == nil || l.burst <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.m[key]; ok {
+		l.refill(b, now)
+		b.tokens = min(l.burst, b.tokens+1)
+	}
 }
 
 // evict forgets keys whose bucket is full again (they carry no
@@ -133,6 +154,6 @@ func (s checkSlots) acquire(ctx context.Context) error {
 
 func (s checkSlots) release() { <-s.ch }
 
-func throttled(what string, d time.Duration) *Throttled {
-	return &Throttled{RetryAfter: d, Msg: fmt.Sprintf("too many failed logins %s; retry in %ds with the right credentials", what, max(1, int(math.Ceil(d.Seconds()))))}
+func throttled(reason, what string, d time.Duration) *Throttled {
+	return &Throttled{reason: reason, RetryAfter: d, Msg: fmt.Sprintf("too many failed logins %s; retry in %ds with the right credentials", what, max(1, int(math.Ceil(d.Seconds()))))}
 }

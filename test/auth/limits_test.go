@@ -123,7 +123,12 @@ func TestFailedLoginLogsNoUnknownName(t *testing.T) {
 	if st, _, _ := login(t, c, s, "alice", "not-her-password"); st != 401 {
 		t.Fatalf("alice with a wrong password: %d", st)
 	}
+	// The log reaches the test through a pipe: wait for the three lines.
 	log := s.Log.String()
+	for end := time.Now().Add(10 * time.Second); strings.Count(log, `"msg":"authentication failed"`) < 3 && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+		log = s.Log.String()
+	}
 	if strings.Contains(log, typedInUserField) {
 		t.Errorf("the unknown user name is in the server log:\n%s", log)
 	}
