@@ -3,9 +3,11 @@ package registry_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +185,30 @@ func TestContentRangeMustMatchChunk(t *testing.T) {
 	c.do("PUT", withDigest(loc, d), nil).wantStatus(t, 201)
 	if got := c.do("GET", "/v2/range/app/blobs/"+string(d), nil).wantStatus(t, 200); !bytes.Equal(got.body, ten[:4]) {
 		t.Errorf("blob = %q, want %q", got.body, ten[:4])
+	}
+}
+
+// TestStalledBodyOverHTTP2: the body deadline holds on HTTP/2 streams
+// too, which is what clients negotiate over TLS.
+func TestStalledBodyOverHTTP2(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	host := startTLS(t, filepath.Join(dir, "data"), "--tls-cert", certFile, "--tls-key", keyFile, "--body-read-timeout", "2s")
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("a")) // then nothing
+	req, _ := http.NewRequest("POST", "https://"+host+"/v2/slow/app/blobs/uploads/?digest="+string(digest.FromString("ab")), pr)
+	req.ContentLength = 2
+	start := time.Now()
+	resp, err := hc.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != 400 {
+			t.Errorf("stalled body over %s: %d, want HTTP/2 and 400", resp.Proto, resp.StatusCode)
+		}
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("a stalled HTTP/2 body held the request %s with --body-read-timeout 2s (%v)", el.Round(time.Second), err)
 	}
 }
