@@ -64,7 +64,7 @@ func TestGuessesAtOnceAreLimited(t *testing.T) {
 	if err := st.CreateUser(ctx, "u", h); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(ctx, Options{Store: st, Mode: On, FailedLogins: 3})
+	a, err := New(ctx, Options{Store: st, Mode: On, FailedLogins: 3, PasswordChecks: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,4 +110,43 @@ func counter(t *testing.T, a *Authorizer, name string) float64 {
 	}
 	t.Fatalf("no counter %s", name)
 	return 0
+}
+
+// TestBusyPasswordChecks: when every password check slot stays taken, a
+// login is told to come back (429, Retry-After) instead of queueing for
+// ever; once a slot frees, it succeeds.
+func TestBusyPasswordChecks(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h, _ := HashPassword("password-1")
+	if err := st.CreateUser(ctx, "u", h); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(ctx, Options{Store: st, Mode: On, PasswordChecks: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.slots.wait = 100 * time.Millisecond
+	login := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "http://reg.lan/v2/token", nil)
+		r.SetBasicAuth("u", "password-1")
+		w := httptest.NewRecorder()
+		a.ServeToken(w, r)
+		return w
+	}
+	a.slots.ch <- struct{}{} // a long check holds the only slot
+	if w := login(); w.Code != 429 || w.Header().Get("Retry-After") != "1" {
+		t.Errorf("login with every slot busy: %d Retry-After %q, want 429 and 1", w.Code, w.Header().Get("Retry-After"))
+	}
+	a.slots.release()
+	if w := login(); w.Code != 200 {
+		t.Errorf("login with a free slot: %d", w.Code)
+	}
+	if n := counter(t, a, "ferry_auth_password_checks_total"); n != 1 {
+		t.Errorf("%v password checks, want 1", n)
+	}
 }
