@@ -286,8 +286,20 @@ func (a *Authorizer) checkBasic(ctx context.Context, addr, user, pw string) erro
 	if known {
 		hash = u.PasswordHash
 	}
+	if id, robot := robotID(pw); robot {
+		// A robot token has 256 random bits: guessing is hopeless and the
+		// check is one lookup, so a right token passes even from a
+		// throttled address; a wrong one still counts as a failure.
+		ok, err := a.checkRobot(ctx, id, user, pw)
+		if err != nil || ok {
+			return err
+		}
+		a.byAddr.take(addr, a.now())
+		a.byUser.take(user, a.now())
+		return a.failed(ctx, addr, user, known)
+	}
 	key := sha256.Sum256([]byte(user + "\x00" + pw))
-	if _, robot := robotID(pw); !robot && hash != "" && a.remembered(key, hash) {
+	if hash != "" && a.remembered(key, hash) {
 		return nil
 	}
 	if err := a.limited(addr, user); err != nil {
@@ -302,7 +314,7 @@ func (a *Authorizer) checkBasic(ctx context.Context, addr, user, pw string) erro
 		if err := a.attempt(addr, user); err != nil {
 			return false, err
 		}
-		ok, err := a.verify(context.WithoutCancel(ctx), user, pw, hash, key)
+		ok, err := a.verify(context.WithoutCancel(ctx), pw, hash, key)
 		if ok || err != nil {
 			// Only a wrong secret counts against the address and the name.
 			a.byAddr.refund(addr, a.now())
@@ -327,19 +339,34 @@ func (a *Authorizer) checkBasic(ctx context.Context, addr, user, pw string) erro
 		return res.Err
 	}
 	if !res.Val.(bool) {
-		a.metrics.failures.Inc()
-		// The name is logged only when such a user exists: a password
-		// typed into the user field must not end up in the log.
-		attrs := []any{"remote", addr}
-		if known {
-			attrs = append(attrs, "user", user)
-		} else {
-			attrs = append(attrs, "user", "(unknown user, name not logged)")
-		}
-		a.log.InfoContext(ctx, "authentication failed", attrs...)
-		return errBadCredentials
+		return a.failed(ctx, addr, user, known)
 	}
 	return nil
+}
+
+// failed logs and counts a refused login and returns errBadCredentials.
+// The name is logged only when such a user exists: a password typed into
+// the user field must not end up in the log.
+func (a *Authorizer) failed(ctx context.Context, addr, user string, known bool) error {
+	a.metrics.failures.Inc()
+	name := "(unknown user, name not logged)"
+	if known {
+		name = user
+	}
+	a.log.InfoContext(ctx, "authentication failed", "remote", addr, "user", name)
+	return errBadCredentials
+}
+
+// checkRobot reports whether pw is robot token id of user.
+func (a *Authorizer) checkRobot(ctx context.Context, id, user, pw string) (bool, error) {
+	t, err := a.st.Token(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("auth: %w", err)
+	}
+	return t.User == user && sameHash(t.SecretHash, hashSecret(pw)), nil
 }
 
 // limited says why addr or user may not try now, or nil.
@@ -377,16 +404,9 @@ func (a *Authorizer) remembered(key [32]byte, hash string) bool {
 	return ok && e.hash == hash && a.now().Before(e.expires)
 }
 
-// verify checks a robot token or a password against hash ("" for an
-// unknown user), and remembers a good password.
-func (a *Authorizer) verify(ctx context.Context, user, pw, hash string, key [32]byte) (bool, error) {
-	if id, ok := robotID(pw); ok {
-		t, err := a.st.Token(ctx, id)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return false, fmt.Errorf("auth: %w", err)
-		}
-		return err == nil && t.User == user && sameHash(t.SecretHash, hashSecret(pw)), nil
-	}
+// verify checks a password against hash ("" for an unknown user), one
+// bcrypt at a time per slot, and remembers a good password.
+func (a *Authorizer) verify(ctx context.Context, pw, hash string, key [32]byte) (bool, error) {
 	if err := a.slots.acquire(ctx); err != nil {
 		return false, err
 	}

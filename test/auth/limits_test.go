@@ -98,6 +98,13 @@ func TestFailedLoginLimit(t *testing.T) {
 	if st, _, _ := do(t, attacker, req); st != 200 {
 		t.Errorf("alice's verified credentials from the limited address: %d, want 200", st)
 	}
+	// So does a robot token: 256 random bits need no guessing limit.
+	tok := strings.TrimSpace(mustUser(t, "", "token", "create", "bob", "--data-dir", s.DataDir))
+	req, _ = http.NewRequest("GET", s.URL+"/v2/", nil)
+	req.SetBasicAuth("bob", tok)
+	if st, _, _ := do(t, attacker, req); st != 200 {
+		t.Errorf("bob's robot token from the limited address: %d, want 200", st)
+	}
 
 	// bob's name from four addresses (twice the per-address limit), then
 	// more if slow checks let tokens come back: the name is limited, bob
