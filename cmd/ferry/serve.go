@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/net/netutil"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-mirror/ferry/internal/auth"
@@ -39,6 +40,10 @@ type serveOptions struct {
 	anonymousPull   bool
 	uploadMaxAge    time.Duration
 	blobRedirect    bool
+	failedLogins    int
+	maxConnections  int
+	bodyReadTimeout time.Duration
+	maxUploads      int
 }
 
 func newServeCmd() *cobra.Command {
@@ -98,6 +103,10 @@ key: generate it once with  head -c 32 /dev/urandom | base64`,
 	f.BoolVar(&o.anonymousPull, "anonymous-pull", false, "let clients without credentials pull (pushes and deletes still need a user)")
 	f.BoolVar(&o.blobRedirect, "blob-redirect", false, "with an s3:// blob store, send clients to presigned S3 URLs for blob downloads (they must reach the S3 endpoint)")
 	o.storeFlags.registerSecretsKey(f)
+	f.IntVar(&o.failedLogins, "failed-logins-per-minute", auth.DefaultFailedLogins, "failed logins a client address may make per minute (a user name twice as many) before it gets 429; -1: no limit")
+	f.IntVar(&o.maxConnections, "max-connections", 2048, "open client connections at most; more wait to be accepted (0: no limit)")
+	f.DurationVar(&o.bodyReadTimeout, "body-read-timeout", time.Minute, "end a request whose body sends no data for this long (0: wait for ever)")
+	f.IntVar(&o.maxUploads, "max-uploads-per-user", 200, "upload sessions one user (or client address with auth off) may have open, across replicas; more get 429 (0: no limit)")
 	f.DurationVar(&o.uploadMaxAge, "upload-max-age", 24*time.Hour, "remove uploads nobody wrote to for this long, with their data (0: never)")
 	return cmd
 }
@@ -181,6 +190,12 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if o.uploadMaxAge < 0 {
 		return errors.New("--upload-max-age must be positive, or 0 to keep abandoned uploads")
 	}
+	if o.maxConnections < 0 || o.maxUploads < 0 || o.bodyReadTimeout < 0 {
+		return errors.New("--max-connections, --max-uploads-per-user and --body-read-timeout must be positive, or 0 for no limit")
+	}
+	if o.failedLogins == 0 {
+		return errors.New("--failed-logins-per-minute must be positive, or -1 for no limit")
+	}
 	if o.plainHTTP && o.tlsCert != "" {
 		return errors.New("--plain-http and --tls-cert exclude each other")
 	}
@@ -209,7 +224,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	reg := registry.New(registry.Options{
 		Blobs: blobs, Meta: meta, Logger: logger,
 		MaxManifestSize: o.maxManifestSize, ReadOnly: o.readOnly, Auth: authz,
-		BlobRedirect: blobRedirectTTL(o.blobRedirect),
+		BlobRedirect:    blobRedirectTTL(o.blobRedirect),
+		BodyReadTimeout: o.bodyReadTimeout, MaxUploadsPerUser: o.maxUploads,
 	})
 	srv := &http.Server{
 		Handler:           reg.Handler(),
@@ -227,6 +243,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if o.maxConnections > 0 {
+		// Connections past the limit wait in the kernel's backlog until
+		// one closes, rather than each costing a goroutine and buffers.
+		ln = netutil.LimitListener(ln, o.maxConnections)
 	}
 	logger.Info("ferry serve listening", "addr", ln.Addr().String(), "data_dir", o.dataDir, "tls", !o.plainHTTP, "read_only", o.readOnly)
 	if o.uploadMaxAge > 0 && !o.readOnly {
@@ -269,7 +290,8 @@ func newAuthorizer(ctx context.Context, o *serveOptions, as store.AuthStore, box
 	if err := bootstrapAuth(ctx, o, as, mode, logger); err != nil {
 		return nil, err
 	}
-	a, err := auth.New(ctx, auth.Options{Store: as, Mode: mode, AnonymousPull: o.anonymousPull, Logger: logger, Box: box})
+	a, err := auth.New(ctx, auth.Options{Store: as, Mode: mode, AnonymousPull: o.anonymousPull, Logger: logger, Box: box,
+		FailedLogins: o.failedLogins})
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +309,9 @@ func tlsConfig(ctx context.Context, o *serveOptions, as store.AuthStore, box *se
 		if err != nil {
 			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
-		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+		cfg := certs.ServerConfig()
+		cfg.Certificates = []tls.Certificate{cert}
+		return cfg, nil
 	}
 	dir := filepath.Join(o.dataDir, "tls")
 	var m *certs.Manager

@@ -7,10 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/ferry-mirror/ferry/internal/secretbox"
 	"github.com/ferry-mirror/ferry/internal/store"
@@ -47,7 +51,18 @@ type Options struct {
 	Logger        *slog.Logger
 	// Box seals the signing keys in the store; required unless Mode is Off.
 	Box *secretbox.Box
+	// FailedLogins is how many failed logins a client address may make
+	// per minute (a user name twice as many); 0: DefaultFailedLogins,
+	// negative: no limit.
+	FailedLogins int
+	// PasswordChecks bounds the bcrypt checks run at once; 0: half the
+	// CPUs, at least one.
+	PasswordChecks int
 }
+
+// DefaultFailedLogins is the failed logins per minute a client address
+// may make when Options.FailedLogins is 0.
+const DefaultFailedLogins = 10
 
 // Authorizer checks the credentials of registry requests and issues
 // bearer tokens. It keeps no state another replica would need: users,
@@ -64,6 +79,12 @@ type Authorizer struct {
 	ring   *keyring                // signing keys, reread every RingRefresh
 	ringAt time.Time               // when ring was read
 	basic  map[[32]byte]basicEntry // recently verified Basic credentials
+
+	byAddr  *failureLimiter // failed logins per client address
+	byUser  *failureLimiter // failed logins per user name
+	slots   checkSlots
+	flights singleflight.Group // identical checks in flight share one bcrypt
+	metrics authMetrics
 }
 
 type basicEntry struct {
@@ -74,17 +95,35 @@ type basicEntry struct {
 // farFuture marks a ring that is never reread.
 var farFuture = time.Unix(1<<40, 0)
 
-// How long a verified Basic password is remembered.
 const (
+	// basicTTL is how long a verified Basic password is remembered.
 	basicTTL = 5 * time.Minute
 	maxBasic = 1024
+	// maxTracked bounds the addresses and user names whose failures are
+	// counted.
+	maxTracked = 10000
+	// slotWait is how long a login waits for a free password check before
+	// it is told to come back.
+	slotWait = 10 * time.Second
 )
 
 // New loads the signing keys (creating them once, shared by all replicas
 // through the store, sealed with o.Box) and returns an Authorizer.
 func New(ctx context.Context, o Options) (*Authorizer, error) {
 	a := &Authorizer{st: o.Store, mode: o.Mode, anon: o.AnonymousPull, log: o.Logger,
-		keys: ringStore{o.Store, o.Box}, now: time.Now, basic: map[[32]byte]basicEntry{}}
+		keys: ringStore{o.Store, o.Box}, now: time.Now, basic: map[[32]byte]basicEntry{},
+		metrics: newAuthMetrics()}
+	if o.FailedLogins == 0 {
+		o.FailedLogins = DefaultFailedLogins
+	}
+	if o.FailedLogins > 0 {
+		a.byAddr = newFailureLimiter(o.FailedLogins, time.Minute/time.Duration(o.FailedLogins), maxTracked)
+		a.byUser = newFailureLimiter(2*o.FailedLogins, time.Minute/time.Duration(2*o.FailedLogins), maxTracked)
+	}
+	if o.PasswordChecks <= 0 {
+		o.PasswordChecks = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	a.slots = checkSlots{ch: make(chan struct{}, o.PasswordChecks), wait: slotWait}
 	if a.mode == "" {
 		a.mode = On
 	}
@@ -247,9 +286,12 @@ func (a *Authorizer) identify(ctx context.Context, req *http.Request) (*Identity
 		if !ok {
 			return nil, a.refuse(req, "", "", "malformed Basic credentials")
 		}
-		cred, err := a.checkBasic(ctx, user, pw)
+		cred, err := a.checkBasic(ctx, clientAddr(req), user, pw)
 		if err != nil {
-			return nil, a.refuseOr(req, err)
+			if errors.Is(err, errBadCredentials) {
+				return nil, a.refuse(req, "", "", err.Error())
+			}
+			return nil, err
 		}
 		return a.userIdentity(ctx, req, user, cred)
 	}
@@ -297,40 +339,158 @@ func passwordFingerprint(hash string) string {
 
 var errBadCredentials = errors.New("invalid username or password")
 
-// checkBasic verifies a password or robot token and returns the
-// credential it was, as tokens name it ("p:<fingerprint>" or "r:<id>"). A
-// verified password is remembered briefly against the stored hash it
-// matched (keyed by a hash of the pair, never the password), so a client
-// sending Basic on every request does not pay bcrypt each time, while a
-// changed password or a deleted user takes effect at once.
-func (a *Authorizer) checkBasic(ctx context.Context, user, pw string) (string, error) {
-	if id, ok := robotID(pw); ok {
-		t, err := a.st.Token(ctx, id)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return "", fmt.Errorf("auth: %w", err)
-		}
-		if err != nil || t.User != user || !sameHash(t.SecretHash, hashSecret(pw)) {
-			return "", errBadCredentials
-		}
-		return "r:" + id, nil
-	}
+// checkBasic verifies a password or robot token sent from client address
+// addr, logs a failure, and returns the credential it was, as tokens name
+// it ("p:<fingerprint>" or "r:<id>"). A verified password is remembered briefly
+// against the stored hash it matched (keyed by a hash of the pair, never
+// the password), so a client sending Basic on every request does not pay
+// bcrypt each time, while a changed password or a deleted user takes
+// effect at once. Remembered credentials pass even while their address or
+// name is throttled: an attack on a name must not lock out its owner's
+// running pulls.
+func (a *Authorizer) checkBasic(ctx context.Context, addr, user, pw string) (string, error) {
 	u, err := a.st.User(ctx, user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", fmt.Errorf("auth: %w", err)
 	}
+	known := err == nil
 	hash := ""
-	if err == nil {
+	if known {
 		hash = u.PasswordHash
 	}
-	key := sha256.Sum256([]byte(user + "\x00" + pw))
-	a.mu.Lock()
-	e, ok := a.basic[key]
-	a.mu.Unlock()
-	if ok && hash != "" && e.hash == hash && a.now().Before(e.expires) {
-		return "p:" + passwordFingerprint(hash), nil
+	if id, robot := robotID(pw); robot {
+		// A robot token has 256 random bits: guessing is hopeless and the
+		// check is one lookup, so a right token passes even from a
+		// throttled address; a wrong one still counts as a failure.
+		ok, err := a.checkRobot(ctx, id, user, pw)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return "r:" + id, nil
+		}
+		a.byAddr.take(addr, a.now())
+		a.byUser.take(user, a.now())
+		return "", a.failed(ctx, addr, user, known)
 	}
-	if !checkPassword(hash, pw) {
-		return "", errBadCredentials
+	cred := "p:" + passwordFingerprint(hash)
+	key := sha256.Sum256([]byte(user + "\x00" + pw))
+	if hash != "" && a.remembered(key, hash) {
+		return cred, nil
+	}
+	if err := a.limited(addr, user); err != nil {
+		a.metrics.throttled.WithLabelValues(err.reason).Inc()
+		return "", err
+	}
+	// Identical credentials checked at once (a fleet of nodes starting
+	// with one pull secret) share one check and its answer, and count as
+	// one attempt.
+	fkey := string(key[:]) + hash
+	ch := a.flights.DoChan(fkey, func() (any, error) {
+		if err := a.attempt(addr, user); err != nil {
+			return false, err
+		}
+		ok, err := a.verify(context.WithoutCancel(ctx), pw, hash, key)
+		if ok || err != nil {
+			// Only a wrong secret counts against the address and the name.
+			a.byAddr.refund(addr, a.now())
+			a.byUser.refund(user, a.now())
+		}
+		if errors.Is(err, errBusy) {
+			err = &Throttled{reason: "busy", RetryAfter: time.Second, Msg: "the server is busy checking passwords; retry in a second"}
+		}
+		return ok, err
+	})
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	var th *Throttled
+	if errors.As(res.Err, &th) {
+		a.metrics.throttled.WithLabelValues(th.reason).Inc()
+	}
+	if res.Err != nil {
+		return "", res.Err
+	}
+	if !res.Val.(bool) {
+		return "", a.failed(ctx, addr, user, known)
+	}
+	return cred, nil
+}
+
+// failed logs and counts a refused login and returns errBadCredentials.
+// The name is logged only when such a user exists: a password typed into
+// the user field must not end up in the log.
+func (a *Authorizer) failed(ctx context.Context, addr, user string, known bool) error {
+	a.metrics.failures.Inc()
+	name := "(unknown user, name not logged)"
+	if known {
+		name = user
+	}
+	a.log.InfoContext(ctx, "authentication failed", "remote", addr, "user", name)
+	return errBadCredentials
+}
+
+// checkRobot reports whether pw is robot token id of user.
+func (a *Authorizer) checkRobot(ctx context.Context, id, user, pw string) (bool, error) {
+	t, err := a.st.Token(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("auth: %w", err)
+	}
+	return t.User == user && sameHash(t.SecretHash, hashSecret(pw)), nil
+}
+
+// limited says why addr or user may not try now, or nil.
+func (a *Authorizer) limited(addr, user string) *Throttled {
+	now := a.now()
+	if d := a.byAddr.wait(addr, now); d > 0 {
+		return throttled("address", "from "+addr, d)
+	}
+	if d := a.byUser.wait(user, now); d > 0 {
+		return throttled("user", "for this user name", d)
+	}
+	return nil
+}
+
+// attempt counts a check from addr for user against both limits, or says
+// why it may not be made.
+func (a *Authorizer) attempt(addr, user string) *Throttled {
+	now := a.now()
+	if d := a.byAddr.take(addr, now); d > 0 {
+		return throttled("address", "from "+addr, d)
+	}
+	if d := a.byUser.take(user, now); d > 0 {
+		a.byAddr.refund(addr, now)
+		return throttled("user", "for this user name", d)
+	}
+	return nil
+}
+
+// remembered reports whether user and password (key) were verified
+// recently against the stored hash.
+func (a *Authorizer) remembered(key [32]byte, hash string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.basic[key]
+	return ok && e.hash == hash && a.now().Before(e.expires)
+}
+
+// verify checks a password against hash ("" for an unknown user), one
+// bcrypt at a time per slot, and remembers a good password.
+func (a *Authorizer) verify(ctx context.Context, pw, hash string, key [32]byte) (bool, error) {
+	if err := a.slots.acquire(ctx); err != nil {
+		return false, err
+	}
+	a.metrics.checks.Inc()
+	ok := checkPassword(hash, pw)
+	a.slots.release()
+	if !ok {
+		return false, nil
 	}
 	a.mu.Lock()
 	if len(a.basic) >= maxBasic {
@@ -338,15 +498,16 @@ func (a *Authorizer) checkBasic(ctx context.Context, user, pw string) (string, e
 	}
 	a.basic[key] = basicEntry{hash: hash, expires: a.now().Add(basicTTL)}
 	a.mu.Unlock()
-	return "p:" + passwordFingerprint(hash), nil
+	return true, nil
 }
 
-func (a *Authorizer) refuseOr(req *http.Request, err error) error {
-	if errors.Is(err, errBadCredentials) {
-		a.log.InfoContext(req.Context(), "authentication failed", "remote", req.RemoteAddr)
-		return a.refuse(req, "", "", err.Error())
+// clientAddr is the request's peer address without its port. Proxy
+// headers are not trusted: anyone can send them.
+func clientAddr(req *http.Request) string {
+	if h, _, err := net.SplitHostPort(req.RemoteAddr); err == nil {
+		return h
 	}
-	return err
+	return req.RemoteAddr
 }
 
 // refuse builds a 401 whose challenge sends clients to /v2/token with the

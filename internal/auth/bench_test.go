@@ -36,7 +36,7 @@ func benchAuthorizer(b *testing.B) *Authorizer {
 // BenchmarkAuthorize measures the per-request cost of each credential kind.
 func BenchmarkAuthorize(b *testing.B) {
 	a := benchAuthorizer(b)
-	cred, err := a.checkBasic(context.Background(), "u", "password-1")
+	cred, err := a.checkBasic(context.Background(), "127.0.0.1", "u", "password-1")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -41,10 +42,15 @@ func (a *Authorizer) ServeToken(w http.ResponseWriter, req *http.Request) {
 	c := claims{IssuedAt: a.now().Unix(), Expires: a.now().Add(TokenLifetime).Unix()}
 	switch {
 	case hasCreds:
-		cred, err := a.checkBasic(ctx, user, pw)
+		cred, err := a.checkBasic(ctx, clientAddr(req), user, pw)
 		if err != nil {
+			var th *Throttled
+			if errors.As(err, &th) {
+				w.Header().Set("Retry-After", strconv.Itoa(th.RetryAfterSeconds()))
+				tokenError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", th.Msg)
+				return
+			}
 			if errors.Is(err, errBadCredentials) {
-				a.log.InfoContext(ctx, "authentication failed", "remote", req.RemoteAddr, "user", user)
 				w.Header().Set("WWW-Authenticate", `Basic realm="ferry"`)
 				tokenError(w, http.StatusUnauthorized, "UNAUTHORIZED", err.Error())
 				return

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,8 +90,12 @@ func newManager(dir string, hostnames []string, logger *slog.Logger, opts option
 	}
 	// The machine's own name is a convenience: one that no certificate can
 	// carry is left out rather than stopping the server.
+	host := ""
 	if h, err := os.Hostname(); err == nil && h != "" {
 		if withHost, err := parseNames(append(append([]string(nil), hostnames...), h)); err == nil {
+			if lh := strings.ToLower(strings.TrimSuffix(h, ".")); len(withHost.all()) > len(n.all()) {
+				host = lh // not also named by --hostname
+			}
 			n = withHost
 		} else {
 			logger.Warn("host name left out of the TLS certificate", "hostname", h, "err", err)
@@ -103,6 +108,9 @@ func newManager(dir string, hostnames []string, logger *slog.Logger, opts option
 	if m.ca, err = m.loadOrCreateCA(); err != nil {
 		return nil, err
 	}
+	if err := m.fitNames(host); err != nil {
+		return nil, err
+	}
 	if err := m.loadOrIssueServer(); err != nil {
 		return nil, err
 	}
@@ -112,13 +120,30 @@ func newManager(dir string, hostnames []string, logger *slog.Logger, opts option
 // CAFile returns the path of the CA certificate (PEM).
 func (m *Manager) CAFile() string { return filepath.Join(m.dir, caCertFile) }
 
-// TLSConfig returns a configuration whose GetCertificate serves the current
+// TLSConfig returns a ServerConfig whose GetCertificate serves the current
 // certificate, renewed when less than a third of its lifetime remains.
 func (m *Manager) TLSConfig() *tls.Config {
+	cfg := ServerConfig()
+	cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return m.certificate(), nil
+	}
+	return cfg
+}
+
+// ServerConfig is the TLS configuration every ferry server starts from:
+// TLS 1.2 or newer, and for TLS 1.2 only forward-secret AEAD suites (TLS
+// 1.3 has only those). CBC suites are out: their MAC-then-encrypt design
+// is what padding-oracle attacks (Lucky13) feed on.
+func ServerConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return m.certificate(), nil
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
 	}
 }
@@ -189,4 +214,50 @@ func (m *Manager) unusable(leaf *x509.Certificate) string {
 		return "less than a third of its lifetime remains"
 	}
 	return ""
+}
+
+// fitNames checks the names to serve against the CA's name constraints.
+// The machine's own name (host), a convenience, is left out when the CA
+// does not permit it, as on a replica that adopted another's CA; any other
+// name outside them stops the start, since clusters would refuse it. A CA
+// without constraints, made before Ferry added them, keeps working, with
+// a warning that says how to replace it.
+func (m *Manager) fitNames(host string) error {
+	ca := m.ca.cert
+	if len(ca.PermittedDNSDomains) == 0 && len(ca.PermittedIPRanges) == 0 {
+		m.logger.Warn("the TLS CA has no name constraints: whoever obtains its key can make certificates for any site (quay.io, registry.redhat.io) that clients trusting it accept. "+
+			"To replace it with a CA limited to this registry's names: stop serve, move the directory away, start serve, then put the new CA file in every cluster's trust bundle "+
+			"(keep the old one trusted until then)", "dir", m.dir, "ca", filepath.Join(m.dir, caCertFile))
+		return nil
+	}
+	var outside []string
+	dns := m.names.dns[:0:0]
+	for _, d := range m.names.dns {
+		switch {
+		case permitsDNS(ca, d):
+			dns = append(dns, d)
+		case d == host:
+			m.logger.Warn("host name left out of the TLS certificate: the CA's name constraints do not cover it", "hostname", d, "permitted", constraints(ca))
+		default:
+			outside = append(outside, d)
+		}
+	}
+	ips := m.names.ips[:0:0]
+	for _, ip := range m.names.ips {
+		switch {
+		case permitsIP(ca, ip):
+			ips = append(ips, ip)
+		case ip.String() == host:
+			m.logger.Warn("host address left out of the TLS certificate: the CA's name constraints do not cover it", "hostname", host, "permitted", constraints(ca))
+		default:
+			outside = append(outside, ip.String())
+		}
+	}
+	if len(outside) > 0 {
+		return fmt.Errorf("tls: the CA %s may only sign certificates for %v (its name constraints), not for %v; "+
+			"start with the --hostname list the CA was made with (every replica the same), or move %s away to create a CA for the new names and give clusters its new ca.crt, or use --tls-cert",
+			filepath.Join(m.dir, caCertFile), constraints(ca), outside, m.dir)
+	}
+	m.names = names{dns: dns, ips: ips}
+	return nil
 }

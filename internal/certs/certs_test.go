@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -170,14 +173,18 @@ func TestSecondManagerReusesCAAndCertificate(t *testing.T) {
 	}
 }
 
+// TestNewHostnameIssuesNewCertificateUnderSameCA: a name the CA's
+// constraints cover (a subdomain of a name it was made for, or a name
+// under a wildcard) gets a new server certificate under the CA clusters
+// already trust; a name outside them stops the start with the way out.
 func TestNewHostnameIssuesNewCertificateUnderSameCA(t *testing.T) {
 	dir := t.TempDir()
-	m1, err := NewManager(dir, []string{"mirror.lan"}, nil)
+	m1, err := NewManager(dir, []string{"mirror.lan", "*.apps.corp"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	leaf1 := served(t, m1, "")
-	m2, err := NewManager(dir, []string{"mirror.lan", "registry.other.lan"}, nil)
+	m2, err := NewManager(dir, []string{"mirror.lan", "*.apps.corp", "registry.mirror.lan", "quay.apps.corp"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,11 +193,112 @@ func TestNewHostnameIssuesNewCertificateUnderSameCA(t *testing.T) {
 		t.Fatal("adding a hostname did not issue a new server certificate")
 	}
 	// The first manager's pool is the CA clusters already trust.
-	if _, err := leaf2.Verify(x509.VerifyOptions{DNSName: "registry.other.lan", Roots: caPool(t, m1)}); err != nil {
-		t.Errorf("new certificate does not verify under the original CA: %v", err)
+	for _, name := range []string{"registry.mirror.lan", "quay.apps.corp"} {
+		if _, err := leaf2.Verify(x509.VerifyOptions{DNSName: name, Roots: caPool(t, m1)}); err != nil {
+			t.Errorf("new certificate for %s does not verify under the original CA: %v", name, err)
+		}
 	}
 	if !leaf2.Equal(readCert(t, filepath.Join(dir, "server.crt"))) {
 		t.Error("the new certificate was not stored in server.crt")
+	}
+	_, err = NewManager(dir, []string{"mirror.lan", "registry.other.lan"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "registry.other.lan") || !strings.Contains(err.Error(), "move "+dir+" away") {
+		t.Errorf("a hostname outside the CA's constraints: %v; want an error naming it and saying to move the directory away", err)
+	}
+}
+
+// TestCAIsNameConstrained: the generated CA signs only for the server's
+// names; a certificate for quay.io made with its key is refused by Go's
+// verifier, as by every client that honours name constraints.
+func TestCAIsNameConstrained(t *testing.T) {
+	dir := t.TempDir()
+	m, err := NewManager(dir, []string{"mirror.lan", "10.0.0.5"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := readCert(t, m.CAFile())
+	if !ca.PermittedDNSDomainsCritical || !slices.Contains(ca.PermittedDNSDomains, "mirror.lan") {
+		t.Fatalf("CA constraints: critical %v, DNS %v", ca.PermittedDNSDomainsCritical, ca.PermittedDNSDomains)
+	}
+	pool := caPool(t, m)
+	for _, c := range []struct {
+		dns string
+		ip  string
+		ok  bool
+	}{
+		{dns: "mirror.lan", ok: true}, {dns: "localhost", ok: true}, {ip: "10.0.0.5", ok: true}, {ip: "127.0.0.1", ok: true},
+		{dns: "quay.io"}, {dns: "registry.redhat.io"}, {dns: "evilmirror.lan"}, {ip: "10.0.0.6"}, {ip: "8.8.8.8"},
+	} {
+		tmpl := &x509.Certificate{NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		opts := x509.VerifyOptions{Roots: pool}
+		if c.dns != "" {
+			tmpl.DNSNames, opts.DNSName = []string{c.dns}, c.dns
+		} else {
+			tmpl.IPAddresses, opts.DNSName = []net.IP{net.ParseIP(c.ip)}, c.ip
+		}
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		leaf, _, err := sign(tmpl, &key.PublicKey, m.ca.cert, m.ca.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = leaf.Verify(opts)
+		if (err == nil) != c.ok {
+			t.Errorf("certificate for %s%s signed with the CA key: verify error %v, want accepted=%v", c.dns, c.ip, err, c.ok)
+		}
+	}
+}
+
+// TestUnconstrainedCAKeepsWorking: a CA made before name constraints is
+// kept (clusters trust it), any name is still served, and the log says how
+// to replace it.
+func TestUnconstrainedCAKeepsWorking(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: "old Ferry CA"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true}
+	_, der, err := sign(tmpl, &key.PublicKey, tmpl, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writePair(filepath.Join(dir, caCertFile), filepath.Join(dir, caKeyFile), der, key); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	m, err := NewManager(dir, []string{"any.name.example"}, slog.New(slog.NewTextHandler(&log, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readCert(t, m.CAFile()); !bytes.Equal(got.Raw, der) {
+		t.Fatal("the existing CA was replaced")
+	}
+	if _, err := served(t, m, "").Verify(x509.VerifyOptions{DNSName: "any.name.example", Roots: caPool(t, m)}); err != nil {
+		t.Errorf("server certificate under the old CA: %v", err)
+	}
+	if !strings.Contains(log.String(), "no name constraints") || !strings.Contains(log.String(), "move the directory away") {
+		t.Errorf("no warning about the unconstrained CA:\n%s", log.String())
+	}
+}
+
+// TestHostNameOutsideAdoptedCAIsLeftOut: a replica whose machine name the
+// shared CA does not cover still starts, serving the names it does.
+func TestHostNameOutsideAdoptedCAIsLeftOut(t *testing.T) {
+	lb, err := parseNames([]string{"mirror.lan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := &Manager{dir: t.TempDir(), names: lb, logger: slog.New(slog.DiscardHandler), opts: options{now: time.Now, caLifetime: time.Hour}}
+	ca, err := first.createCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withHost, _ := parseNames([]string{"mirror.lan", "replica-2"})
+	m := &Manager{dir: first.dir, names: withHost, logger: slog.New(slog.DiscardHandler), ca: ca}
+	if err := m.fitNames("replica-2"); err != nil {
+		t.Fatalf("a machine name outside the shared CA stopped the start: %v", err)
+	}
+	if slices.Contains(m.names.dns, "replica-2") || !slices.Contains(m.names.dns, "mirror.lan") {
+		t.Errorf("names served: %v; want mirror.lan without replica-2", m.names.dns)
 	}
 }
 

@@ -120,6 +120,12 @@ func (m *Manager) createCA() (*authority, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
+		// Clusters trust this CA for everything; the constraints make it
+		// good only for this registry's names, so its key cannot be used
+		// to impersonate quay.io or any other site to them.
+		PermittedDNSDomainsCritical: true,
+		PermittedDNSDomains:         m.names.constraintDomains(),
+		PermittedIPRanges:           m.names.constraintRanges(),
 	}
 	cert, der, err := sign(tmpl, &key.PublicKey, tmpl, key)
 	if err != nil {

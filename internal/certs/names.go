@@ -87,3 +87,67 @@ func (n names) all() []string {
 	}
 	return out
 }
+
+// constraintDomains are the DNS name constraints of a CA for these names:
+// each name (which also permits its subdomains), a wildcard as its parent.
+func (n names) constraintDomains() []string {
+	var out []string
+	for _, d := range n.dns {
+		d = strings.TrimPrefix(d, "*.")
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// constraintRanges are the IP name constraints: each address alone.
+func (n names) constraintRanges() []*net.IPNet {
+	var out []*net.IPNet
+	for _, ip := range n.ips {
+		bits := 128
+		if v4 := ip.To4(); v4 != nil {
+			ip, bits = v4, 32
+		}
+		out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+	}
+	return out
+}
+
+// permitsDNS reports whether ca's name constraints let it sign name. A
+// CA without DNS constraints (made before Ferry added them) permits all.
+func permitsDNS(ca *x509.Certificate, name string) bool {
+	if len(ca.PermittedDNSDomains) == 0 {
+		return true
+	}
+	for _, c := range ca.PermittedDNSDomains {
+		c = strings.ToLower(c)
+		if sub, ok := strings.CutPrefix(c, "."); ok {
+			if strings.HasSuffix(name, "."+sub) {
+				return true
+			}
+			continue
+		}
+		if name == c || strings.HasSuffix(name, "."+c) {
+			return true
+		}
+	}
+	return false
+}
+
+// permitsIP reports whether ca's name constraints let it sign ip.
+func permitsIP(ca *x509.Certificate, ip net.IP) bool {
+	if len(ca.PermittedIPRanges) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(ca.PermittedIPRanges, func(r *net.IPNet) bool { return r.Contains(ip) })
+}
+
+// constraints lists what ca may sign, for messages.
+func constraints(ca *x509.Certificate) []string {
+	out := slices.Clone(ca.PermittedDNSDomains)
+	for _, r := range ca.PermittedIPRanges {
+		out = append(out, r.String())
+	}
+	return out
+}

@@ -31,6 +31,9 @@ var (
 	errTooManyRequests     = errorCode{"TOOMANYREQUESTS", http.StatusTooManyRequests}
 	errUnknown             = errorCode{"UNKNOWN", http.StatusInternalServerError}
 	errUnavailable         = errorCode{"UNAVAILABLE", http.StatusServiceUnavailable}
+	// RANGE_INVALID is distribution's code for a chunk whose Content-Range
+	// does not fit the upload; the OCI spec names only the 416.
+	errRangeInvalid = errorCode{"RANGE_INVALID", http.StatusRequestedRangeNotSatisfiable}
 )
 
 // apiError is an error answered to the client: a code, a message naming the

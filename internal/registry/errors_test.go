@@ -110,7 +110,7 @@ func TestBadInput(t *testing.T) {
 		for _, cr := range []string{"11-19", "5-14", "0-9", "x-y", "15-10"} {
 			body := data[10:]
 			c.do("PATCH", loc, body, "Content-Range", cr, "Content-Type", "application/octet-stream").
-				wantError(t, 416, "BLOB_UPLOAD_INVALID")
+				wantError(t, 416, "RANGE_INVALID")
 		}
 		// The session is untouched: status still 0-9, and it completes.
 		r = c.do("GET", loc, nil).wantStatus(t, 204)

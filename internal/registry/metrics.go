@@ -2,8 +2,11 @@ package registry
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -101,12 +104,38 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// deadlineBody gives each read of a request body timeout to bring data:
+// a client that stops sending, or trickles, loses the connection, while a
+// large upload that keeps flowing is never cut. The deadline is set only
+// around reads and cleared at the end of the body, so the server's own
+// read after the body (which cancels the request on error) never hits it.
+type deadlineBody struct {
+	io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	// ErrNotSupported (a writer without deadlines) leaves the read unbounded.
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	} else if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		err = fmt.Errorf("no request data for %s (--body-read-timeout): %w", b.timeout, err)
+	}
+	return n, err
+}
+
 func (r *Registry) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, route: "other"}
 		var body *countingBody
 		if req.Body != nil && req.Body != http.NoBody {
+			if r.bodyTimeout > 0 {
+				req.Body = &deadlineBody{ReadCloser: req.Body, rc: http.NewResponseController(w), timeout: r.bodyTimeout}
+			}
 			body = &countingBody{ReadCloser: req.Body}
 			req.Body = body
 		}

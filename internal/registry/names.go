@@ -70,6 +70,7 @@ type route struct {
 	kind string // "base", "catalog", "manifest", "blob", "upload", "uploads", "tags", "referrers"
 	name string // repository
 	ref  string // tag, digest or upload id
+	who  string // the user sending the request, or its address when anonymous
 }
 
 // parseRoute splits a /v2/ path. The repository name may contain slashes,

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -42,6 +44,14 @@ type Options struct {
 	// URL of the blob store valid this long, if the store can make one
 	// (S3), so the bytes do not flow through the registry.
 	BlobRedirect time.Duration
+	// BodyReadTimeout, when positive, ends a request whose body sends no
+	// data for this long (each read renews it), so a client trickling
+	// bytes cannot hold a connection and an upload open for ever.
+	BodyReadTimeout time.Duration
+	// MaxUploadsPerUser, when positive, is how many upload sessions one
+	// user (or, with authentication off, one client address) may have
+	// open, across every replica sharing the metadata store.
+	MaxUploadsPerUser int
 }
 
 // presigner is a blob store that can hand out direct download URLs.
@@ -62,11 +72,15 @@ type Registry struct {
 	auth     *auth.Authorizer
 	redirect time.Duration
 	presign  presigner // nil unless redirects are on and the store can
+
+	bodyTimeout time.Duration
+	maxUploads  int
 }
 
 // New returns a Registry; call Handler to serve it.
 func New(o Options) *Registry {
-	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly, auth: o.Auth}
+	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly, auth: o.Auth,
+		bodyTimeout: o.BodyReadTimeout, maxUploads: o.MaxUploadsPerUser}
 	if p, ok := o.Blobs.(presigner); ok && o.BlobRedirect > 0 {
 		r.presign, r.redirect = p, o.BlobRedirect
 	}
@@ -83,6 +97,9 @@ func New(o Options) *Registry {
 		reg, gat = pr, pr
 	}
 	r.metrics = newMetrics(reg)
+	if o.Auth != nil {
+		reg.MustRegister(o.Auth.Collectors()...)
+	}
 	r.gatherer = gat
 	return r
 }
@@ -130,6 +147,7 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
+	rt.who = requester(req, who)
 	if r.readOnly && req.Method != http.MethodGet && req.Method != http.MethodHead {
 		r.fail(w, req, newError(errUnsupported, "the registry is in read-only mode; pushes and deletes are refused until it is restarted without --read-only"))
 		return
@@ -184,8 +202,12 @@ func (r *Registry) fail(w http.ResponseWriter, req *http.Request, err error) {
 	var ae *apiError
 	var be *bodyError
 	var re *auth.Refusal
+	var th *auth.Throttled
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &th):
+		w.Header().Set("Retry-After", strconv.Itoa(th.RetryAfterSeconds()))
+		ae = newError(errTooManyRequests, th.Msg)
 	case errors.As(err, &re) && re.Challenge() != "":
 		w.Header().Set("WWW-Authenticate", re.Challenge())
 		ae = newError(errUnauthorized, re.Msg)
@@ -216,6 +238,18 @@ func (b bodyReader) Read(p []byte) (int, error) {
 		return n, &bodyError{err}
 	}
 	return n, err
+}
+
+// requester names who sends req, for per-user limits: the user, or the
+// client address when the request carries no user.
+func requester(req *http.Request, who *auth.Identity) string {
+	if who != nil && who.User != "" {
+		return who.User
+	}
+	if h, _, err := net.SplitHostPort(req.RemoteAddr); err == nil {
+		return h
+	}
+	return req.RemoteAddr
 }
 
 func quote(s string) string { return `"` + truncate(s, 300) + `"` }

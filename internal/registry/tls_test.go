@@ -106,3 +106,93 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// startTLS runs ferry serve with TLS (generated unless args give a
+// certificate) and returns its host:port once it accepts connections.
+func startTLS(t *testing.T, dataDir string, args ...string) string {
+	t.Helper()
+	host := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	cmd := exec.Command(testenv.FerryBinary(t), append([]string{"serve", "--listen", host, "--data-dir", dataDir}, args...)...)
+	log := &testenv.LogBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); cmd.Wait() })
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		c, err := net.Dial("tcp", host)
+		if err == nil {
+			c.Close()
+			return host
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ferry serve never listened: %v\n%s", err, log.String())
+		}
+	}
+}
+
+// TestGeneratedCAOnlySignsServerNames: a certificate for quay.io signed
+// with the key of the CA that `ferry serve` generated (the one clusters
+// are told to trust) is refused by Go's verifier; the server's own
+// certificate is accepted.
+func TestGeneratedCAOnlySignsServerNames(t *testing.T) {
+	dataDir := t.TempDir()
+	host := startTLS(t, dataDir, "--hostname", "mirror.example.lan")
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dataDir, "tls", "ca.crt"), filepath.Join(dataDir, "tls", "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(pair.Leaf)
+
+	conn, err := tls.Dial("tcp", host, &tls.Config{RootCAs: pool, ServerName: "mirror.example.lan"})
+	if err != nil {
+		t.Fatalf("handshake with the server trusting its CA: %v", err)
+	}
+	conn.Close()
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "quay.io"}, DNSNames: []string{"quay.io"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, pair.Leaf, &key.PublicKey, pair.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := x509.ParseCertificate(der)
+	if _, err := forged.Verify(x509.VerifyOptions{Roots: pool, DNSName: "quay.io"}); err == nil {
+		t.Fatal("a quay.io certificate signed with the generated CA's key verifies: the CA has no name constraints")
+	} else if _, ok := err.(x509.CertificateInvalidError); !ok {
+		t.Errorf("quay.io certificate refused for another reason than its name: %v", err)
+	}
+}
+
+// TestTLS12RefusesCBCSuites: a TLS 1.2 client offering only CBC suites
+// gets no handshake, with the generated CA and with --tls-cert; an AEAD
+// suite is accepted.
+func TestTLS12RefusesCBCSuites(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	for name, host := range map[string]string{
+		"generated":  startTLS(t, filepath.Join(dir, "gen")),
+		"--tls-cert": startTLS(t, filepath.Join(dir, "given"), "--tls-cert", certFile, "--tls-key", keyFile),
+	} {
+		dial := func(suite uint16) error {
+			c, err := tls.Dial("tcp", host, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12,
+				CipherSuites: []uint16{suite}})
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}
+		for _, cbc := range []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256} {
+			if err := dial(cbc); err == nil {
+				t.Errorf("%s: TLS 1.2 handshake with %s succeeded", name, tls.CipherSuiteName(cbc))
+			}
+		}
+		if err := dial(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256); err != nil {
+			t.Errorf("%s: TLS 1.2 with AES-GCM: %v", name, err)
+		}
+	}
+}

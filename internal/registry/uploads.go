@@ -121,7 +121,10 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 		blobCreated(w, rt.name, d)
 		return nil
 	}
-	u := &store.Upload{ID: newUploadID(), Repo: rt.name, Algorithm: digest.Canonical}
+	if err := r.checkUploadQuota(ctx, w, rt.who); err != nil {
+		return err
+	}
+	u := &store.Upload{ID: newUploadID(), Repo: rt.name, Algorithm: digest.Canonical, Owner: rt.who}
 	state, err := marshalHash(u.Algorithm.Hash())
 	if err != nil {
 		return err
@@ -135,6 +138,25 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	uploadAccepted(w, http.StatusAccepted, rt.name, u.ID, 0)
 	return nil
+}
+
+// checkUploadQuota refuses a new session to who when it has as many open
+// as allowed. The count is read from the metadata store, so it holds
+// across replicas; two sessions opened at the same instant may both pass,
+// which a limit against floods can afford.
+func (r *Registry) checkUploadQuota(ctx context.Context, w http.ResponseWriter, who string) error {
+	if r.maxUploads <= 0 {
+		return nil
+	}
+	n, err := r.meta.OpenUploads(ctx, who)
+	if err != nil {
+		return err
+	}
+	if n < r.maxUploads {
+		return nil
+	}
+	w.Header().Set("Retry-After", "30")
+	return newError(errTooManyRequests, fmt.Sprintf("%s has %d upload sessions open, the most allowed (--max-uploads-per-user); finish or cancel (DELETE) open uploads, or wait until abandoned ones are purged (--upload-max-age)", quote(who), n))
 }
 
 // mount links blob d into repo from repository from, or, when from is
@@ -225,31 +247,44 @@ func (r *Registry) loadUpload(req *http.Request, rt route) (u *store.Upload, rel
 }
 
 // appendChunk writes the request body at the session's offset, after
-// checking Content-Range, and records the new offset and hash state.
+// checking Content-Range, and records the new offset and hash state. A
+// chunk whose length is not the one its Content-Range announces is
+// refused and the session left as it was: what it wrote past the offset
+// is discarded by the next write.
 func (r *Registry) appendChunk(w http.ResponseWriter, req *http.Request, u *store.Upload) error {
+	want := int64(-1)
 	if cr := req.Header.Get("Content-Range"); cr != "" {
 		start, end, ok := parseContentRange(cr)
 		if !ok || start != u.Offset {
-			w.Header().Set("Location", uploadLocation(u.Repo, u.ID))
-			w.Header().Set("Range", rangeHeader(u.Offset))
-			return newError(errBlobUploadInvalid, fmt.Sprintf("Content-Range %q does not continue the upload, which has %d bytes; send the chunk starting at byte %d", cr, u.Offset, u.Offset)).
-				withStatus(http.StatusRequestedRangeNotSatisfiable)
+			return rangeInvalid(w, u, fmt.Sprintf("Content-Range %q does not continue the upload, which has %d bytes; send the chunk starting at byte %d", cr, u.Offset, u.Offset))
 		}
-		if req.ContentLength >= 0 && req.ContentLength != end-start+1 {
-			return newError(errSizeInvalid, fmt.Sprintf("Content-Range %q is %d bytes but Content-Length is %d", cr, end-start+1, req.ContentLength))
+		want = end - start + 1
+		if req.ContentLength >= 0 && req.ContentLength != want {
+			return rangeInvalid(w, u, fmt.Sprintf("Content-Range %q is %d bytes but Content-Length is %d; send a chunk as long as its range", cr, want, req.ContentLength))
 		}
 	}
 	h, err := restoreHash(u)
 	if err != nil {
 		return err
 	}
-	n, err := r.blobs.WriteUpload(req.Context(), u.ID, u.Offset, io.TeeReader(bodyReader{req.Body}, h))
+	body := io.Reader(bodyReader{req.Body})
+	if want >= 0 {
+		body = io.LimitReader(body, want+1) // one byte more tells a longer chunk
+	}
+	n, err := r.blobs.WriteUpload(req.Context(), u.ID, u.Offset, io.TeeReader(body, h))
 	if errors.Is(err, store.ErrNotFound) {
 		// The session's data file is gone (cleaned up, or lost with a disk).
 		return uploadUnknown(u.ID)
 	}
 	if err != nil {
 		return err
+	}
+	if want >= 0 && n != want {
+		got := strconv.FormatInt(n, 10)
+		if n > want {
+			got = "more than " + strconv.FormatInt(want, 10)
+		}
+		return rangeInvalid(w, u, fmt.Sprintf("Content-Range %q announces %d bytes but the chunk had %s; nothing was added, send the chunk again with its true range", req.Header.Get("Content-Range"), want, got))
 	}
 	if n == 0 {
 		return nil
@@ -270,6 +305,14 @@ func (r *Registry) appendChunk(w http.ResponseWriter, req *http.Request, u *stor
 		return err
 	}
 	return nil
+}
+
+// rangeInvalid answers 416 with the range the session really has, so the
+// client can continue from there.
+func rangeInvalid(w http.ResponseWriter, u *store.Upload, msg string) *apiError {
+	w.Header().Set("Location", uploadLocation(u.Repo, u.ID))
+	w.Header().Set("Range", rangeHeader(u.Offset))
+	return newError(errRangeInvalid, msg)
 }
 
 // patchUpload handles PATCH: one chunk, in order.

@@ -99,6 +99,9 @@ type Upload struct {
 	Algorithm digest.Algorithm
 	HashState []byte // encoding.BinaryMarshaler state of the running hash at Offset
 	StartedAt time.Time
+	// Owner opened the session: a user name, or the client address when
+	// authentication is off. Open sessions are limited per owner.
+	Owner string
 }
 
 // MetadataStore holds everything but blob bytes. Every method is safe for
@@ -152,6 +155,8 @@ type MetadataStore interface {
 	AdvanceUpload(ctx context.Context, u *Upload, from int64) error
 	// DeleteUpload ends a session; absent is not an error.
 	DeleteUpload(ctx context.Context, id string) error
+	// OpenUploads counts the sessions owner has open.
+	OpenUploads(ctx context.Context, owner string) (int, error)
 	// StaleUploads lists at most n sessions not written to since before.
 	StaleUploads(ctx context.Context, before time.Time, n int) ([]string, error)
 

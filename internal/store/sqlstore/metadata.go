@@ -308,8 +308,8 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 // CreateUpload implements store.MetadataStore.
 func (s *Store) CreateUpload(ctx context.Context, u *store.Upload) error {
 	ts := now()
-	_, err := s.exec(ctx, `INSERT INTO uploads (id, repo, "offset", algorithm, hash_state, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Repo, u.Offset, string(u.Algorithm), u.HashState, ts, ts)
+	_, err := s.exec(ctx, `INSERT INTO uploads (id, repo, "offset", algorithm, hash_state, started_at, updated_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Repo, u.Offset, string(u.Algorithm), u.HashState, ts, ts, u.Owner)
 	if err != nil {
 		return fmt.Errorf("create upload %s: %w", u.ID, err)
 	}
@@ -320,8 +320,8 @@ func (s *Store) CreateUpload(ctx context.Context, u *store.Upload) error {
 func (s *Store) Upload(ctx context.Context, id string) (*store.Upload, error) {
 	u := &store.Upload{ID: id}
 	var started int64
-	err := s.queryRow(ctx, `SELECT repo, "offset", algorithm, hash_state, started_at FROM uploads WHERE id = ?`, id).
-		Scan(&u.Repo, &u.Offset, &u.Algorithm, &u.HashState, &started)
+	err := s.queryRow(ctx, `SELECT repo, "offset", algorithm, hash_state, started_at, owner FROM uploads WHERE id = ?`, id).
+		Scan(&u.Repo, &u.Offset, &u.Algorithm, &u.HashState, &started, &u.Owner)
 	if err != nil {
 		return nil, notFound(err, "upload "+id)
 	}
@@ -351,6 +351,15 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 		return fmt.Errorf("delete upload %s: %w", id, err)
 	}
 	return nil
+}
+
+// OpenUploads implements store.MetadataStore.
+func (s *Store) OpenUploads(ctx context.Context, owner string) (int, error) {
+	var n int
+	if err := s.queryRow(ctx, `SELECT count(*) FROM uploads WHERE owner = ?`, owner).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count uploads of %s: %w", owner, err)
+	}
+	return n, nil
 }
 
 // StaleUploads implements store.MetadataStore.

@@ -225,6 +225,32 @@ func MetadataStore(t *testing.T, newStore func(t *testing.T) store.MetadataStore
 		}
 	})
 
+	t.Run("OpenUploadsPerOwner", func(t *testing.T) {
+		s := newStore(t)
+		for i, owner := range []string{"alice", "alice", "bob", "alice"} {
+			u := &store.Upload{ID: fmt.Sprintf("up%d", i), Repo: "app", Algorithm: digest.SHA256, Owner: owner}
+			if err := s.CreateUpload(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := s.Upload(ctx, "up2"); err != nil || got.Owner != "bob" {
+			t.Fatalf("Upload(up2) = %+v, %v; want owner bob", got, err)
+		}
+		count := func(owner string, want int) {
+			t.Helper()
+			if n, err := s.OpenUploads(ctx, owner); err != nil || n != want {
+				t.Errorf("OpenUploads(%s) = %d, %v; want %d", owner, n, err, want)
+			}
+		}
+		count("alice", 3)
+		count("bob", 1)
+		count("carol", 0)
+		if err := s.DeleteUpload(ctx, "up0"); err != nil {
+			t.Fatal(err)
+		}
+		count("alice", 2)
+	})
+
 	t.Run("StaleUploads", func(t *testing.T) {
 		s := newStore(t)
 		for _, id := range []string{"old1", "old2"} {
