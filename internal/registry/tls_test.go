@@ -112,7 +112,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 func startTLS(t *testing.T, dataDir string, args ...string) string {
 	t.Helper()
 	host := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	cmd := exec.Command(testenv.FerryBinary(t), append([]string{"serve", "--listen", host, "--data-dir", dataDir}, args...)...)
+	cmd := exec.Command(testenv.FerryBinary(t), append([]string{"serve", "--listen", host, "--data-dir", dataDir, "--auth=off"}, args...)...)
 	log := &testenv.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -172,8 +172,13 @@ func checkReleasedDatabase(t *testing.T, open func(context.Context) (*Store, err
 		t.Fatalf("open a released database: %v", err)
 	}
 	defer s.Close()
-	if v := version(); v != 3 {
-		t.Errorf("schema version after open: %d, want 3 (migrations applied again, or not recognised)", v)
+	current, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The released three are recognised, and only the later ones run.
+	if v := version(); v != len(current) {
+		t.Errorf("schema version after open: %d, want %d (migrations applied again, or not recognised)", v, len(current))
 	}
 	m, err := s.TaggedManifest(ctx, "ocp/release", "4.16.3")
 	if err != nil || m.Digest != oldDigest || string(m.Content) != string(oldManifest) {
