@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/netutil"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ferry-mirror/ferry/internal/audit"
 	"github.com/ferry-mirror/ferry/internal/auth"
 	"github.com/ferry-mirror/ferry/internal/certs"
 	"github.com/ferry-mirror/ferry/internal/registry"
@@ -44,6 +45,7 @@ type serveOptions struct {
 	maxConnections  int
 	bodyReadTimeout time.Duration
 	maxUploads      int
+	auditLog        string
 }
 
 func newServeCmd() *cobra.Command {
@@ -106,6 +108,7 @@ key: generate it once with  head -c 32 /dev/urandom | base64`,
 	f.IntVar(&o.failedLogins, "failed-logins-per-minute", auth.DefaultFailedLogins, "failed logins a client address may make per minute (a user name twice as many) before it gets 429; -1: no limit")
 	f.IntVar(&o.maxConnections, "max-connections", 2048, "open client connections at most; more wait to be accepted (0: no limit)")
 	f.DurationVar(&o.bodyReadTimeout, "body-read-timeout", time.Minute, "end a request whose body sends no data for this long (0: wait for ever)")
+	f.StringVar(&o.auditLog, "audit-log", "", "audit trail of pushes, deletes and logins (JSON lines): a file, - for standard output, or off (default <data-dir>/audit.log; standard output with --metadata postgres://)")
 	f.IntVar(&o.maxUploads, "max-uploads-per-user", 200, "upload sessions one user (or client address with auth off) may have open, across replicas; more get 429 (0: no limit)")
 	f.DurationVar(&o.uploadMaxAge, "upload-max-age", 24*time.Hour, "remove uploads nobody wrote to for this long, with their data (0: never)")
 	return cmd
@@ -217,12 +220,17 @@ func runServe(ctx context.Context, o *serveOptions) error {
 			return err
 		}
 	}
-	authz, err := newAuthorizer(ctx, o, meta, box, logger)
+	auditLog, err := audit.Open(auditDest(o.auditLog, o.storeFlags))
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close()
+	authz, err := newAuthorizer(ctx, o, meta, box, auditLog, logger)
 	if err != nil {
 		return err
 	}
 	reg := registry.New(registry.Options{
-		Blobs: blobs, Meta: meta, Logger: logger,
+		Blobs: blobs, Meta: meta, Logger: logger, Audit: auditLog,
 		MaxManifestSize: o.maxManifestSize, ReadOnly: o.readOnly, Auth: authz,
 		BlobRedirect:    blobRedirectTTL(o.blobRedirect),
 		BodyReadTimeout: o.bodyReadTimeout, MaxUploadsPerUser: o.maxUploads,
@@ -279,7 +287,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 
 // newAuthorizer sets up authentication over the metadata store: secure
 // by default (see bootstrapAuth), with the signing keys sealed.
-func newAuthorizer(ctx context.Context, o *serveOptions, as store.AuthStore, box *secretbox.Box, logger *slog.Logger) (*auth.Authorizer, error) {
+func newAuthorizer(ctx context.Context, o *serveOptions, as store.AuthStore, box *secretbox.Box, al *audit.Logger, logger *slog.Logger) (*auth.Authorizer, error) {
 	mode, err := auth.ParseMode(o.authMode)
 	if err != nil {
 		return nil, err
@@ -290,7 +298,7 @@ func newAuthorizer(ctx context.Context, o *serveOptions, as store.AuthStore, box
 	if err := bootstrapAuth(ctx, o, as, mode, logger); err != nil {
 		return nil, err
 	}
-	a, err := auth.New(ctx, auth.Options{Store: as, Mode: mode, AnonymousPull: o.anonymousPull, Logger: logger, Box: box,
+	a, err := auth.New(ctx, auth.Options{Store: as, Mode: mode, AnonymousPull: o.anonymousPull, Logger: logger, Box: box, Audit: al,
 		FailedLogins: o.failedLogins})
 	if err != nil {
 		return nil, err
@@ -342,4 +350,18 @@ func blobRedirectTTL(on bool) time.Duration {
 		return 0
 	}
 	return 20 * time.Minute
+}
+
+// auditDest is where the audit trail goes: the flag's value; by default
+// <data-dir>/audit.log on a single node, and standard output for replicas
+// of a shared store, which keep no local state (their output is collected
+// by whatever runs them).
+func auditDest(flag string, st storeFlags) string {
+	switch {
+	case flag != "":
+		return flag
+	case st.shared():
+		return "-"
+	}
+	return filepath.Join(st.dataDir, "audit.log")
 }

@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-mirror/ferry/internal/audit"
 	"github.com/ferry-mirror/ferry/internal/auth"
 	"github.com/ferry-mirror/ferry/internal/secretbox"
 	"github.com/ferry-mirror/ferry/internal/store"
@@ -20,6 +24,7 @@ import (
 // store `ferry serve` uses.
 type userEnv struct {
 	stores        storeFlags
+	auditLog      string
 	password      string
 	passwordStdin bool
 }
@@ -47,6 +52,7 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 	pf := cmd.PersistentFlags()
 	e.stores.register(pf, false)
 	e.stores.registerSecretsKey(pf)
+	pf.StringVar(&e.auditLog, "audit-log", "", "where changes are recorded: a file, - for standard output, or off (default <data-dir>/audit.log, the one serve writes; standard output with --metadata postgres://)")
 	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		restrictNewFiles()
 		return applyEnvAndConfig(cmd.Flags(), "")
@@ -232,8 +238,72 @@ func (e *userEnv) run(f func(context.Context, *cobra.Command, store.AuthStore, [
 			return err
 		}
 		defer meta.Close()
-		return f(ctx, cmd, meta, args)
+		err = f(ctx, cmd, meta, args)
+		action, target := userAuditAction(cmd, args)
+		if action == "" {
+			return err
+		}
+		al, aerr := e.openAudit(cmd)
+		if aerr != nil {
+			return errors.Join(err, aerr)
+		}
+		defer al.Close()
+		return e.record(ctx, al, action, target, err)
 	}
+}
+
+// openAudit opens the audit trail of `ferry user`: the one serve writes,
+// or standard error with a shared store (standard output carries what the
+// command prints, a new robot token for one).
+func (e *userEnv) openAudit(cmd *cobra.Command) (*audit.Logger, error) {
+	if e.auditLog == "" && e.stores.shared() {
+		return audit.New(cmd.ErrOrStderr()), nil
+	}
+	return audit.Open(auditDest(e.auditLog, e.stores))
+}
+
+// record writes a `ferry user` change to the audit trail and returns the
+// command's own error.
+func (e *userEnv) record(ctx context.Context, al *audit.Logger, action, target string, err error) error {
+	ev := audit.Event{Action: action, User: cliUser(), Remote: "cli", Target: target, Result: audit.OK}
+	if err != nil {
+		ev.Result, ev.Detail = audit.Failed, err.Error()
+	}
+	al.Record(ctx, ev)
+	return err
+}
+
+// userAuditAction names the audit action of a `ferry user` command and
+// what it acts on; list commands record nothing.
+func userAuditAction(cmd *cobra.Command, args []string) (string, string) {
+	target := strings.Join(args, " ")
+	switch cmd.CommandPath() {
+	case "ferry user add":
+		return audit.UserAdd, target
+	case "ferry user passwd":
+		return audit.UserPasswd, target
+	case "ferry user delete":
+		return audit.UserDelete, target
+	case "ferry user grant":
+		return audit.Grant, target
+	case "ferry user revoke":
+		return audit.Revoke, target
+	case "ferry user token create":
+		return audit.TokenCreate, target
+	case "ferry user token revoke":
+		return audit.TokenRevoke, target
+	case "ferry user rotate-signing-key":
+		return audit.KeyRotate, ""
+	}
+	return "", ""
+}
+
+// cliUser names the local account that ran a command, for the audit log.
+func cliUser() string {
+	if u, err := user.Current(); err == nil {
+		return "local:" + u.Username
+	}
+	return "local:uid " + strconv.Itoa(os.Getuid())
 }
 
 func (e *userEnv) hash(stdin io.Reader) (string, error) {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/ferry-mirror/ferry/internal/audit"
 	"github.com/ferry-mirror/ferry/internal/secretbox"
 	"github.com/ferry-mirror/ferry/internal/store"
 )
@@ -49,6 +50,8 @@ type Options struct {
 	Mode          Mode
 	AnonymousPull bool // let requests without credentials pull
 	Logger        *slog.Logger
+	// Audit records logins; nil records nothing.
+	Audit *audit.Logger
 	// Box seals the signing keys in the store; required unless Mode is Off.
 	Box *secretbox.Box
 	// FailedLogins is how many failed logins a client address may make
@@ -68,12 +71,13 @@ const DefaultFailedLogins = 10
 // bearer tokens. It keeps no state another replica would need: users,
 // grants and the signing key live in the store.
 type Authorizer struct {
-	st   store.AuthStore
-	mode Mode
-	anon bool
-	log  *slog.Logger
-	keys ringStore
-	now  func() time.Time
+	st    store.AuthStore
+	mode  Mode
+	anon  bool
+	log   *slog.Logger
+	keys  ringStore
+	audit *audit.Logger
+	now   func() time.Time
 
 	mu     sync.Mutex
 	ring   *keyring                // signing keys, reread every RingRefresh
@@ -111,7 +115,7 @@ const (
 // through the store, sealed with o.Box) and returns an Authorizer.
 func New(ctx context.Context, o Options) (*Authorizer, error) {
 	a := &Authorizer{st: o.Store, mode: o.Mode, anon: o.AnonymousPull, log: o.Logger,
-		keys: ringStore{o.Store, o.Box}, now: time.Now, basic: map[[32]byte]basicEntry{},
+		keys: ringStore{o.Store, o.Box}, audit: o.Audit, now: time.Now, basic: map[[32]byte]basicEntry{},
 		metrics: newAuthMetrics()}
 	if o.FailedLogins == 0 {
 		o.FailedLogins = DefaultFailedLogins
@@ -231,7 +235,8 @@ func (id *Identity) Can(repo, action string) bool {
 }
 
 // Authorize checks req for action on repo. action "" (with repo "") is
-// the /v2/ login check, "catalog" the repository list.
+// the /v2/ login check, "catalog" the repository list. A user refused the
+// action (a 403) is returned with the refusal, so callers can say who.
 func (a *Authorizer) Authorize(req *http.Request, repo, action string) (*Identity, error) {
 	ctx := req.Context()
 	on, err := a.Enforced(ctx)
@@ -261,7 +266,7 @@ func (a *Authorizer) Authorize(req *http.Request, repo, action string) (*Identit
 	case id.Anonymous:
 		return nil, a.refuse(req, repo, action, "authentication required to "+action+" "+repo)
 	}
-	return nil, &Refusal{Msg: fmt.Sprintf("user %s may not %s %s; ask an administrator for `ferry user grant %s %s <prefix>`", id.User, action, repo, id.User, action)}
+	return id, &Refusal{Msg: fmt.Sprintf("user %s may not %s %s; ask an administrator for `ferry user grant %s %s <prefix>`", id.User, action, repo, id.User, action)}
 }
 
 // identify reads the request's credentials: none (anonymous), Basic
@@ -286,7 +291,7 @@ func (a *Authorizer) identify(ctx context.Context, req *http.Request) (*Identity
 		if !ok {
 			return nil, a.refuse(req, "", "", "malformed Basic credentials")
 		}
-		cred, err := a.checkBasic(ctx, clientAddr(req), user, pw)
+		cred, err := a.checkBasic(ctx, ClientAddr(req), user, pw)
 		if err != nil {
 			if errors.Is(err, errBadCredentials) {
 				return nil, a.refuse(req, "", "", err.Error())
@@ -430,6 +435,13 @@ func (a *Authorizer) failed(ctx context.Context, addr, user string, known bool) 
 		name = user
 	}
 	a.log.InfoContext(ctx, "authentication failed", "remote", addr, "user", name)
+	e := audit.Event{Action: audit.Login, Remote: addr, Result: audit.Failed, Detail: "invalid user name or password"}
+	if known {
+		e.User = user
+	} else {
+		e.Detail = "unknown user name (not recorded)"
+	}
+	a.audit.Record(ctx, e)
 	return errBadCredentials
 }
 
@@ -501,9 +513,9 @@ func (a *Authorizer) verify(ctx context.Context, pw, hash string, key [32]byte) 
 	return true, nil
 }
 
-// clientAddr is the request's peer address without its port. Proxy
+// ClientAddr is the request's peer address without its port. Proxy
 // headers are not trusted: anyone can send them.
-func clientAddr(req *http.Request) string {
+func ClientAddr(req *http.Request) string {
 	if h, _, err := net.SplitHostPort(req.RemoteAddr); err == nil {
 		return h
 	}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/ferry-mirror/ferry/internal/audit"
 )
 
 // tokenResponse is the Docker token API answer; "token" and
@@ -42,11 +45,12 @@ func (a *Authorizer) ServeToken(w http.ResponseWriter, req *http.Request) {
 	c := claims{IssuedAt: a.now().Unix(), Expires: a.now().Add(TokenLifetime).Unix()}
 	switch {
 	case hasCreds:
-		cred, err := a.checkBasic(ctx, clientAddr(req), user, pw)
+		cred, err := a.checkBasic(ctx, ClientAddr(req), user, pw)
 		if err != nil {
 			var th *Throttled
 			if errors.As(err, &th) {
 				w.Header().Set("Retry-After", strconv.Itoa(th.RetryAfterSeconds()))
+				a.audit.Record(ctx, audit.Event{Action: audit.Login, Remote: ClientAddr(req), Result: audit.Refused, Status: http.StatusTooManyRequests, Detail: th.Msg})
 				tokenError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", th.Msg)
 				return
 			}
@@ -60,6 +64,7 @@ func (a *Authorizer) ServeToken(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		c.Subject, c.Credential = user, cred
+		a.audit.Record(ctx, audit.Event{Action: audit.Login, User: user, Remote: ClientAddr(req), Result: audit.OK, Detail: credentialKind(cred)})
 	case a.anon:
 		c.Anonymous = true
 	default:
@@ -82,4 +87,12 @@ func tokenError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
+}
+
+// credentialKind says in the audit log what a login used, never the secret.
+func credentialKind(cred string) string {
+	if id, ok := strings.CutPrefix(cred, "r:"); ok {
+		return "robot token " + id
+	}
+	return "password"
 }

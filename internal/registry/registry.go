@@ -10,7 +10,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ferry-mirror/ferry/internal/audit"
 	"github.com/ferry-mirror/ferry/internal/auth"
 	"github.com/ferry-mirror/ferry/internal/store"
 )
@@ -40,6 +40,8 @@ type Options struct {
 	// Auth checks credentials and permissions and serves /v2/token; nil:
 	// everyone may do everything.
 	Auth *auth.Authorizer
+	// Audit records pushes and deletes; nil records nothing.
+	Audit *audit.Logger
 	// BlobRedirect, when positive, answers blob GETs with a redirect to a
 	// URL of the blob store valid this long, if the store can make one
 	// (S3), so the bytes do not flow through the registry.
@@ -70,6 +72,7 @@ type Registry struct {
 	gatherer prometheus.Gatherer
 	uploads  uploadLocks
 	auth     *auth.Authorizer
+	audit    *audit.Logger
 	redirect time.Duration
 	presign  presigner // nil unless redirects are on and the store can
 
@@ -79,7 +82,7 @@ type Registry struct {
 
 // New returns a Registry; call Handler to serve it.
 func New(o Options) *Registry {
-	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly, auth: o.Auth,
+	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly, auth: o.Auth, audit: o.Audit,
 		bodyTimeout: o.BodyReadTimeout, maxUploads: o.MaxUploadsPerUser}
 	if p, ok := o.Blobs.(presigner); ok && o.BlobRedirect > 0 {
 		r.presign, r.redirect = p, o.BlobRedirect
@@ -132,6 +135,10 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	setRoute(w, rt.kind)
+	var who *auth.Identity
+	if act := auditAction(req.Method, rt.kind); act != "" && r.audit != nil {
+		defer func() { r.recordAudit(req, w, act, rt, who) }()
+	}
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if rt.kind != "base" && rt.kind != "catalog" && !validName(rt.name) {
 		r.fail(w, req, newError(errNameInvalid, "invalid repository name "+quote(rt.name)+
@@ -139,7 +146,6 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 			withDetail(map[string]string{"name": truncate(rt.name, 300)}))
 		return
 	}
-	var who *auth.Identity
 	if r.auth != nil {
 		var err error
 		if who, err = r.authorize(req, rt); err != nil {
@@ -246,10 +252,7 @@ func requester(req *http.Request, who *auth.Identity) string {
 	if who != nil && who.User != "" {
 		return who.User
 	}
-	if h, _, err := net.SplitHostPort(req.RemoteAddr); err == nil {
-		return h
-	}
-	return req.RemoteAddr
+	return auth.ClientAddr(req)
 }
 
 func quote(s string) string { return `"` + truncate(s, 300) + `"` }
@@ -278,7 +281,7 @@ func (r *Registry) authorize(req *http.Request, rt route) (*auth.Identity, error
 	}
 	who, err := r.auth.Authorize(req, repo, action)
 	if err != nil {
-		return nil, err
+		return who, err // who is set for a 403: the audit trail names the user
 	}
 	// A mount without from may link the blob from any repository, which
 	// the caller need not be allowed to read: only an open registry does it.
