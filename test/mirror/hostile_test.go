@@ -2,6 +2,7 @@ package mirror_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -126,4 +127,96 @@ func TestBadChildDigest(t *testing.T) {
 		out, code := ferry(t, nil, "mirror", "-c", iscPath, "file://"+ws, "--src-tls-verify=false")
 		check(t, ws, out, code)
 	})
+}
+
+// hostilePlans are edits of an archive's plan, each of which must make
+// d2m refuse the archive before anything is pushed.
+var hostilePlans = []struct {
+	name string
+	edit func(p map[string]any)
+}{
+	{"destRepo with ..", func(p map[string]any) { image(p, 0)["destRepo"] = "../../outside/evil" }},
+	{"destRepo absolute", func(p map[string]any) { image(p, 0)["destRepo"] = "/outside/evil" }},
+	{"destRepo with .", func(p map[string]any) { image(p, 0)["destRepo"] = "app/./alpha" }},
+	{"destRepo uppercase", func(p map[string]any) { image(p, 0)["destRepo"] = "App/Alpha" }},
+	{"destRepo empty", func(p map[string]any) { image(p, 0)["destRepo"] = "" }},
+	{"destTag with ..", func(p map[string]any) { image(p, 0)["destTag"] = "../../evil" }},
+	{"destTag with /", func(p map[string]any) { image(p, 0)["destTag"] = "v1/evil" }},
+	{"extra tag with ..", func(p map[string]any) {
+		for i := range p["images"].([]any) {
+			if xs, ok := image(p, i)["extras"].([]any); ok {
+				xs[0].(map[string]any)["tag"] = "../../sha256-evil.sig"
+				return
+			}
+		}
+		panic("no image with extras")
+	}},
+	{"sourceRepo with ..", func(p map[string]any) { image(p, 0)["sourceRepo"] = "quay.io/../../evil" }},
+	{"source not a reference", func(p map[string]any) { image(p, 0)["source"] = "quay.io/a/../../b:1" }},
+	{"image digest not a digest", func(p map[string]any) { image(p, 0)["digest"] = "nope" }},
+	{"manifest digest not a digest", func(p map[string]any) {
+		p["manifests"].([]any)[0].(map[string]any)["digest"] = "nope"
+	}},
+	{"synthesized manifest with another's digest", func(p map[string]any) {
+		s := p["synthesized"].([]any)[0].(map[string]any)
+		s["digest"] = "sha256:" + strings.Repeat("0", 64)
+	}},
+}
+
+func image(p map[string]any, i int) map[string]any { return p["images"].([]any)[i].(map[string]any) }
+
+// editPlan rewrites the plan inside ferry-archive.json of the archive in dir.
+func editPlan(t *testing.T, dir string, edit func(p map[string]any)) {
+	t.Helper()
+	path := filepath.Join(dir, "ferry-archive.json")
+	var meta map[string]any
+	if err := json.Unmarshal(must(os.ReadFile(path)), &meta); err != nil {
+		t.Fatal(err)
+	}
+	edit(meta["plan"].(map[string]any)["plan"].(map[string]any))
+	if err := os.WriteFile(path, must(json.Marshal(meta)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestArchivePlanIsChecked runs d2m from archives whose plan was edited
+// to push outside the destination prefix, under bad tags or bad digests:
+// each is refused before anything is pushed, naming the bad entry, and no
+// cluster resources point anywhere. The unedited archive then mirrors,
+// so the refusals are about the edits.
+func TestArchivePlanIsChecked(t *testing.T) {
+	_, isc, arch := mirrorToDisk(t)
+	dst := testenv.StartDockerRegistry(t)
+	for _, c := range hostilePlans {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "archive")
+			copyDir(t, arch, dir)
+			editPlan(t, dir, c.edit)
+			out, code := ferry(t, nil, "mirror", "-c", isc, "--from", "file://"+dir, "docker://"+dst.Host+"/mirror/deep", "--dest-tls-verify=false")
+			if strings.Contains(out, "panic") {
+				t.Fatalf("ferry panicked:\n%s", out)
+			}
+			if code == 0 {
+				t.Errorf("d2m of an archive with %s exited 0", c.name)
+			}
+			if !strings.Contains(out, "plan Ferry will not follow") {
+				t.Errorf("d2m does not say the plan is refused:\n%s", out)
+			}
+			if repos := catalog(t, dst.Host); len(repos) != 0 {
+				t.Fatalf("destination has %v; nothing may be pushed from a refused archive", repos)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "working-dir", "cluster-resources")); err == nil {
+				t.Errorf("cluster resources were written for a refused archive")
+			}
+		})
+	}
+	out, code := ferry(t, nil, "mirror", "-c", isc, "--from", "file://"+arch, "docker://"+dst.Host+"/mirror/deep", "--dest-tls-verify=false")
+	if code != 0 {
+		t.Fatalf("d2m of the unedited archive exited %d:\n%s", code, out)
+	}
+	for _, repo := range catalog(t, dst.Host) {
+		if !strings.HasPrefix(repo, "mirror/deep/") {
+			t.Errorf("unedited archive pushed %s, outside mirror/deep", repo)
+		}
+	}
 }
