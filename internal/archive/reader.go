@@ -62,17 +62,30 @@ func (a *Archive) index() error {
 		if c.Name != chunkName(i) {
 			return fmt.Errorf("chunk %d is named %q, want %s", i+1, c.Name, chunkName(i))
 		}
+		if c.Size < 0 {
+			return fmt.Errorf("chunk %s has size %d", c.Name, c.Size)
+		}
+		if err := c.SHA256.Validate(); err != nil || c.SHA256.Algorithm() != digest.SHA256 {
+			return fmt.Errorf("chunk %s: checksum %q is not a sha256 digest", c.Name, c.SHA256)
+		}
 		chunks[c.Name] = c.Size
 	}
 	checkParts := func(what string, size int64, parts []Part) error {
+		if size < 0 {
+			return fmt.Errorf("%s has size %d", what, size)
+		}
 		var total int64
 		for _, p := range parts {
 			cs, ok := chunks[p.Chunk]
 			if !ok {
 				return fmt.Errorf("%s refers to unknown chunk %q", what, p.Chunk)
 			}
-			if p.Offset < blockSize || p.Length < 0 || p.Offset%blockSize != 0 || p.end() > cs {
+			if !p.within(cs) {
 				return fmt.Errorf("%s has a part outside chunk %s", what, p.Chunk)
+			}
+			// total <= size throughout, so neither side can overflow.
+			if p.Length > size-total {
+				return fmt.Errorf("%s: parts hold more than %d bytes", what, size)
 			}
 			total += p.Length
 		}
@@ -95,6 +108,9 @@ func (a *Archive) index() error {
 		f := &a.meta.Files[i]
 		if err := checkFileName(f.Name); err != nil {
 			return err
+		}
+		if err := f.Digest.Validate(); err != nil {
+			return fmt.Errorf("file %s: digest %q: %w", f.Name, f.Digest, err)
 		}
 		if err := checkParts("file "+f.Name, f.Size, f.Parts); err != nil {
 			return err
