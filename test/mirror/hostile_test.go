@@ -2,6 +2,8 @@ package mirror_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -218,5 +220,62 @@ func TestArchivePlanIsChecked(t *testing.T) {
 		if !strings.HasPrefix(repo, "mirror/deep/") {
 			t.Errorf("unedited archive pushed %s, outside mirror/deep", repo)
 		}
+	}
+}
+
+// TestExtractCorruptArchive runs ferry archive extract on an archive with
+// one byte of a blob changed: it exits non-zero naming the chunk, and
+// every file left under blobs/ has the content its name says. The intact
+// archive extracts fully, so the check is about the damage.
+func TestExtractCorruptArchive(t *testing.T) {
+	_, _, arch := mirrorToDisk(t)
+	var meta struct {
+		Blobs []struct{ Digest string } `json:"blobs"`
+	}
+	if err := json.Unmarshal(must(os.ReadFile(filepath.Join(arch, "ferry-archive.json"))), &meta); err != nil {
+		t.Fatal(err)
+	}
+	checkExtracted := func(dest string) int {
+		n := 0
+		filepath.WalkDir(dest, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			rel := must(filepath.Rel(dest, p))
+			if strings.HasPrefix(rel, "blobs"+string(filepath.Separator)) {
+				n++
+				sum := sha256.Sum256(must(os.ReadFile(p)))
+				if got := hex.EncodeToString(sum[:]); filepath.Base(p) != got {
+					t.Errorf("%s holds bytes with digest sha256:%s", rel, got)
+				}
+			}
+			return nil
+		})
+		return n
+	}
+	dest := filepath.Join(t.TempDir(), "intact")
+	if out, code := ferry(t, nil, "archive", "extract", arch, dest); code != 0 {
+		t.Fatalf("extract of the intact archive exited %d:\n%s", code, out)
+	}
+	if n := checkExtracted(dest); n != len(meta.Blobs) {
+		t.Errorf("intact archive: %d blobs extracted, the archive holds %d", n, len(meta.Blobs))
+	}
+
+	chunk := filepath.Join(arch, "ferry_000001.tar")
+	data := must(os.ReadFile(chunk))
+	data[700] ^= 0xff // inside the first entry's data, after its 512-byte header
+	if err := os.WriteFile(chunk, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dest = filepath.Join(t.TempDir(), "corrupt")
+	out, code := ferry(t, nil, "archive", "extract", arch, dest)
+	if code == 0 {
+		t.Error("extract of a corrupted archive exited 0")
+	}
+	if strings.Contains(out, "panic") || !strings.Contains(out, "ferry_000001.tar") || !strings.Contains(out, "does not match its digest") {
+		t.Errorf("extract does not name the damaged chunk and blob:\n%s", out)
+	}
+	if n := checkExtracted(dest); n >= len(meta.Blobs) {
+		t.Errorf("%d of %d blobs extracted from a corrupted archive", n, len(meta.Blobs))
 	}
 }
