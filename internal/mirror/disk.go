@@ -193,7 +193,7 @@ func (r *run) diskToMirror(ctx context.Context) error {
 		return err
 	}
 	jobs := p.Jobs(r.o.Dest, r.o.MaxNestedPaths, !r.o.RemoveSignatures)
-	if err := insidePrefix(r.o.Dest, jobs); err != nil {
+	if err := insidePrefix(r.o.Dest, r.o.MaxNestedPaths, jobs); err != nil {
 		return err
 	}
 	eng := r.engine(src, transfer.RegistryDest{R: dst}, func(d digest.Digest) (transfer.Manifest, bool) {
@@ -289,15 +289,10 @@ func plural(n int, one, many string) string {
 // insidePrefix refuses jobs that would push outside the destination's
 // path prefix; Validate already keeps ".." out of the plan, this keeps
 // the promise whatever path folding does.
-func insidePrefix(root string, jobs []transfer.Job) error {
-	_, prefix, _ := strings.Cut(root, "/")
-	if prefix == "" {
-		return nil
-	}
-	prefix = strings.Trim(prefix, "/") + "/"
+func insidePrefix(root string, maxNested int, jobs []transfer.Job) error {
 	for _, j := range jobs {
 		for _, it := range j.Items {
-			if !strings.HasPrefix(it.DstRepo, prefix) {
+			if !plan.InsidePrefix(root, maxNested, it.DstRepo) {
 				return fmt.Errorf("image %s would be pushed to %s, outside %s; nothing was pushed", j.Name, it.DstRepo, root)
 			}
 		}

@@ -108,3 +108,24 @@ func CheckTag(tag string) error {
 	}
 	return nil
 }
+
+// InsidePrefix reports whether dst, a repository path DestPath made
+// under root (host[/prefix]) with maxNested, lies inside the prefix. When
+// --max-nested-paths folds into the prefix itself, its tail components
+// start the folded name, joined by "-", as the user asked.
+func InsidePrefix(root string, maxNested int, dst string) bool {
+	_, prefix, _ := strings.Cut(root, "/")
+	prefix = strings.Trim(prefix, "/")
+	if prefix == "" {
+		return true
+	}
+	pp := strings.Split(prefix, "/")
+	if maxNested <= 0 || len(pp) < maxNested {
+		return strings.HasPrefix(dst, prefix+"/")
+	}
+	want := strings.Join(pp[maxNested-1:], "-") + "-"
+	if head := strings.Join(pp[:maxNested-1], "/"); head != "" {
+		want = head + "/" + want
+	}
+	return strings.HasPrefix(dst, want)
+}
