@@ -129,4 +129,15 @@ func TestOversizedCatalog(t *testing.T) {
 	if rss > 200<<20 {
 		t.Errorf("ferry peaked at %d MiB resident; a refused catalog file must not be read into memory", rss>>20)
 	}
+
+	// The same catalog in a mirror run: that catalog fails, named, and the
+	// run ends with an error instead of exhausting memory.
+	isc := writeConfig(t, "  - catalog: "+ref+"\n")
+	out, code, rss = peakRSS(t, "mirror", "-c", isc, "file://"+filepath.Join(t.TempDir(), "archive"), "--src-tls-verify=false")
+	if code == 0 || strings.Contains(out, "panic") || !strings.Contains(out, "configs/bomb/catalog.json") {
+		t.Errorf("m2d of the catalog: exit %d; want an error naming configs/bomb/catalog.json", code)
+	}
+	if rss > 200<<20 {
+		t.Errorf("ferry mirror peaked at %d MiB resident", rss>>20)
+	}
 }
