@@ -48,6 +48,7 @@ func FuzzPlanValidate(f *testing.F) {
 		seed(func(p *Plan) { p.Synthesized[0].Digest = digest.Digest(dg) })
 	}
 	seed(func(p *Plan) { p.Images[0].SourceRepo = "quay.io/../../evil" })
+	seed(func(p *Plan) { p.Images[0].Section = "../../etc" })
 	seed(func(p *Plan) { p.Images[0].Source = "quay.io/a/../b:1" })
 	f.Fuzz(func(t *testing.T, data []byte, maxNested int) {
 		var p Plan

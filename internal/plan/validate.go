@@ -48,6 +48,11 @@ func (p *Plan) Validate() error {
 }
 
 func (i Image) validate() error {
+	switch i.Section {
+	case SectionRelease, SectionOperator, SectionAdditional, SectionHelm:
+	default:
+		return fmt.Errorf("section %q is none of %s, %s, %s, %s", i.Section, SectionRelease, SectionOperator, SectionAdditional, SectionHelm)
+	}
 	if err := CheckRepoPath(i.DestRepo); err != nil {
 		return fmt.Errorf("destination repository: %w", err)
 	}

@@ -155,6 +155,7 @@ var hostilePlans = []struct {
 	}},
 	{"sourceRepo with ..", func(p map[string]any) { image(p, 0)["sourceRepo"] = "quay.io/../../evil" }},
 	{"source not a reference", func(p map[string]any) { image(p, 0)["source"] = "quay.io/a/../../b:1" }},
+	{"unknown section", func(p map[string]any) { image(p, 0)["section"] = "../../etc" }},
 	{"image digest not a digest", func(p map[string]any) { image(p, 0)["digest"] = "nope" }},
 	{"manifest digest not a digest", func(p map[string]any) {
 		p["manifests"].([]any)[0].(map[string]any)["digest"] = "nope"
