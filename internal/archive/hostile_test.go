@@ -139,3 +139,15 @@ func TestExtractVerifies(t *testing.T) {
 		})
 	}
 }
+
+// TestHugeMetadata: a ferry-archive.json past the limit is refused
+// without being read whole (the file is sparse: no disk is used).
+func TestHugeMetadata(t *testing.T) {
+	dir, _ := splitArchive(t)
+	if err := os.Truncate(filepath.Join(dir, MetadataFile), maxMetadataBytes+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("Open = %v; want the metadata refused as too large", err)
+	}
+}

@@ -34,7 +34,7 @@ func Open(dir string) (*Archive, error) {
 	if !info.IsDir() {
 		return nil, fmt.Errorf("archive %s is not a folder; give the folder that holds %s and the ferry_*.tar chunks", dir, MetadataFile)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, MetadataFile))
+	data, err := readMetadata(filepath.Join(dir, MetadataFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s holds no complete Ferry archive: %s is missing; rerun the m2d that made it", dir, MetadataFile)
 	}
@@ -52,6 +52,26 @@ func Open(dir string) (*Archive, error) {
 		return nil, fmt.Errorf("%s in %s is inconsistent: %w", MetadataFile, dir, err)
 	}
 	return a, nil
+}
+
+// maxMetadataBytes bounds ferry-archive.json, which is read whole: a
+// release-sized archive's is a few MiB.
+const maxMetadataBytes = 256 << 20
+
+func readMetadata(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxMetadataBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxMetadataBytes {
+		return nil, fmt.Errorf("%s is larger than %d MiB; it is damaged or not Ferry's, copy the archive again", file, maxMetadataBytes>>20)
+	}
+	return data, nil
 }
 
 // index checks the metadata's own consistency, so that later reads cannot
