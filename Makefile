@@ -7,7 +7,7 @@ export PATH := $(GOBIN):$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-deps lint bench clean
+.PHONY: all build run test test-deps lint fuzz bench clean
 
 all: build
 
@@ -26,9 +26,17 @@ lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 
-# The whole suite: real registries and real clients, installed first.
+# The whole suite: real registries and real clients, installed first;
+# then every fuzz target for a bounded time.
 test: test-deps lint
 	go test -race -timeout 30m ./...
+	$(MAKE) fuzz
+
+# Every Go fuzz target for FUZZTIME each (about a minute in all at 2s);
+# `make fuzz FUZZTIME=5m` searches longer.
+FUZZTIME ?= 2s
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 # Ferry against its peers on this machine, in one run each: the registry
 # against CNCF distribution v3 and nginx, the mirroring against skopeo sync.

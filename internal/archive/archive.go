@@ -109,6 +109,17 @@ type Part struct {
 // end is the offset just past the part's tar padding.
 func (p Part) end() int64 { return p.Offset + padded(p.Length) }
 
+// within reports whether the part, with its tar header before it and its
+// padding after, lies inside a chunk of size bytes. It is exact for any
+// values read from metadata: nothing is added that could overflow.
+func (p Part) within(size int64) bool {
+	if p.Offset < blockSize || p.Offset%blockSize != 0 || p.Length < 0 || size < 0 || p.Offset > size {
+		return false
+	}
+	pad := (blockSize - p.Length%blockSize) % blockSize
+	return p.Length <= size-p.Offset-pad
+}
+
 // ChunkEntry is one chunk file with its size and checksum.
 type ChunkEntry struct {
 	Name   string        `json:"name"`

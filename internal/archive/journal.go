@@ -119,7 +119,7 @@ func partsPresent(parts []Part, cur int, sizes map[int]int64) bool {
 			return false
 		case i == cur:
 			size, ok := sizes[i]
-			if !ok || p.end() > size {
+			if !ok || !p.within(size) {
 				return false
 			}
 		}

@@ -34,7 +34,7 @@ func Open(dir string) (*Archive, error) {
 	if !info.IsDir() {
 		return nil, fmt.Errorf("archive %s is not a folder; give the folder that holds %s and the ferry_*.tar chunks", dir, MetadataFile)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, MetadataFile))
+	data, err := readMetadata(filepath.Join(dir, MetadataFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s holds no complete Ferry archive: %s is missing; rerun the m2d that made it", dir, MetadataFile)
 	}
@@ -54,6 +54,26 @@ func Open(dir string) (*Archive, error) {
 	return a, nil
 }
 
+// maxMetadataBytes bounds ferry-archive.json, which is read whole: a
+// release-sized archive's is a few MiB.
+const maxMetadataBytes = 256 << 20
+
+func readMetadata(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxMetadataBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxMetadataBytes {
+		return nil, fmt.Errorf("%s is larger than %d MiB; it is damaged or not Ferry's, copy the archive again", file, maxMetadataBytes>>20)
+	}
+	return data, nil
+}
+
 // index checks the metadata's own consistency, so that later reads cannot
 // be sent outside the chunk files, and builds the lookup maps.
 func (a *Archive) index() error {
@@ -62,17 +82,30 @@ func (a *Archive) index() error {
 		if c.Name != chunkName(i) {
 			return fmt.Errorf("chunk %d is named %q, want %s", i+1, c.Name, chunkName(i))
 		}
+		if c.Size < 0 {
+			return fmt.Errorf("chunk %s has size %d", c.Name, c.Size)
+		}
+		if err := c.SHA256.Validate(); err != nil || c.SHA256.Algorithm() != digest.SHA256 {
+			return fmt.Errorf("chunk %s: checksum %q is not a sha256 digest", c.Name, c.SHA256)
+		}
 		chunks[c.Name] = c.Size
 	}
 	checkParts := func(what string, size int64, parts []Part) error {
+		if size < 0 {
+			return fmt.Errorf("%s has size %d", what, size)
+		}
 		var total int64
 		for _, p := range parts {
 			cs, ok := chunks[p.Chunk]
 			if !ok {
 				return fmt.Errorf("%s refers to unknown chunk %q", what, p.Chunk)
 			}
-			if p.Offset < blockSize || p.Length < 0 || p.Offset%blockSize != 0 || p.end() > cs {
+			if !p.within(cs) {
 				return fmt.Errorf("%s has a part outside chunk %s", what, p.Chunk)
+			}
+			// total <= size throughout, so neither side can overflow.
+			if p.Length > size-total {
+				return fmt.Errorf("%s: parts hold more than %d bytes", what, size)
 			}
 			total += p.Length
 		}
@@ -95,6 +128,9 @@ func (a *Archive) index() error {
 		f := &a.meta.Files[i]
 		if err := checkFileName(f.Name); err != nil {
 			return err
+		}
+		if err := f.Digest.Validate(); err != nil {
+			return fmt.Errorf("file %s: digest %q: %w", f.Name, f.Digest, err)
 		}
 		if err := checkParts("file "+f.Name, f.Size, f.Parts); err != nil {
 			return err

@@ -48,8 +48,8 @@ func ReadImage(ctx context.Context, name string, img v1.Image) (*Catalog, error)
 		return nil, err
 	}
 	var l loader
-	err = walkLayers(ctx, img, dir, func(rel string, r io.Reader) error {
-		return l.file(path.Join(dir, rel), r)
+	err = walkLayers(ctx, img, dir, func(rel string, size int64, r io.Reader) error {
+		return l.file(path.Join(dir, rel), size, r)
 	})
 	if err != nil {
 		l.wait()
@@ -83,7 +83,11 @@ func ExtractImage(ctx context.Context, name string, img v1.Image, dst string) er
 		return fmt.Errorf("extract catalog %s: %w", name, err)
 	}
 	defer root.Close()
-	err = walkLayers(ctx, img, dir, func(rel string, r io.Reader) error {
+	var lim limits
+	err = walkLayers(ctx, img, dir, func(rel string, size int64, r io.Reader) error {
+		if err := lim.take(path.Join(dir, rel), size); err != nil {
+			return err
+		}
 		if d := path.Dir(rel); d != "." {
 			if err := root.MkdirAll(filepath.FromSlash(d), 0o755); err != nil {
 				return err
@@ -93,7 +97,7 @@ func ExtractImage(ctx context.Context, name string, img v1.Image, dst string) er
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(f, r); err != nil {
+		if _, err := io.Copy(f, io.LimitReader(r, size)); err != nil {
 			f.Close()
 			return err
 		}
@@ -106,12 +110,13 @@ func ExtractImage(ctx context.Context, name string, img v1.Image, dst string) er
 }
 
 // walkLayers calls fn for every regular file under dir as the image's
-// merged file system has it, with its path relative to dir. It reads the
+// merged file system has it, with its path relative to dir and the size
+// its tar header declares. It reads the
 // layers top-down, one tar stream at a time, so memory holds one file and
 // the set of paths upper layers already decided, never a whole layer: a
 // path an upper layer wrote, deleted (.wh.<name>) or hid (.wh..wh..opq in a
 // folder) is skipped in the layers below.
-func walkLayers(ctx context.Context, img v1.Image, dir string, fn func(rel string, r io.Reader) error) error {
+func walkLayers(ctx context.Context, img v1.Image, dir string, fn func(rel string, size int64, r io.Reader) error) error {
 	layers, err := img.Layers()
 	if err != nil {
 		return fmt.Errorf("list layers: %w", err)
@@ -153,7 +158,7 @@ func relevant(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, dir+"/") || strings.HasPrefix(dir, p+"/")
 }
 
-func (w *whiteouts) layer(l v1.Layer, dir string, fn func(rel string, r io.Reader) error) error {
+func (w *whiteouts) layer(l v1.Layer, dir string, fn func(rel string, size int64, r io.Reader) error) error {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return err
@@ -209,7 +214,7 @@ func (w *whiteouts) layer(l v1.Layer, dir string, fn func(rel string, r io.Reade
 		rel := strings.TrimPrefix(p, dir+"/")
 		switch hdr.Typeflag {
 		case tar.TypeReg:
-			if err := fn(rel, tr); err != nil {
+			if err := fn(rel, hdr.Size, tr); err != nil {
 				return err
 			}
 		default:

@@ -18,7 +18,11 @@ import (
 // LoadFS reads the FBC rooted at fsys: every file at any depth, except those
 // an .indexignore file excludes, as opm serve does.
 func LoadFS(ctx context.Context, fsys fs.FS) (*Catalog, error) {
-	var l loader
+	return loadFS(ctx, fsys, limits{})
+}
+
+func loadFS(ctx context.Context, fsys fs.FS, lim limits) (*Catalog, error) {
+	l := loader{limits: lim}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -32,12 +36,16 @@ func LoadFS(ctx context.Context, fsys fs.FS) (*Catalog, error) {
 		if !d.Type().IsRegular() {
 			return fmt.Errorf("%s is not a regular file; catalog folders hold only files and folders", p)
 		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
 		f, err := fsys.Open(p)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		return l.file(p, f)
+		return l.file(p, info.Size(), f)
 	})
 	if err != nil {
 		l.wait()
@@ -58,6 +66,7 @@ func LoadFS(ctx context.Context, fsys fs.FS) (*Catalog, error) {
 // parsed on up to GOMAXPROCS goroutines while the next one is read; that
 // bounds the raw files held at once.
 type loader struct {
+	limits  limits
 	mu      sync.Mutex
 	files   []loadedFile
 	ignores map[string][]string // folder -> patterns of its .indexignore
@@ -73,10 +82,58 @@ type loadedFile struct {
 
 const indexIgnore = ".indexignore"
 
-func (l *loader) file(p string, r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
+// What a catalog may hold. A gzip layer shrinks a run of one byte about a
+// thousand times, so a catalog image of a few hundred KiB can unpack to
+// gigabytes; the largest real catalog files are tens of MiB.
+const (
+	MaxFileBytes  = 256 << 20
+	MaxTotalBytes = 1 << 30
+)
+
+// limits counts the bytes of a catalog's files against MaxFileBytes and
+// MaxTotalBytes (or smaller bounds, for tests).
+type limits struct {
+	file, total int64 // 0: the defaults
+	used        int64
+}
+
+func (m *limits) take(p string, size int64) error {
+	file, total := m.file, m.total
+	if file == 0 {
+		file = MaxFileBytes
+	}
+	if total == 0 {
+		total = MaxTotalBytes
+	}
+	if size < 0 || size > file {
+		return fmt.Errorf("catalog file %s is %d bytes, more than the %s one catalog file may hold; the catalog image is damaged or not a catalog, check where it comes from", p, size, mib(file))
+	}
+	if size > total-m.used {
+		return fmt.Errorf("catalog files add up to more than %s at %s; the catalog image is damaged or not a catalog, check where it comes from", mib(total), p)
+	}
+	m.used += size
+	return nil
+}
+
+func mib(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
+}
+
+// file takes the size bytes of r, checked against the limits before any
+// is read, into one buffer of exactly that size.
+func (l *loader) file(p string, size int64, r io.Reader) error {
+	if err := l.limits.take(p, size); err != nil {
+		return err
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
 		return fmt.Errorf("read %s: %w", p, err)
+	}
+	if n, _ := r.Read(make([]byte, 1)); n > 0 {
+		return fmt.Errorf("read %s: the file grew past its %d bytes while it was read", p, size)
 	}
 	if path.Base(p) == indexIgnore {
 		if l.ignores == nil {

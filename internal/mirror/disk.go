@@ -141,6 +141,11 @@ func (r *run) diskToMirror(ctx context.Context) error {
 		return fmt.Errorf("archive %s carries no Ferry plan; was it written by `ferry mirror ... file://`?", r.o.Dir)
 	}
 	p := ap.Plan
+	// The plan decides where everything is pushed and what the cluster
+	// resources point at: an archive is outside input like any upstream.
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("archive %s carries a plan Ferry will not follow, nothing was pushed: %w", r.o.Dir, err)
+	}
 	p.SetDigestTags(!r.o.NoDigestTags) // this run's choice, whatever the archive's was
 	if err := r.loadRelease(a); err != nil {
 		return err
@@ -189,6 +194,9 @@ func (r *run) diskToMirror(ctx context.Context) error {
 		return err
 	}
 	jobs := p.Jobs(r.o.Dest, r.o.MaxNestedPaths, !r.o.RemoveSignatures)
+	if err := insidePrefix(r.o.Dest, r.o.MaxNestedPaths, jobs); err != nil {
+		return err
+	}
 	eng := r.engine(src, transfer.RegistryDest{R: dst}, func(d digest.Digest) (transfer.Manifest, bool) {
 		m, ok := manifests[d]
 		return m, ok
@@ -277,4 +285,18 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// insidePrefix refuses jobs that would push outside the destination's
+// path prefix; Validate already keeps ".." out of the plan, this keeps
+// the promise whatever path folding does.
+func insidePrefix(root string, maxNested int, jobs []transfer.Job) error {
+	for _, j := range jobs {
+		for _, it := range j.Items {
+			if !plan.InsidePrefix(root, maxNested, it.DstRepo) {
+				return fmt.Errorf("image %s would be pushed to %s, outside %s; nothing was pushed", j.Name, it.DstRepo, root)
+			}
+		}
+	}
+	return nil
 }

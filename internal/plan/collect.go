@@ -341,16 +341,18 @@ func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Ma
 
 // walk records m, its children and their blobs.
 func (b *Builder) walk(ctx context.Context, reg *transfer.Registry, path string, m transfer.Manifest) error {
+	// Parsed before it is recorded: a manifest that does not parse must
+	// fail every image that uses it, not just the first.
+	p, err := m.Parse()
+	if err != nil {
+		return err
+	}
 	b.mu.Lock()
 	_, done := b.manifests[m.Digest]
 	b.manifests[m.Digest] = m
 	b.mu.Unlock()
 	if done {
 		return nil
-	}
-	p, err := m.Parse()
-	if err != nil {
-		return err
 	}
 	b.mu.Lock()
 	for _, bl := range p.Blobs {

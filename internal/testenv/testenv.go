@@ -211,7 +211,16 @@ func StartDistributionV3(t testing.TB) *Server {
 	return startDistribution(t, Tool(t, "distribution-v3"))
 }
 
-func startDistribution(t testing.TB, bin string) *Server {
+// StartLenientRegistry runs distribution v3 with index validation off, so
+// it stores and serves an index whose children are missing or are not
+// digests at all: the hostile upstream that tests of ferry mirror need,
+// which ferry serve and docker-registry refuse to hold.
+func StartLenientRegistry(t testing.TB) *Server {
+	t.Helper()
+	return startDistribution(t, Tool(t, "distribution-v3"), "validation:\n  manifests:\n    indexes:\n      platforms: none\n")
+}
+
+func startDistribution(t testing.TB, bin string, extraConfig ...string) *Server {
 	dir := t.TempDir()
 	port := FreePort(t)
 	host := "127.0.0.1:" + strconv.Itoa(port)
@@ -229,7 +238,7 @@ http:
   addr: %s
   debug:
     addr: ""
-`, filepath.Join(dir, "data"), host)
+`, filepath.Join(dir, "data"), host) + strings.Join(extraConfig, "")
 	confPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -75,6 +75,11 @@ func (s *Registries) Split(repo string) (*Registry, string, error) {
 
 // Manifest implements Source.
 func (s *Registries) Manifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error) {
+	// A digest that is not one would be fetched as a tag, and the bytes
+	// that came back would go unchecked.
+	if err := d.Validate(); err != nil {
+		return Manifest{}, &PermanentError{fmt.Errorf("manifest %q of %s is not a digest: %w", d, repo, err)}
+	}
 	r, path, err := s.Split(repo)
 	if err != nil {
 		return Manifest{}, err
@@ -84,6 +89,9 @@ func (s *Registries) Manifest(ctx context.Context, repo string, d digest.Digest)
 
 // Blob implements Source.
 func (s *Registries) Blob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error) {
+	if err := d.Validate(); err != nil {
+		return nil, 0, &PermanentError{fmt.Errorf("blob %q of %s is not a digest: %w", d, repo, err)}
+	}
 	r, path, err := s.Split(repo)
 	if err != nil {
 		return nil, 0, err

@@ -58,7 +58,19 @@ func (m Manifest) Parse() (Parsed, error) {
 		return Parsed{}, fmt.Errorf("manifest %s (%s) is not valid JSON: %w", m.Digest, m.MediaType, err)
 	}
 	p := Parsed{Subject: doc.Subject}
+	if p.Subject != nil {
+		if err := p.Subject.Digest.Validate(); err != nil {
+			return Parsed{}, fmt.Errorf("manifest %s names a bad subject digest %q: %w", m.Digest, p.Subject.Digest, err)
+		}
+	}
 	if m.IsIndex() {
+		// Every child is checked before any is used: a digest that is not
+		// one would be fetched as a tag, unverified, or panic go-digest.
+		for _, c := range doc.Manifests {
+			if err := c.Digest.Validate(); err != nil {
+				return Parsed{}, fmt.Errorf("index %s names a bad manifest digest %q; the upstream serves a corrupt index: %w", m.Digest, c.Digest, err)
+			}
+		}
 		p.Children = doc.Manifests
 		return p, nil
 	}
@@ -73,11 +85,6 @@ func (m Manifest) Parse() (Parsed, error) {
 	for _, b := range p.Blobs {
 		if err := b.Digest.Validate(); err != nil {
 			return Parsed{}, fmt.Errorf("manifest %s names a bad blob digest %q: %w", m.Digest, b.Digest, err)
-		}
-	}
-	for _, c := range p.Children {
-		if err := c.Digest.Validate(); err != nil {
-			return Parsed{}, fmt.Errorf("index %s names a bad manifest digest %q: %w", m.Digest, c.Digest, err)
 		}
 	}
 	return p, nil

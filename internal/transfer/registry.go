@@ -481,6 +481,11 @@ func (r *Registry) Tags(ctx context.Context, repo string, maxPages int) (tags []
 		if next == "" {
 			return tags, true, nil
 		}
+		// The next page must come from the same registry: a Link to
+		// another host would make Ferry fetch whatever the registry names.
+		if nu, err := url.Parse(next); err != nil || nu.Host != resp.Request.URL.Host {
+			return nil, false, fmt.Errorf("list tags of %s/%s: the registry links the next page to %q, another host; refused", r.host, repo, next)
+		}
 		u = next
 	}
 	return tags, false, nil

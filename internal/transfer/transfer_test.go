@@ -2,11 +2,15 @@ package transfer
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -75,5 +79,38 @@ func TestKeychain(t *testing.T) {
 	}
 	if _, err := LoadKeychain([]string{filepath.Join(dir, "missing.json")}, false); err != nil {
 		t.Errorf("a missing default auth file is an error: %v", err)
+	}
+}
+
+// TestTagsNextPageStaysOnHost: a registry whose tag list links its next
+// page to another host gets an error, and the other host no request.
+// httptest stands in for the hostile registry: no real one sends this.
+func TestTagsNextPageStaysOnHost(t *testing.T) {
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/":
+			w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+		case "/v2/app/tags/list":
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Link", `<`+other.URL+`/v2/app/tags/list?n=1000&last=a>; rel="next"`)
+			io.WriteString(w, `{"name":"app","tags":["a"]}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer reg.Close()
+	r, err := NewRegistry(strings.TrimPrefix(reg.URL, "http://"), RegistryOptions{Insecure: true, Keychain: authn.DefaultKeychain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = r.Tags(context.Background(), "app", 5)
+	if err == nil || !strings.Contains(err.Error(), "another host") {
+		t.Errorf("Tags = %v; want the cross-host next page refused", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the other host got %d requests", n)
 	}
 }
