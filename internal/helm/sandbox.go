@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sort"
 	"runtime/metrics"
 	"strings"
 	"time"
@@ -39,6 +40,10 @@ type Job struct {
 type Result struct {
 	Chart   string `json:"chart"`
 	Version string `json:"version"`
+	// Templates names every template of the chart and its subcharts, as
+	// Helm names them (chart/charts/sub/templates/x.yaml), partials
+	// included; known once the chart loaded, even when it does not render.
+	Templates []string `json:"templates,omitempty"`
 	Found
 }
 
@@ -120,7 +125,7 @@ func (job Job) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, &ChartError{Msg: err.Error()}
 	}
-	res := &Result{Chart: c.Name(), Version: c.Metadata.Version}
+	res := &Result{Chart: c.Name(), Version: c.Metadata.Version, Templates: templateNames(c, c.Name())}
 	ms, err := Render(ctx, c, job.Values)
 	if err != nil {
 		return res, &ChartError{Msg: err.Error()}
@@ -131,6 +136,19 @@ func (job Job) run(ctx context.Context) (*Result, error) {
 	}
 	res.Found = *f
 	return res, nil
+}
+
+// templateNames lists the templates of c and its subcharts under prefix.
+func templateNames(c *chart.Chart, prefix string) []string {
+	var out []string
+	for _, t := range c.Templates {
+		out = append(out, prefix+"/"+t.Name)
+	}
+	for _, d := range c.Dependencies() {
+		out = append(out, templateNames(d, prefix+"/charts/"+d.Name())...)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // reply is the child's answer on stdout.

@@ -53,6 +53,17 @@ func (h Helm) Collect(ctx context.Context) ([]Request, error) {
 		job.Values, job.ImagePaths = c.Values, c.ImagePaths
 		res, err := h.Sandbox.Run(ctx, job)
 		if ce := (*helm.ChartError)(nil); errors.As(err, &ce) {
+			if res != nil {
+				// Helm stops at the first template that fails; the
+				// others are not known to be good or bad.
+				for _, t := range res.Templates {
+					if strings.Contains(ce.Msg, t+":") {
+						log.Debug("helm template does not render", "chart", what, "template", t, "error", ce.Msg)
+					} else {
+						log.Debug("helm template not rendered: the chart failed", "chart", what, "template", t)
+					}
+				}
+			}
 			log.Warn("helm chart failed", "chart", what, "error", ce.Msg)
 			reqs = append(reqs, Request{Section: SectionHelm, Name: "helm chart " + what, Failed: ce.Msg})
 			return nil
@@ -60,8 +71,12 @@ func (h Helm) Collect(ctx context.Context) ([]Request, error) {
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
+		counts := map[string]int{}
 		for _, t := range res.PerTemplate {
-			log.Debug("helm template rendered", "chart", what, "template", t.Template, "images", t.Images)
+			counts[t.Template] = t.Images
+		}
+		for _, t := range res.Templates {
+			log.Debug("helm template rendered", "chart", what, "template", t, "images", counts[t])
 		}
 		for _, bad := range res.Invalid {
 			log.Warn("helm chart: not an image", "chart", what, "found", bad)

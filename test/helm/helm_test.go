@@ -157,6 +157,41 @@ func TestHelm(t *testing.T) {
 		}
 	})
 
+	t.Run("chart that does not render", func(t *testing.T) {
+		// One chart of the run fails as `helm template` fails on it; the
+		// others mirror, the errors file carries Helm's message and the
+		// exit code has bit 16.
+		dst := testenv.StartFerry(t, testenv.FerryOptions{})
+		broken := writeChartDir(t, "broken", map[string]string{
+			"Chart.yaml":  "apiVersion: v2\nname: broken\nversion: 0.3.0\n",
+			"values.yaml": "image:\n  repository: quay.example.com/app\n",
+			"templates/_helpers.tpl": "{{- define \"broken.image\" -}}\n{{ .Values.image.repository }}:{{ required \"image.tag is required: set it in the chart values\" .Values.image.tag }}\n{{- end -}}\n",
+			"templates/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: b\nspec:\n  template:\n    spec:\n      containers:\n      - name: b\n        image: {{ include \"broken.image\" . }}\n",
+			"templates/svc.yaml":    "apiVersion: v1\nkind: Service\nmetadata:\n  name: b\n",
+		})
+		isc := writeConfig(t, fmt.Sprintf("    repositories:\n    - name: fixtures\n      url: %s\n      charts:\n      - name: ferry-demo\n        version: 0.1.0\n    local:\n    - name: broken\n      path: %s\n", up.srv.ChartURL, broken))
+		ws := t.TempDir()
+		out, code := ferry(t, "mirror", "-c", isc, "--log-level", "debug", "--workspace", "file://"+ws, "docker://"+dst.Host+"/partial", "--dest-tls-verify=false", "--src-tls-verify=false")
+		if code != 16 {
+			t.Errorf("exit %d, want 16 (a helm chart failed)", code)
+		}
+		assertExactly(t, dst.Host, "partial", up, demo1.Images)
+		report := errorsFile(t, ws)
+		for _, want := range []string{"[helm] helm chart broken", "broken/templates/deploy.yaml", "image.tag is required: set it in the chart values"} {
+			if !strings.Contains(report, want) {
+				t.Errorf("errors file does not say %q:\n%s", want, report)
+			}
+		}
+		for _, tmpl := range []string{"broken/templates/deploy.yaml", "broken/templates/svc.yaml", "broken/templates/_helpers.tpl"} {
+			if !strings.Contains(out, "template="+tmpl) {
+				t.Errorf("no debug line for template %s", tmpl)
+			}
+		}
+		if !strings.Contains(out, `msg="helm template does not render" chart="broken`) {
+			t.Errorf("the debug log does not name the template that does not render")
+		}
+	})
+
 	// Last: it stops the upstream.
 	t.Run("m2d-d2m", func(t *testing.T) {
 		// No version: the newest, 0.2.0.

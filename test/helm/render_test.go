@@ -186,7 +186,7 @@ spec:
 {{- include "common.image" (tuple .image .global "0") -}}
 {{- end -}}
 `,
-	"charts/cache/Chart.yaml": "apiVersion: v2\nname: cache\nversion: 2.0.0\nappVersion: \"7.4\"\n",
+	"charts/cache/Chart.yaml":  "apiVersion: v2\nname: cache\nversion: 2.0.0\nappVersion: \"7.4\"\n",
 	"charts/cache/values.yaml": "image:\n  repository: cache/server\n  tag: \"7.4.2\"\nexporter:\n  enabled: true\n  image: cache/exporter:1.1\n",
 	"charts/cache/templates/statefulset.yaml": `apiVersion: apps/v1
 kind: StatefulSet
