@@ -9,8 +9,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"sort"
 	"runtime/metrics"
+	"sort"
 	"strings"
 	"time"
 

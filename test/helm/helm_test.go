@@ -163,11 +163,11 @@ func TestHelm(t *testing.T) {
 		// exit code has bit 16.
 		dst := testenv.StartFerry(t, testenv.FerryOptions{})
 		broken := writeChartDir(t, "broken", map[string]string{
-			"Chart.yaml":  "apiVersion: v2\nname: broken\nversion: 0.3.0\n",
-			"values.yaml": "image:\n  repository: quay.example.com/app\n",
+			"Chart.yaml":             "apiVersion: v2\nname: broken\nversion: 0.3.0\n",
+			"values.yaml":            "image:\n  repository: quay.example.com/app\n",
 			"templates/_helpers.tpl": "{{- define \"broken.image\" -}}\n{{ .Values.image.repository }}:{{ required \"image.tag is required: set it in the chart values\" .Values.image.tag }}\n{{- end -}}\n",
-			"templates/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: b\nspec:\n  template:\n    spec:\n      containers:\n      - name: b\n        image: {{ include \"broken.image\" . }}\n",
-			"templates/svc.yaml":    "apiVersion: v1\nkind: Service\nmetadata:\n  name: b\n",
+			"templates/deploy.yaml":  "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: b\nspec:\n  template:\n    spec:\n      containers:\n      - name: b\n        image: {{ include \"broken.image\" . }}\n",
+			"templates/svc.yaml":     "apiVersion: v1\nkind: Service\nmetadata:\n  name: b\n",
 		})
 		isc := writeConfig(t, fmt.Sprintf("    repositories:\n    - name: fixtures\n      url: %s\n      charts:\n      - name: ferry-demo\n        version: 0.1.0\n    local:\n    - name: broken\n      path: %s\n", up.srv.ChartURL, broken))
 		ws := t.TempDir()
