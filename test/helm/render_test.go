@@ -230,6 +230,76 @@ cache:
     image: cache/exporter:1.2
 `
 
+// certsChart is shaped like cert-manager's chart, the issue's example:
+// every image goes through a helper taking a tuple, digests win over
+// tags, the default tag adds a "v" to appVersion, one component is off
+// by default and one is a post-install hook Job. It is read as a .tgz.
+var certsChart = map[string]string{
+	"Chart.yaml": "apiVersion: v2\nname: certs\nversion: 1.16.0\nappVersion: \"1.16.0\"\nkubeVersion: \">= 1.22.0-0\"\n",
+	"values.yaml": `image:
+  registry: ` + unreachable + `
+  repository: jetstack/controller
+  tag: ""
+webhook:
+  image:
+    repository: ` + unreachable + `/jetstack/webhook
+    digest: sha256:` + strings.Repeat("4b", 32) + `
+cainjector:
+  enabled: false
+  image:
+    repository: ` + unreachable + `/jetstack/cainjector
+startupapicheck:
+  enabled: true
+  image:
+    repository: ` + unreachable + `/jetstack/startupapicheck
+    tag: v1.16.0-fix
+`,
+	"templates/_helpers.tpl": `{{- define "image" -}}
+{{- $defaultTag := index . 1 -}}
+{{- with index . 0 -}}
+{{- if .registry -}}{{ printf "%s/%s" .registry .repository }}{{- else -}}{{- .repository -}}{{- end -}}
+{{- if .digest -}}{{ printf "@%s" .digest }}{{- else -}}{{ printf ":%s" (default $defaultTag .tag) }}{{- end -}}
+{{- end }}
+{{- end }}
+{{- define "deployment" -}}
+{{- $name := index . 0 }}{{ $image := index . 1 }}{{ $root := index . 2 -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $root.Release.Name }}-{{ $name }}
+spec:
+  selector:
+    matchLabels: {app: {{ $name }}}
+  template:
+    metadata:
+      labels: {app: {{ $name }}}
+    spec:
+      containers:
+      - name: {{ $name }}
+        image: "{{ template "image" (tuple $image (printf "v%s" $root.Chart.AppVersion)) }}"
+{{- end }}
+`,
+	"templates/controller.yaml": `{{ include "deployment" (tuple "controller" .Values.image .) }}`,
+	"templates/webhook.yaml":    `{{ include "deployment" (tuple "webhook" .Values.webhook.image .) }}`,
+	"templates/cainjector.yaml": `{{- if .Values.cainjector.enabled }}{{ include "deployment" (tuple "cainjector" .Values.cainjector.image .) }}{{ end }}`,
+	"templates/startupapicheck.yaml": `{{- if .Values.startupapicheck.enabled }}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-startupapicheck
+  annotations:
+    helm.sh/hook: post-install
+spec:
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers:
+      - name: check
+        image: "{{ template "image" (tuple .Values.startupapicheck.image (printf "v%s" .Chart.AppVersion)) }}"
+{{- end }}
+`,
+}
+
 // TestHelmTemplateParity: the images ferry finds in a chart are exactly
 // those in `helm template` of the same chart and values, with and
 // without imagePaths for the custom resource.
@@ -238,53 +308,63 @@ func TestHelmTemplateParity(t *testing.T) {
 	if err != nil {
 		t.Fatal("the helm CLI is not installed; run scripts/install-test-deps.sh")
 	}
-	dir := writeChartDir(t, "platform", platformChart)
-	valuesFile := filepath.Join(t.TempDir(), "values.yaml")
-	if err := os.WriteFile(valuesFile, []byte(platformValues), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(helmBin, "template", dir, "-f", valuesFile).CombinedOutput()
-	if err != nil {
-		t.Fatalf("helm template: %v\n%s", err, out)
-	}
-	all, crs := helmImages(t, out)
-	t.Logf("helm template renders %d images, %d in custom resources", len(all), len(crs))
-	// The chart is meant to exercise these: guard against a chart edit
-	// that quietly stops doing so.
-	for _, want := range []string{unreachable + "/platform/api:v3.2.1", unreachable + "/platform/worker:3.2.1-worker",
-		unreachable + "/platform/migrate:2.1", unreachable + "/platform/sidecar:3.2.1", unreachable + "/cache/server:7.4",
-		unreachable + "/cache/exporter:1.2", unreachable + "/platform/wait:1.0", unreachable + "/platform/shell:1"} {
-		if !slices.Contains(all, want) {
-			t.Errorf("helm template does not render %s; the test chart is not what the test means", want)
-		}
-	}
-	for _, never := range []string{"dev-only", "never", "notes", "search-disabled"} {
-		for _, im := range all {
-			if strings.Contains(im, never) {
-				t.Errorf("helm template renders %s; the test chart is not what the test means", im)
-			}
-		}
-	}
-
-	var defaults []string
-	for _, im := range all {
-		if !slices.Contains(crs, im) {
-			defaults = append(defaults, im)
-		}
-	}
+	certsTgz := filepath.Join(t.TempDir(), "certs-1.16.0.tgz")
+	writeChartArchive(t, certsTgz, "certs", certsChart)
 	for _, tc := range []struct {
-		name  string
-		extra string
-		want  []string
+		name, path, values string
+		imagePaths         string
+		// must and mustNot guard against a chart edit that quietly
+		// stops testing what the chart is for.
+		must, mustNot []string
 	}{
-		{"default paths", "", defaults},
-		{"imagePaths", "      imagePaths:\n      - '{.spec.agent.image}'\n", all},
+		{name: "platform", path: writeChartDir(t, "platform", platformChart), values: platformValues, imagePaths: "{.spec.agent.image}",
+			must: []string{unreachable + "/platform/api:v3.2.1", unreachable + "/platform/worker:3.2.1-worker",
+				unreachable + "/platform/migrate:2.1", unreachable + "/platform/sidecar:3.2.1", unreachable + "/cache/server:7.4",
+				unreachable + "/cache/exporter:1.2", unreachable + "/platform/wait:1.0", unreachable + "/platform/shell:1", unreachable + "/platform/agent:0.9"},
+			mustNot: []string{"dev-only", "never", "notes", "search-disabled"}},
+		{name: "certs", path: certsTgz, values: "cainjector:\n  enabled: true\n",
+			must: []string{unreachable + "/jetstack/controller:v1.16.0", unreachable + "/jetstack/webhook@sha256:" + strings.Repeat("4b", 32),
+				unreachable + "/jetstack/cainjector:v1.16.0", unreachable + "/jetstack/startupapicheck:v1.16.0-fix"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isc := writeConfig(t, "    local:\n    - name: platform\n      path: "+dir+"\n"+tc.extra+"      values:\n"+indent(platformValues, "        "))
-			got := requested(t, isc)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("ferry asks for\n %q\nhelm template renders\n %q", got, tc.want)
+			valuesFile := filepath.Join(t.TempDir(), "values.yaml")
+			if err := os.WriteFile(valuesFile, []byte(tc.values), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(helmBin, "template", tc.path, "-f", valuesFile).CombinedOutput()
+			if err != nil {
+				t.Fatalf("helm template: %v\n%s", err, out)
+			}
+			all, crs := helmImages(t, out)
+			t.Logf("helm template renders %d images, %d in custom resources", len(all), len(crs))
+			for _, want := range tc.must {
+				if !slices.Contains(all, want) {
+					t.Errorf("helm template does not render %s; the test chart is not what the test means", want)
+				}
+			}
+			for _, never := range tc.mustNot {
+				for _, im := range all {
+					if strings.Contains(im, never) {
+						t.Errorf("helm template renders %s; the test chart is not what the test means", im)
+					}
+				}
+			}
+			var defaults []string
+			for _, im := range all {
+				if !slices.Contains(crs, im) {
+					defaults = append(defaults, im)
+				}
+			}
+			config := "    local:\n    - name: " + tc.name + "\n      path: " + tc.path + "\n      values:\n" + indent(tc.values, "        ")
+			if got := requested(t, writeConfig(t, config)); !slices.Equal(got, defaults) {
+				t.Errorf("default image paths: ferry asks for\n %q\nhelm template renders, outside custom resources,\n %q", got, defaults)
+			}
+			if tc.imagePaths == "" {
+				return
+			}
+			config += "      imagePaths:\n      - '" + tc.imagePaths + "'\n"
+			if got := requested(t, writeConfig(t, config)); !slices.Equal(got, all) {
+				t.Errorf("with imagePaths: ferry asks for\n %q\nhelm template renders\n %q", got, all)
 			}
 		})
 	}
