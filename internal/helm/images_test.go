@@ -202,6 +202,11 @@ spec:
 	}
 	assertRefs(t, refs(t, Job{Path: dir, Values: map[string]any{"web": map[string]any{"tag": "7"}}}), "registry.example.com/web/server:7")
 
+	noDeps := writeChart(t, map[string]string{"Chart.yaml": testChartYAML + "dependencies:\n- name: redis\n  version: 1.0.0\n  repository: https://charts.example.com\n"})
+	if _, err := run(t, Job{Path: noDeps}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "missing in charts/ directory: redis") {
+		t.Errorf("a dependency not under charts/: %v, want a chart error naming it", err)
+	}
+
 	notYAML := writeChart(t, map[string]string{"Chart.yaml": testChartYAML, "templates/x.yaml": "a: [b\n"})
 	if _, err := run(t, Job{Path: notYAML}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "app/templates/x.yaml") {
 		t.Errorf("a template that renders to bad YAML: %v, want a chart error naming it", err)

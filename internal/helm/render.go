@@ -42,6 +42,9 @@ type Manifest struct {
 // numbers over MaxAlloc; Render itself cannot be interrupted, so callers
 // that do not trust the chart run it in a Sandbox.
 func Render(ctx context.Context, c *chart.Chart, values map[string]any) ([]Manifest, error) {
+	if err := checkDependencies(c); err != nil {
+		return nil, err
+	}
 	vals := map[string]any{}
 	maps.Copy(vals, values)
 	if err := chartutil.ProcessDependencies(c, vals); err != nil {
@@ -70,6 +73,26 @@ func Render(ctx context.Context, c *chart.Chart, values map[string]any) ([]Manif
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Template < out[j].Template })
 	return out, nil
+}
+
+// checkDependencies fails a chart whose Chart.yaml lists a dependency
+// that is not under charts/, as `helm template` does: rendering without
+// it would silently miss its images.
+func checkDependencies(c *chart.Chart) error {
+	have := map[string]bool{}
+	for _, d := range c.Dependencies() {
+		have[d.Name()] = true
+	}
+	var missing []string
+	for _, d := range c.Metadata.Dependencies {
+		if !have[d.Name] {
+			missing = append(missing, d.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("found in Chart.yaml, but missing in charts/ directory: %s; the chart was packaged without `helm dependency build`", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // MaxAlloc bounds what one call of a template function may allocate from

@@ -606,3 +606,86 @@ func chartArchive(t *testing.T, name string, files map[string][]byte) []byte {
 	}
 	return data
 }
+
+// TestRenderStopsOnSignal: SIGTERM (or Ctrl-C) while a chart renders
+// forever ends ferry at once, render child included.
+func TestRenderStopsOnSignal(t *testing.T) {
+	fanout := []string{`{{- define "l0" }}{{ end }}`}
+	for i := 1; i <= 40; i++ {
+		fanout = append(fanout, `{{- define "l`+strconv.Itoa(i)+`" }}{{ include "l`+strconv.Itoa(i-1)+`" . }}{{ include "l`+strconv.Itoa(i-1)+`" . }}{{ end }}`)
+	}
+	dir := writeChartDir(t, "forever", map[string]string{
+		"Chart.yaml":         "apiVersion: v2\nname: forever\nversion: 0.1.0\n",
+		"templates/_fan.tpl": strings.Join(fanout, "\n"),
+		"templates/cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  x: {{ include \"l40\" . | quote }}\n",
+	})
+	isc := writeConfig(t, "    local:\n    - name: forever\n      path: "+dir+"\n")
+	bin := testenv.FerryBinary(t)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.Command(bin, "mirror", "-c", isc, "file://"+t.TempDir())
+			var buf bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &buf, &buf
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Wait until the child renders, then signal ferry alone (not
+			// its process group, which a terminal's Ctrl-C would reach).
+			child := 0
+			for deadline := time.Now().Add(20 * time.Second); child == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				child = renderChild(bin, cmd.Process.Pid)
+			}
+			if child == 0 {
+				cmd.Process.Kill()
+				t.Fatalf("no %s helm-render child of ferry appeared:\n%s", bin, buf.String())
+			}
+			start := time.Now()
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("ferry still running 10s after %s", sig)
+			}
+			t.Logf("ferry ended %s after %s (exit %d):\n%s", time.Since(start).Round(time.Millisecond), sig, cmd.ProcessState.ExitCode(), buf.String())
+			if cmd.ProcessState.ExitCode() == 0 {
+				t.Errorf("ferry exited 0 after %s", sig)
+			}
+			time.Sleep(200 * time.Millisecond)
+			if _, err := os.Stat("/proc/" + strconv.Itoa(child)); err == nil {
+				if data, _ := os.ReadFile("/proc/" + strconv.Itoa(child) + "/cmdline"); strings.Contains(string(data), "helm-render") {
+					syscall.Kill(child, syscall.SIGKILL)
+					t.Errorf("the render child %d outlived ferry", child)
+				}
+			}
+		})
+	}
+}
+
+// renderChild returns the pid of parent's `ferry helm-render` child, or 0.
+func renderChild(bin string, parent int) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		_, rest, ok := strings.Cut(string(stat), ") ")
+		if f := strings.Fields(rest); !ok || len(f) < 2 || f[1] != strconv.Itoa(parent) {
+			continue
+		}
+		if cl, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline"); string(cl) == bin+"\x00helm-render\x00" {
+			return pid
+		}
+	}
+	return 0
+}
