@@ -33,14 +33,14 @@ type Manifest struct {
 // import-values applied.
 //
 // This is what Helm's install action does in client-only mode, without
-// the action package: it brings Kubernetes clients and release storage
-// drivers that triple the binary and its memory.
+// the action package: its Kubernetes clients and release storage drivers
+// would make the ferry binary 142 MB instead of 80 and every ferry
+// process start at 93 MiB of memory instead of 38.
 //
 // The template functions that allocate in proportion to a number
 // (randAlphaNum, repeat, until, indent, ...; fmt caps printf widths
-// itself) refuse
-// numbers over MaxAlloc; Render itself cannot be interrupted, so callers
-// that do not trust the chart run it in a Sandbox.
+// itself) refuse numbers over MaxAlloc. Render cannot be interrupted, so
+// callers that do not trust the chart run it in a Sandbox.
 func Render(ctx context.Context, c *chart.Chart, values map[string]any) ([]Manifest, error) {
 	if err := checkDependencies(c); err != nil {
 		return nil, err
