@@ -32,7 +32,7 @@ func writeChart(t *testing.T, files map[string]string) string {
 }
 
 // tgz packs files (path inside the chart -> content) as chart name's archive.
-func tgz(t *testing.T, name string, files map[string][]byte) []byte {
+func tgz(t testing.TB, name string, files map[string][]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -205,6 +205,11 @@ spec:
 	noDeps := writeChart(t, map[string]string{"Chart.yaml": testChartYAML + "dependencies:\n- name: redis\n  version: 1.0.0\n  repository: https://charts.example.com\n"})
 	if _, err := run(t, Job{Path: noDeps}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "missing in charts/ directory: redis") {
 		t.Errorf("a dependency not under charts/: %v, want a chart error naming it", err)
+	}
+
+	lib := writeChart(t, map[string]string{"Chart.yaml": "apiVersion: v2\nname: lib\nversion: 1.0.0\ntype: library\n", "templates/_x.tpl": "{{ define \"x\" }}{{ end }}"})
+	if _, err := run(t, Job{Path: lib}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "library chart") {
+		t.Errorf("a library chart: %v, want a chart error saying it is a library", err)
 	}
 
 	notYAML := writeChart(t, map[string]string{"Chart.yaml": testChartYAML, "templates/x.yaml": "a: [b\n"})

@@ -42,6 +42,10 @@ type Manifest struct {
 // itself) refuse numbers over MaxAlloc. Render cannot be interrupted, so
 // callers that do not trust the chart run it in a Sandbox.
 func Render(ctx context.Context, c *chart.Chart, values map[string]any) ([]Manifest, error) {
+	if c.Metadata.Type == "library" {
+		// As `helm template`: a library chart has only helpers for others.
+		return nil, fmt.Errorf("chart %s is a library chart: it is not installable and has no images of its own; list the charts that use it", c.Name())
+	}
 	if err := checkDependencies(c); err != nil {
 		return nil, err
 	}

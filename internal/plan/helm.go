@@ -82,6 +82,9 @@ func (h Helm) Collect(ctx context.Context) ([]Request, error) {
 			log.Warn("helm chart: not an image", "chart", what, "found", bad)
 		}
 		log.Info("helm chart", "chart", what, "images", len(res.Images))
+		if len(res.Images) == 0 {
+			log.Warn("helm chart renders no image at the image paths; if its images are in custom resources, add their paths to imagePaths", "chart", what)
+		}
 		for _, im := range res.Images {
 			log.Debug("chart image", "chart", what, "image", im.Ref, "found", im.Where)
 			if seen[im.Ref] {
