@@ -177,12 +177,17 @@ func (s Sandbox) child(ctx context.Context, job Job) (*Result, error) {
 	}
 	var r reply
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		msg := strings.TrimSpace(stderr.String())
+		msg, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
 		if msg == "" {
 			msg = fmt.Sprint(runErr)
 		}
-		if ee := (*exec.ExitError)(nil); errors.As(runErr, &ee) && ee.ExitCode() == exitMemory {
-			return nil, &ChartError{Msg: msg}
+		if ee := (*exec.ExitError)(nil); errors.As(runErr, &ee) {
+			// The child rendered this chart alone: whatever ended it
+			// (the memory guard, a runtime crash) is the chart's doing.
+			if ee.ExitCode() == exitMemory {
+				return nil, &ChartError{Msg: msg}
+			}
+			return nil, &ChartError{Msg: fmt.Sprintf("rendering crashed (%v): %s", runErr, msg)}
 		}
 		return nil, fmt.Errorf("helm render process: %s", msg)
 	}
