@@ -124,25 +124,7 @@ func TestHelm(t *testing.T) {
 	})
 
 	t.Run("oci", func(t *testing.T) {
-		// The chart as `helm push` stores it: an artifact in a registry.
-		resp, err := http.Get(up.srv.ChartURL + "/charts/ferry-demo-0.1.0.tgz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		tgz, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		img, err := mutate.AppendLayers(empty.Image, static.NewLayer(tgz, "application/vnd.cncf.helm.chart.content.v1.tar+gzip"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), "application/vnd.cncf.helm.config.v1+json")
-		ref, err := name.ParseReference(up.reg.Host+"/charts/ferry-demo:0.1.0", name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(ref, img); err != nil {
-			t.Fatal(err)
-		}
+		pushOCIChart(t, up, "ferry-demo", "0.1.0")
 		dst := testenv.StartFerry(t, testenv.FerryOptions{})
 		isc := writeConfig(t, "    repositories:\n    - name: oci-charts\n      url: oci://"+up.reg.Host+"/charts\n      charts:\n      - name: ferry-demo\n        version: 0.1.0\n")
 		if _, code := ferry(t, "mirror", "-c", isc, "--workspace", "file://"+t.TempDir(), "docker://"+dst.Host+"/oci", "--dest-tls-verify=false", "--src-tls-verify=false"); code != 0 {
@@ -194,8 +176,16 @@ func TestHelm(t *testing.T) {
 
 	// Last: it stops the upstream.
 	t.Run("m2d-d2m", func(t *testing.T) {
-		// No version: the newest, 0.2.0.
-		isc := writeConfig(t, fmt.Sprintf("    repositories:\n    - name: fixtures\n      url: %s\n      charts:\n      - name: ferry-demo\n", up.srv.ChartURL))
+		// A chart of each source: the index repository (no version: the
+		// newest, 0.2.0), oci:// and a local .tgz.
+		pushOCIChart(t, up, "ferry-demo", "0.1.0")
+		local := filepath.Join(t.TempDir(), "busybox-job-1.0.0.tgz")
+		if err := os.WriteFile(local, download(t, up.srv.ChartURL+"/charts/busybox-job-1.0.0.tgz"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		isc := writeConfig(t, fmt.Sprintf("    repositories:\n    - name: fixtures\n      url: %s\n      charts:\n      - name: ferry-demo\n"+
+			"    - name: oci-charts\n      url: oci://%s/charts\n      charts:\n      - name: ferry-demo\n        version: 0.1.0\n"+
+			"    local:\n    - name: busybox-job\n      path: %s\n", up.srv.ChartURL, up.reg.Host, local))
 		arch := filepath.Join(t.TempDir(), "archive")
 		if _, code := ferry(t, "mirror", "-c", isc, "file://"+arch, "--src-tls-verify=false"); code != 0 {
 			t.Fatalf("m2d exited %d", code)
@@ -207,6 +197,46 @@ func TestHelm(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("d2m exited %d", code)
 		}
-		assertExactly(t, dst.Host, "d2m", up, up.chart(t, "ferry-demo", "0.2.0").Images)
+		var want []string
+		for _, c := range [][2]string{{"ferry-demo", "0.2.0"}, {"ferry-demo", "0.1.0"}, {"busybox-job", "1.0.0"}} {
+			want = append(want, up.chart(t, c[0], c[1]).Images...)
+		}
+		assertExactly(t, dst.Host, "d2m", up, want)
 	})
+}
+
+// pushOCIChart stores fixture chart name-version as `helm push` does: an
+// artifact <registry>/charts/<name>:<version> whose layer is the .tgz.
+func pushOCIChart(t *testing.T, up *upstream, chart, version string) {
+	t.Helper()
+	tgz := download(t, up.srv.ChartURL+"/charts/"+chart+"-"+version+".tgz")
+	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(tgz, "application/vnd.cncf.helm.chart.content.v1.tar+gzip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), "application/vnd.cncf.helm.config.v1+json")
+	ref, err := name.ParseReference(up.reg.Host+"/charts/"+chart+":"+version, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func download(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
