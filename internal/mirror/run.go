@@ -440,7 +440,7 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 		for _, m := range p.Missing {
 			// So is a chart that does not render: the chart or its values
 			// need fixing.
-			if (m.Section == plan.SectionRelease || m.Section == plan.SectionHelm && strings.HasPrefix(m.Source, "helm chart ")) && len(why) < 3 {
+			if (m.Section == plan.SectionRelease || m.Section == plan.SectionHelm && strings.HasPrefix(m.Source, plan.FailedChart)) && len(why) < 3 {
 				why = append(why, m.Reason)
 				if m.Section == plan.SectionHelm {
 					why[len(why)-1] = m.Source + ": " + m.Reason

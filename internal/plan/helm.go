@@ -19,6 +19,10 @@ import (
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
+// FailedChart starts the Name of a failed request that stands for a Helm
+// chart that did not load or render, not for an image.
+const FailedChart = "helm chart "
+
 // Helm collects mirror.helm: the images the listed charts reference.
 type Helm struct {
 	Config imageset.Helm
@@ -65,7 +69,7 @@ func (h Helm) Collect(ctx context.Context) ([]Request, error) {
 				}
 			}
 			log.Warn("helm chart failed", "chart", what, "error", ce.Msg)
-			reqs = append(reqs, Request{Section: SectionHelm, Name: "helm chart " + what, Failed: ce.Msg})
+			reqs = append(reqs, Request{Section: SectionHelm, Name: FailedChart + what, Failed: ce.Msg})
 			return nil
 		}
 		if err != nil {
