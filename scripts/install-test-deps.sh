@@ -35,6 +35,8 @@ goinst() { # binary-name module@version
 goinst crane github.com/google/go-containerregistry/cmd/crane@v0.22.1
 goinst regctl github.com/regclient/regclient/cmd/regctl@v0.11.7
 goinst oras oras.land/oras/cmd/oras@v1.3.6
+# The Helm CLI the helm tests compare against: the same version as the SDK in go.mod.
+goinst helm helm.sh/helm/v4/cmd/helm@v4.3.2
 goinst registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 # MinIO, the S3 server of the HA tests: its releases are not semver tags, so
 # pin the pseudo-version of the newest commit that installs.

@@ -72,6 +72,7 @@ func newRootCmd() (*cobra.Command, func()) {
 		newDemoCmd(),
 		newUserCmd(),
 		newGCCmd(),
+		newHelmRenderCmd(),
 	)
 	return root, func() { stopProfile() }
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-mirror/ferry/internal/helm"
 	"github.com/ferry-mirror/ferry/internal/mirror"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
@@ -94,6 +95,11 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 			if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 				o.Terminal = true
 			}
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find the ferry binary, which renders Helm charts: %w", err)
+			}
+			o.HelmSandbox.Exe = exe
 			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			return mirror.Run(cmd.Context(), o)
 		},
@@ -128,7 +134,9 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 	f.StringVar(&cacheDir, "cache-dir", "", "accepted for oc-mirror compatibility; Ferry keeps no cache")
 	f.Uint16VarP(&port, "port", "p", 55000, "accepted for oc-mirror compatibility; Ferry runs no local registry")
 	f.DurationVar(&o.ImageTimeout, "image-timeout", 10*time.Minute, "give up on an image (and everything that travels with it) after this long; 0 waits forever")
-	for _, h := range []string{"v2", "oc-mirror-v", "secure-policy", "strict-archive", "cache-dir", "port"} {
+	// For tests of hostile charts, which should not wait the default.
+	f.DurationVar(&o.HelmSandbox.Timeout, "helm-render-timeout", helm.DefaultRenderTimeout, "give up rendering a Helm chart after this long")
+	for _, h := range []string{"helm-render-timeout", "v2", "oc-mirror-v", "secure-policy", "strict-archive", "cache-dir", "port"} {
 		_ = f.MarkHidden(h)
 	}
 	return cmd

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,34 +21,59 @@ var DefaultImagePaths = []string{
 	"{.spec.containers[*].image}",
 }
 
+// podPaths add the pod templates oc-mirror misses: ephemeral containers,
+// and CronJobs, whose pod template sits under jobTemplate. With
+// DefaultImagePaths they cover every pod template Kubernetes has (Pod,
+// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob).
+var podPaths = []string{
+	"{.spec.template.spec.ephemeralContainers[*].image}",
+	"{.spec.ephemeralContainers[*].image}",
+	"{.spec.jobTemplate.spec.template.spec.initContainers[*].image}",
+	"{.spec.jobTemplate.spec.template.spec.containers[*].image}",
+	"{.spec.jobTemplate.spec.template.spec.ephemeralContainers[*].image}",
+}
+
 // Image is one image reference found in a chart and where it was found.
 type Image struct {
 	Ref   string // normalized: host/path:tag or host/path@digest
-	Where string // chart file and how, for logs
+	Where string // template and path, for logs
 }
 
-// Images lists the distinct images chart c references, rendered with
-// values merged over its defaults, looked up at DefaultImagePaths and
-// imagePaths (see the package documentation for what is found). Only a
-// malformed image path is an error.
-func Images(c *Chart, values map[string]any, imagePaths []string) ([]Image, error) {
-	paths := make([]imagePath, 0, len(DefaultImagePaths)+len(imagePaths))
-	for _, p := range append(append([]string{}, DefaultImagePaths...), imagePaths...) {
+// Found is what Images read from a chart's manifests.
+type Found struct {
+	Images []Image
+	// Invalid lists values at an image path that are not image
+	// references (an unset value rendered as "repo:"), with where.
+	Invalid []string
+	// PerTemplate counts the images each template holds, in order.
+	PerTemplate []TemplateCount
+}
+
+// TemplateCount is the number of image references in one template.
+type TemplateCount struct {
+	Template string
+	Images   int
+}
+
+// Images lists the distinct images in rendered manifests, at the image
+// paths: DefaultImagePaths, every other pod template, and imagePaths.
+// A malformed image path is an error; a manifest that is not YAML is a
+// *ChartError.
+func Images(manifests []Manifest, imagePaths []string) (*Found, error) {
+	all := append(append(append([]string{}, DefaultImagePaths...), podPaths...), imagePaths...)
+	paths := make([]imagePath, 0, len(all))
+	for _, p := range all {
 		pp, err := parsePath(p)
 		if err != nil {
 			return nil, err
 		}
 		paths = append(paths, pp)
 	}
-	f := finder{seen: map[string]bool{}}
-	for _, rd := range render(c, values) {
-		if rd.err != nil {
-			for _, ref := range scanTemplate(rd.src, rd.values, rd.chart) {
-				f.add(ref, rd.name+" (image: line; the template does not render: "+firstLine(rd.err)+")")
-			}
-			continue
-		}
-		dec := yaml.NewDecoder(strings.NewReader(rd.out))
+	res := &Found{}
+	seen := map[string]bool{}
+	for _, m := range manifests {
+		n := 0
+		dec := yaml.NewDecoder(strings.NewReader(m.Content))
 		for {
 			var doc any
 			err := dec.Decode(&doc)
@@ -57,57 +81,42 @@ func Images(c *Chart, values map[string]any, imagePaths []string) ([]Image, erro
 				break
 			}
 			if err != nil {
-				// Not YAML after rendering: fall back to its image: lines.
-				for _, ref := range scanTemplate(rd.out, nil, rd.chart) {
-					f.add(ref, rd.name+" (image: line)")
-				}
-				break
+				// helm template refuses it too.
+				return nil, &ChartError{Msg: fmt.Sprintf("YAML parse error on %s: %v", m.Template, err)}
 			}
 			for _, p := range paths {
 				for _, v := range p.eval(doc) {
-					if s, ok := v.(string); ok {
-						f.add(s, rd.name+" at "+p.text)
+					s, ok := v.(string)
+					if !ok {
+						continue
+					}
+					ref, err := normalize(s)
+					if err != nil {
+						res.Invalid = append(res.Invalid, fmt.Sprintf("%s at %s: %q is not an image reference", m.Template, p.text, s))
+						continue
+					}
+					n++
+					if !seen[ref] {
+						seen[ref] = true
+						res.Images = append(res.Images, Image{Ref: ref, Where: m.Template + " at " + p.text})
 					}
 				}
 			}
 		}
+		res.PerTemplate = append(res.PerTemplate, TemplateCount{Template: m.Template, Images: n})
 	}
-	for _, u := range units(c, mergeInto(deepCopy(c.Values).(map[string]any), []map[string]any{values}, true), c.Name+"/") {
-		walkValues(u.values, u.chart.AppVersion, "", func(ref, at string) {
-			f.add(ref, u.prefix+"values.yaml at "+at)
-		})
-	}
-	sort.Slice(f.out, func(i, j int) bool { return f.out[i].Ref < f.out[j].Ref })
-	return f.out, nil
+	sort.Slice(res.Images, func(i, j int) bool { return res.Images[i].Ref < res.Images[j].Ref })
+	return res, nil
 }
 
-type finder struct {
-	seen map[string]bool
-	out  []Image
-}
-
-// add keeps s when it is a valid image reference; rendering leaves empty
-// strings and half-filled references where values are unset.
-func (f *finder) add(s, where string) {
-	s = strings.Trim(strings.TrimSpace(s), `"'`)
-	if s == "" || strings.ContainsAny(s, "{} ") {
-		return
-	}
-	named, err := reference.ParseNormalizedNamed(s)
+// normalize reads an image reference as the kubelet does: a bare name is
+// on docker.io, no tag means latest.
+func normalize(s string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(strings.TrimSpace(s))
 	if err != nil {
-		return
+		return "", err
 	}
-	ref := reference.TagNameOnly(named).String()
-	if f.seen[ref] {
-		return
-	}
-	f.seen[ref] = true
-	f.out = append(f.out, Image{Ref: ref, Where: where})
-}
-
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
+	return reference.TagNameOnly(named).String(), nil
 }
 
 // imagePath is a parsed image path: fields, each maybe indexed.
@@ -192,144 +201,4 @@ func (p imagePath) eval(doc any) []any {
 		cur = next
 	}
 	return cur
-}
-
-// walkValues calls found for every `image` key of values shaped like an
-// image: a "repo:tag" or "repo@digest" string, or a map with repository
-// and optionally registry, tag and digest. An image without tag or digest
-// takes appVersion, the convention of `helm create` charts.
-func walkValues(v any, appVersion, at string, found func(ref, at string)) {
-	switch x := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			here := at + "." + k
-			if k == "image" {
-				if ref := valuesImage(x[k], appVersion); ref != "" && hasDomain(ref) {
-					found(ref, here)
-					continue
-				}
-			}
-			walkValues(x[k], appVersion, here, found)
-		}
-	case []any:
-		for i, e := range x {
-			walkValues(e, appVersion, fmt.Sprintf("%s[%d]", at, i), found)
-		}
-	}
-}
-
-// hasDomain reports whether ref names its registry. Values often keep the
-// registry elsewhere (a global, a template constant): guessing docker.io
-// for them would ask for images that do not exist.
-func hasDomain(ref string) bool {
-	first, _, ok := strings.Cut(ref, "/")
-	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
-}
-
-func valuesImage(v any, appVersion string) string {
-	switch x := v.(type) {
-	case string:
-		// A bare name ("nginx") is more often a fragment than an image.
-		if strings.ContainsAny(x, ":@") {
-			return x
-		}
-	case map[string]any:
-		repo, _ := x["repository"].(string)
-		if repo == "" {
-			repo, _ = x["name"].(string)
-		}
-		if repo == "" {
-			return ""
-		}
-		if reg := str(x["registry"]); reg != "" && !strings.HasPrefix(repo, reg+"/") {
-			repo = reg + "/" + repo
-		}
-		if d := str(x["digest"]); d != "" {
-			return repo + "@" + d
-		}
-		tag := str(x["tag"])
-		if tag == "" {
-			tag = appVersion
-		}
-		if tag == "" {
-			return ""
-		}
-		return repo + ":" + tag
-	}
-	return ""
-}
-
-var (
-	imageLine = regexp.MustCompile(`(?m)^[\s-]*image:\s*(.+?)\s*$`)
-	action    = regexp.MustCompile(`\{\{-?\s*(.*?)\s*-?\}\}`)
-)
-
-// scanTemplate finds references on the `image:` lines of a template that
-// does not render, resolving simple actions ({{ .Values.a.b }},
-// {{ .Chart.AppVersion }}, with | default X and | quote) from values.
-func scanTemplate(src string, values map[string]any, c *Chart) []string {
-	var out []string
-	for _, m := range imageLine.FindAllStringSubmatch(src, -1) {
-		line := strings.Trim(m[1], `"'`)
-		ok := true
-		line = action.ReplaceAllStringFunc(line, func(a string) string {
-			v, good := simpleAction(action.FindStringSubmatch(a)[1], values, c)
-			ok = ok && good
-			return v
-		})
-		if ok {
-			out = append(out, strings.Trim(line, `"'`))
-		}
-	}
-	return out
-}
-
-func simpleAction(expr string, values map[string]any, c *Chart) (string, bool) {
-	stages := strings.Split(expr, "|")
-	v, ok := operand(strings.TrimSpace(stages[0]), values, c)
-	if !ok {
-		return "", false
-	}
-	for _, st := range stages[1:] {
-		fields := strings.Fields(st)
-		switch {
-		case len(fields) == 1 && (fields[0] == "quote" || fields[0] == "toString" || fields[0] == "trim"):
-		case len(fields) == 2 && fields[0] == "default":
-			if v == "" {
-				if v, ok = operand(fields[1], values, c); !ok {
-					return "", false
-				}
-			}
-		default:
-			return "", false
-		}
-	}
-	return v, v != ""
-}
-
-func operand(s string, values map[string]any, c *Chart) (string, bool) {
-	switch {
-	case strings.HasPrefix(s, `"`):
-		u, err := strconv.Unquote(s)
-		return u, err == nil
-	case s == ".Chart.AppVersion":
-		return c.AppVersion, true
-	case s == ".Chart.Version":
-		return c.Version, true
-	case strings.HasPrefix(s, ".Values."):
-		v, found := lookup(values, strings.TrimPrefix(s, ".Values."))
-		if !found {
-			return "", true // unset: | default may fill it
-		}
-		if _, isMap := v.(map[string]any); isMap {
-			return "", false
-		}
-		return str(v), true
-	}
-	return "", false
 }

@@ -1,16 +1,22 @@
 package helm
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeChart writes files (path inside the chart -> content) as a chart
-// folder and loads it.
-func writeChart(t *testing.T, files map[string]string) *Chart {
+// folder and returns it.
+func writeChart(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
@@ -22,21 +28,50 @@ func writeChart(t *testing.T, files map[string]string) *Chart {
 			t.Fatal(err)
 		}
 	}
-	c, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return dir
 }
 
-func refs(t *testing.T, c *Chart, values map[string]any, paths ...string) []string {
+// tgz packs files (path inside the chart -> content) as chart name's archive.
+func tgz(t testing.TB, name string, files map[string][]byte) []byte {
 	t.Helper()
-	imgs, err := Images(c, values, paths)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: name + "/" + n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(files[n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func run(t *testing.T, job Job) (*Result, error) {
+	t.Helper()
+	return Sandbox{Timeout: 20 * time.Second}.Run(context.Background(), job)
+}
+
+func refs(t *testing.T, job Job) []string {
+	t.Helper()
+	res, err := run(t, job)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, im := range imgs {
+	for _, im := range res.Images {
 		out = append(out, im.Ref)
 		t.Logf("%s found in %s", im.Ref, im.Where)
 	}
@@ -53,199 +88,190 @@ func assertRefs(t *testing.T, got []string, want ...string) {
 
 const testChartYAML = "apiVersion: v2\nname: app\nversion: 1.2.3\nappVersion: \"2.0\"\n"
 
-func TestRenderedTemplates(t *testing.T) {
-	c := writeChart(t, map[string]string{
-		"Chart.yaml": testChartYAML,
-		"values.yaml": `
-registry: quay.example.com
-image:
-  repository: team/app
-  tag: ""
-sidecar:
-  enabled: true
-`,
-		"templates/_helpers.tpl": `{{- define "app.image" -}}
-{{ .Values.registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
-{{- end -}}`,
-		"templates/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ include "app.image" . | trunc 10 | quote }}
-spec:
-  template:
-    spec:
-      initContainers:
-      - name: init
-        image: registry.example.com/init/busybox:1.36
-      containers:
-      - name: main
-        image: {{ include "app.image" . | quote }}
-      {{- if .Values.sidecar.enabled }}
-      - name: sidecar
-        image: {{ printf "%s/%s" .Values.registry "team/sidecar@sha256:0123456789012345678901234567890123456789012345678901234567890123" }}
-      {{- end }}
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: test
-spec:
-  containers:
-  - name: t
-    image: "{{ .Values.registry }}/team/test:{{ .Chart.Version }}"
-`,
-		"templates/NOTES.txt": "image: not.an/image:from-notes\n",
-	})
-	assertRefs(t, refs(t, c, nil),
-		"quay.example.com/team/app:2.0",
-		"registry.example.com/init/busybox:1.36",
-		"quay.example.com/team/sidecar@sha256:0123456789012345678901234567890123456789012345678901234567890123",
-		"quay.example.com/team/test:1.2.3",
-	)
-	// Values from the config override the chart's: sidecar off, a tag set.
-	assertRefs(t, refs(t, c, map[string]any{"sidecar": map[string]any{"enabled": false}, "image": map[string]any{"tag": "2.1"}}),
-		"quay.example.com/team/app:2.1",
-		"registry.example.com/init/busybox:1.36",
-		"quay.example.com/team/test:1.2.3",
-	)
-}
-
 func TestImagePaths(t *testing.T) {
-	c := writeChart(t, map[string]string{
+	dir := writeChart(t, map[string]string{
 		"Chart.yaml": testChartYAML,
 		"templates/cronjob.yaml": `apiVersion: batch/v1
 kind: CronJob
+metadata:
+  name: backup
 spec:
+  schedule: "@daily"
   jobTemplate:
     spec:
       template:
         spec:
+          initContainers:
+          - name: wait
+            image: registry.example.com/jobs/wait:1
           containers:
-          - image: registry.example.com/jobs/backup:3
-          - image: registry.example.com/jobs/upload:3
+          - name: backup
+            image: registry.example.com/jobs/backup:3
+          - name: upload
+            image: registry.example.com/jobs/upload:3
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: debug
+spec:
+  containers:
+  - name: main
+    image: nginx
+  ephemeralContainers:
+  - name: shell
+    image: registry.example.com/tools/shell@sha256:` + strings.Repeat("ab", 32) + `
 ---
 apiVersion: example.com/v1
 kind: Widget
+metadata:
+  name: w
 spec:
   images:
     main: registry.example.com/widgets/main:1
 `,
 	})
-	// The default paths do not reach a CronJob's containers or custom resources.
-	assertRefs(t, refs(t, c, nil))
-	assertRefs(t, refs(t, c, nil, "{.spec.jobTemplate.spec.template.spec.containers[*].image}", ".spec.images.main"),
-		"registry.example.com/jobs/backup:3", "registry.example.com/jobs/upload:3", "registry.example.com/widgets/main:1")
-	assertRefs(t, refs(t, c, nil, "{.spec.jobTemplate.spec.template.spec.containers[1].image}"), "registry.example.com/jobs/upload:3")
+	// Every pod template is searched by default; a custom resource only
+	// through imagePaths. A bare name is docker.io's, :latest.
+	def := []string{"docker.io/library/nginx:latest", "registry.example.com/jobs/backup:3", "registry.example.com/jobs/upload:3",
+		"registry.example.com/jobs/wait:1", "registry.example.com/tools/shell@sha256:" + strings.Repeat("ab", 32)}
+	assertRefs(t, refs(t, Job{Path: dir}), def...)
+	assertRefs(t, refs(t, Job{Path: dir, ImagePaths: []string{".spec.images.main"}}), append(def, "registry.example.com/widgets/main:1")...)
 
 	for _, bad := range []string{"spec.containers", "{..image}", "{.spec.containers[?(@.name=='a')].image}", "{.a[x]}", "{.a,.b}"} {
-		if _, err := Images(c, nil, []string{bad}); err == nil || !strings.Contains(err.Error(), bad) {
+		_, err := run(t, Job{Path: dir, ImagePaths: []string{bad}})
+		if err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("image path %q: error %v, want one naming the path", bad, err)
 		}
 	}
 }
 
-func TestTemplateThatDoesNotRender(t *testing.T) {
-	c := writeChart(t, map[string]string{
+// TestNoTagInvented: values that give an image without its tag render
+// "repo:" and that is not an image; Ferry does not make one up from
+// appVersion (the chart may add a "v", as node-exporter's does).
+func TestNoTagInvented(t *testing.T) {
+	dir := writeChart(t, map[string]string{
+		"Chart.yaml":  "apiVersion: v2\nname: exporter\nversion: 4.0.0\nappVersion: \"1.12.1\"\n",
+		"values.yaml": "image:\n  repository: quay.example.com/prometheus/node-exporter\n  tag: \"\"\nsidecar:\n  repository: quay.example.com/sidecar\n",
+		"templates/ds.yaml": `apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: exporter
+spec:
+  template:
+    spec:
+      containers:
+      - name: exporter
+        image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default (printf "v%s" .Chart.AppVersion) }}"
+      - name: sidecar
+        image: "{{ .Values.sidecar.repository }}:{{ .Values.sidecar.tag }}"
+`,
+	})
+	res, err := run(t, Job{Path: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Images) != 1 || res.Images[0].Ref != "quay.example.com/prometheus/node-exporter:v1.12.1" {
+		t.Errorf("images %v, want only node-exporter:v1.12.1 as the template writes it", res.Images)
+	}
+	if len(res.Invalid) != 1 || !strings.Contains(res.Invalid[0], `"quay.example.com/sidecar:"`) {
+		t.Errorf("invalid %q, want the sidecar without its tag named", res.Invalid)
+	}
+}
+
+// TestChartThatDoesNotRender: Helm's message, naming the template, is
+// the chart's error; nothing is guessed from the template's text.
+func TestChartThatDoesNotRender(t *testing.T) {
+	dir := writeChart(t, map[string]string{
 		"Chart.yaml":  testChartYAML,
-		"values.yaml": "web:\n  repo: registry.example.com/web/server\n  tag: \"\"\n",
-		"templates/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ someHelmOnlyFunction .Release.Name }}
-spec:
-  template:
-    spec:
-      containers:
-      - image: registry.example.com/web/literal:1.0
-      - image: "{{ .Values.web.repo }}:{{ .Values.web.tag | default .Chart.AppVersion }}"
-      - image: {{ include "unknown.helper" . }}
-`,
-		"templates/_helpers.tpl": `{{- define "web.migrate" -}}registry.example.com/web/helper:{{ .Chart.AppVersion }}{{- end -}}
-{{- define "web.password" -}}{{ htpasswd "u" "p" }}{{- end -}}`,
-		"templates/migrate.yaml": `apiVersion: v1
+		"values.yaml": "web:\n  repo: registry.example.com/web/server\n",
+		"templates/web.yaml": `apiVersion: v1
 kind: Pod
 metadata:
+  name: web
+spec:
+  containers:
+  - name: web
+    image: {{ .Values.web.repo }}:{{ required "web.tag is required: set it in the chart's values" .Values.web.tag }}
+`,
+	})
+	_, err := run(t, Job{Path: dir})
+	var ce *ChartError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "app/templates/web.yaml") || !strings.Contains(err.Error(), "web.tag is required") {
+		t.Fatalf("error %v, want a chart error naming the template and Helm's message", err)
+	}
+	assertRefs(t, refs(t, Job{Path: dir, Values: map[string]any{"web": map[string]any{"tag": "7"}}}), "registry.example.com/web/server:7")
+
+	noDeps := writeChart(t, map[string]string{"Chart.yaml": testChartYAML + "dependencies:\n- name: redis\n  version: 1.0.0\n  repository: https://charts.example.com\n"})
+	if _, err := run(t, Job{Path: noDeps}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "missing in charts/ directory: redis") {
+		t.Errorf("a dependency not under charts/: %v, want a chart error naming it", err)
+	}
+
+	lib := writeChart(t, map[string]string{"Chart.yaml": "apiVersion: v2\nname: lib\nversion: 1.0.0\ntype: library\n", "templates/_x.tpl": "{{ define \"x\" }}{{ end }}"})
+	if _, err := run(t, Job{Path: lib}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "library chart") {
+		t.Errorf("a library chart: %v, want a chart error saying it is a library", err)
+	}
+
+	notYAML := writeChart(t, map[string]string{"Chart.yaml": testChartYAML, "templates/x.yaml": "a: [b\n"})
+	if _, err := run(t, Job{Path: notYAML}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "app/templates/x.yaml") {
+		t.Errorf("a template that renders to bad YAML: %v, want a chart error naming it", err)
+	}
+}
+
+// TestHostileCharts: in-process, the checks that do not need a child
+// process: the byte budget over nested archives, the nesting cap, and
+// the caps on functions that allocate from a number.
+func TestHostileCharts(t *testing.T) {
+	chartYAML := func(name string) []byte { return []byte("apiVersion: v2\nname: " + name + "\nversion: 0.1.0\n") }
+	// Each level holds 8 copies of the one below: 8^6 copies of 1 MiB.
+	level := tgz(t, "leaf", map[string][]byte{"Chart.yaml": chartYAML("leaf"), "files/zero": make([]byte, 1<<20)})
+	for i := range 6 {
+		files := map[string][]byte{"Chart.yaml": chartYAML("bomb")}
+		for j := range 8 {
+			files["charts/c"+string(rune('a'+j))+".tgz"] = level
+		}
+		level = tgz(t, "bomb"+string(rune('0'+i)), files)
+	}
+	_, err := run(t, Job{Archive: level})
+	if err == nil || !strings.Contains(err.Error(), "64 MiB") {
+		t.Errorf("subchart bomb: %v, want the byte budget named", err)
+	}
+
+	deep := tgz(t, "d", map[string][]byte{"Chart.yaml": chartYAML("d")})
+	for range MaxChartDepth + 1 {
+		deep = tgz(t, "d", map[string][]byte{"Chart.yaml": chartYAML("d"), "charts/d.tgz": deep})
+	}
+	if _, err := run(t, Job{Archive: deep}); err == nil || !strings.Contains(err.Error(), "nest more than") {
+		t.Errorf("subcharts nested %d deep: %v, want the depth limit named", MaxChartDepth+2, err)
+	}
+
+	for _, tmpl := range []string{
+		`{{ randAlphaNum 1000000000 }}`,
+		`{{ repeat 1000000000 "ab" }}`,
+		`{{ range until 1000000000 }}{{ end }}`,
+		`{{ "x" | indent 1000000000 }}`,
+	} {
+		dir := writeChart(t, map[string]string{"Chart.yaml": testChartYAML, "templates/a.yaml": "a: " + tmpl + "\n"})
+		start := time.Now()
+		_, err := run(t, Job{Path: dir})
+		if err == nil || !strings.Contains(err.Error(), "over Ferry's limit") || time.Since(start) > 5*time.Second {
+			t.Errorf("%s: %v after %s, want the limit named at once", tmpl, err, time.Since(start))
+		}
+	}
+	// Under the caps, the functions still do what Helm's do.
+	dir := writeChart(t, map[string]string{"Chart.yaml": testChartYAML, "templates/p.yaml": `apiVersion: v1
+kind: Pod
+metadata:
+  name: p
   annotations:
-    created: {{ now | date "2006" }}
+    pw: {{ randAlphaNum 16 | len | quote }}
+    r: {{ repeat 3 "ab" | quote }}
+    u: {{ until 3 | toJson | quote }}
+    f: {{ printf "%05d" 42 | quote }}
 spec:
   containers:
-  - image: {{ include "web.migrate" . }}
-`,
-		"templates/job.yaml": `apiVersion: batch/v1
-kind: Job
-spec:
-  template:
-    spec:
-      containers:
-      - image: {{ required "set web.key" .Values.web.key }}
-      - image: registry.example.com/web/migrate:1.0
-`,
-	})
-	assertRefs(t, refs(t, c, nil),
-		"registry.example.com/web/literal:1.0",
-		"registry.example.com/web/server:2.0",
-		"registry.example.com/web/migrate:1.0",
-		// Rendered although the helpers and the template call functions
-		// Ferry does not implement (htpasswd, now, date).
-		"registry.example.com/web/helper:2.0",
-	)
-}
-
-func TestValuesShapes(t *testing.T) {
-	c := writeChart(t, map[string]string{
-		"Chart.yaml": testChartYAML,
-		"values.yaml": `
-image: registry.example.com/top/app:1
-metrics:
-  enabled: false
-  image:
-    registry: registry.example.com
-    repository: exporters/metrics
-    tag: 0.9
-db:
-  image:
-    repository: registry.example.com/db/postgres
-    digest: sha256:0123456789012345678901234567890123456789012345678901234567890123
-operator:
-  image:
-    repository: registry.example.com/op/manager
-    tag: ""
-sidecars:
-- name: a
-  image: registry.example.com/side/a:1
-notAnImage:
-  image: nginx
-  repository: registry.example.com/ignored/repo
-`,
-	})
-	assertRefs(t, refs(t, c, nil),
-		"registry.example.com/top/app:1",
-		"registry.example.com/exporters/metrics:0.9",
-		"registry.example.com/db/postgres@sha256:0123456789012345678901234567890123456789012345678901234567890123",
-		"registry.example.com/op/manager:2.0",
-		"registry.example.com/side/a:1",
-	)
-}
-
-func TestSubcharts(t *testing.T) {
-	c := writeChart(t, map[string]string{
-		"Chart.yaml":               testChartYAML + "dependencies:\n- name: cache\n  condition: cache.enabled\n- name: off\n  condition: off.enabled\n",
-		"values.yaml":              "global:\n  registry: mirror.example.com\ncache:\n  enabled: true\n  tag: \"7.2\"\noff:\n  enabled: false\n",
-		"charts/cache/Chart.yaml":  "apiVersion: v2\nname: cache\nversion: 0.1.0\n",
-		"charts/cache/values.yaml": "tag: \"6.0\"\n",
-		"charts/cache/templates/pod.yaml": `apiVersion: v1
-kind: Pod
-spec:
-  containers:
-  - image: {{ .Values.global.registry }}/cache/redis:{{ .Values.tag }}
-`,
-		"charts/off/Chart.yaml": "apiVersion: v2\nname: off\nversion: 0.1.0\n",
-		"charts/off/templates/pod.yaml": `apiVersion: v1
-kind: Pod
-spec:
-  containers:
-  - image: registry.example.com/disabled/pod:1
-`,
-	})
-	assertRefs(t, refs(t, c, nil), "mirror.example.com/cache/redis:7.2")
+  - name: a
+    image: {{ printf "%s:%s" "registry.example.com/a" (repeat 2 "1") }}
+`})
+	assertRefs(t, refs(t, Job{Path: dir}), "registry.example.com/a:11")
 }

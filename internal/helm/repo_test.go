@@ -34,11 +34,7 @@ func TestFixtureRepository(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ch, err := LoadArchive(strings.NewReader(string(data)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := refs(t, ch, nil)
+		got := refs(t, Job{Archive: data})
 		var norm []string
 		for _, w := range want.Images {
 			if !slices.Contains(norm, w) {
@@ -112,7 +108,7 @@ func TestRepositoryErrors(t *testing.T) {
 }
 
 func TestLoadArchiveRejectsNonCharts(t *testing.T) {
-	if _, err := LoadArchive(strings.NewReader("not gzip")); err == nil || !strings.Contains(err.Error(), "gzip") {
+	if _, err := LoadArchive([]byte("not gzip")); err == nil || !strings.Contains(err.Error(), "gzip") {
 		t.Errorf("garbage: %v", err)
 	}
 	if _, err := Load("/nonexistent/chart.tgz"); err == nil || !strings.Contains(err.Error(), "/nonexistent/chart.tgz") {

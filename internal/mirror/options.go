@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-mirror/ferry/internal/helm"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
@@ -63,6 +64,9 @@ type Options struct {
 	// GraphBaseImage is the base of the update graph image (default
 	// DefaultGraphBaseImage).
 	GraphBaseImage string
+	// HelmSandbox renders Helm charts (see helm.Sandbox); cmd/ferry sets
+	// its Exe to the ferry binary so charts render in a child process.
+	HelmSandbox helm.Sandbox
 	// Getenv reads the environment (UPDATE_URL_OVERRIDE, OCP_SIGNATURE_*,
 	// GRAPH_DATA_URL_OVERRIDE); nil is os.Getenv.
 	Getenv func(string) string

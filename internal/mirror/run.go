@@ -134,7 +134,7 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 		if err != nil {
 			return nil, err
 		}
-		cs = append(cs, plan.Helm{Config: m.Helm, Client: plan.NewHelmClient(ro.Keychain, !r.o.SrcTLSVerify), Src: src, Log: r.log})
+		cs = append(cs, plan.Helm{Config: m.Helm, Client: plan.NewHelmClient(ro.Keychain, !r.o.SrcTLSVerify), Src: src, Sandbox: r.o.HelmSandbox, Log: r.log})
 	}
 	if len(cs) == 0 {
 		return nil, fmt.Errorf("%s: nothing to mirror: the mirror section lists no platform releases, operators, additionalImages or helm charts", r.o.ConfigPath)
@@ -454,8 +454,13 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 		// (a key, a flag) is the user's, not the image's.
 		var why []string
 		for _, m := range p.Missing {
-			if m.Section == plan.SectionRelease && len(why) < 3 {
+			// So is a chart that does not render: the chart or its values
+			// need fixing.
+			if (m.Section == plan.SectionRelease || m.Section == plan.SectionHelm && strings.HasPrefix(m.Source, plan.FailedChart)) && len(why) < 3 {
 				why = append(why, m.Reason)
+				if m.Section == plan.SectionHelm {
+					why[len(why)-1] = m.Source + ": " + m.Reason
+				}
 			}
 		}
 		if len(why) > 0 {

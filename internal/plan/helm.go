@@ -1,12 +1,13 @@
 package plan
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -18,21 +19,29 @@ import (
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
+// FailedChart starts the Name of a failed request that stands for a Helm
+// chart that did not load or render, not for an image.
+const FailedChart = "helm chart "
+
 // Helm collects mirror.helm: the images the listed charts reference.
 type Helm struct {
 	Config imageset.Helm
 	Client *helm.Client
 	// Src reads oci:// chart repositories, which are registries.
 	Src *transfer.Registries
-	Log *slog.Logger
+	// Sandbox renders each chart; its zero value renders in this process.
+	Sandbox helm.Sandbox
+	Log     *slog.Logger
 }
 
 // Section implements Collector.
 func (Helm) Section() string { return SectionHelm }
 
 // Collect implements Collector. A repository that cannot be read, or a
-// chart or version it does not have, fails the section: mirroring the
-// rest would leave the user believing the chart's images are there.
+// chart or version it does not have, fails the section: the config names
+// something that is not there. A chart that does not load or render
+// fails that chart only: it becomes a failed request carrying Helm's
+// message (the errors file, exit bit 16) and the other charts mirror.
 func (h Helm) Collect(ctx context.Context) ([]Request, error) {
 	log := h.Log
 	if log == nil {
@@ -43,27 +52,51 @@ func (h Helm) Collect(ctx context.Context) ([]Request, error) {
 	}
 	var reqs []Request
 	seen := map[string]bool{}
-	add := func(chart string, imgs []helm.Image, platforms []imageset.PlatformSpec) {
-		for _, im := range imgs {
+	// chart reads one chart's images; what names it for the user.
+	chart := func(what string, job helm.Job, c imageset.HelmChart) error {
+		job.Values, job.ImagePaths = c.Values, c.ImagePaths
+		res, err := h.Sandbox.Run(ctx, job)
+		if ce := (*helm.ChartError)(nil); errors.As(err, &ce) {
+			if res != nil {
+				// Helm stops at the first template that fails; the
+				// others are not known to be good or bad.
+				for _, t := range res.Templates {
+					if strings.Contains(ce.Msg, t+":") {
+						log.Debug("helm template does not render", "chart", what, "template", t, "error", ce.Msg)
+					} else {
+						log.Debug("helm template not rendered: the chart failed", "chart", what, "template", t)
+					}
+				}
+			}
+			log.Warn("helm chart failed", "chart", what, "error", ce.Msg)
+			reqs = append(reqs, Request{Section: SectionHelm, Name: FailedChart + what, Failed: ce.Msg})
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		counts := map[string]int{}
+		for _, t := range res.PerTemplate {
+			counts[t.Template] = t.Images
+		}
+		for _, t := range res.Templates {
+			log.Debug("helm template rendered", "chart", what, "template", t, "images", counts[t])
+		}
+		for _, bad := range res.Invalid {
+			log.Warn("helm chart: not an image", "chart", what, "found", bad)
+		}
+		log.Info("helm chart", "chart", what, "images", len(res.Images))
+		if len(res.Images) == 0 {
+			log.Warn("helm chart renders no image at the image paths; if its images are in custom resources, add their paths to imagePaths", "chart", what)
+		}
+		for _, im := range res.Images {
+			log.Debug("chart image", "chart", what, "image", im.Ref, "found", im.Where)
 			if seen[im.Ref] {
 				continue
 			}
 			seen[im.Ref] = true
-			log.Debug("chart image", "chart", chart, "image", im.Ref, "found", im.Where)
-			reqs = append(reqs, Request{Section: SectionHelm, Name: im.Ref, Platforms: platforms})
+			reqs = append(reqs, Request{Section: SectionHelm, Name: im.Ref, Platforms: c.Platforms})
 		}
-	}
-	chart := func(repo string, data []byte, c imageset.HelmChart, version string) error {
-		ch, err := helm.LoadArchive(bytes.NewReader(data))
-		if err != nil {
-			return fmt.Errorf("helm repository %q: chart %s %s: %w", repo, c.Name, version, err)
-		}
-		imgs, err := helm.Images(ch, c.Values, c.ImagePaths)
-		if err != nil {
-			return fmt.Errorf("helm repository %q: chart %s: %w", repo, c.Name, err)
-		}
-		log.Info("helm chart", "repository", repo, "chart", c.Name, "version", version, "images", len(imgs))
-		add(c.Name+" "+version, imgs, c.Platforms)
 		return nil
 	}
 	for _, r := range h.Config.Repositories {
@@ -76,8 +109,8 @@ func (h Helm) Collect(ctx context.Context) ([]Request, error) {
 				if err != nil {
 					return nil, fmt.Errorf("helm repository %q: %w", r.Name, err)
 				}
-				if err := chart(r.Name, data, c, c.Version); err != nil {
-					return nil, err
+				if err := chart(r.Name+"/"+c.Name+" "+c.Version, helm.Job{Archive: data}, c); err != nil {
+					return nil, fmt.Errorf("helm repository %q: %w", r.Name, err)
 				}
 			}
 			continue
@@ -101,22 +134,18 @@ func (h Helm) Collect(ctx context.Context) ([]Request, error) {
 			if err != nil {
 				return nil, fmt.Errorf("helm repository %q: %w", r.Name, err)
 			}
-			if err := chart(r.Name, data, c, e.Version); err != nil {
-				return nil, err
+			if err := chart(r.Name+"/"+c.Name+" "+e.Version, helm.Job{Archive: data}, c); err != nil {
+				return nil, fmt.Errorf("helm repository %q: %w", r.Name, err)
 			}
 		}
 	}
 	for _, c := range h.Config.Local {
-		ch, err := helm.Load(c.Path)
-		if err != nil {
+		if _, err := os.Stat(c.Path); err != nil {
+			return nil, fmt.Errorf("local helm chart %q: %w (the path must be a chart folder or a .tgz)", c.Name, err)
+		}
+		if err := chart(c.Name+" ("+c.Path+")", helm.Job{Path: c.Path}, c); err != nil {
 			return nil, fmt.Errorf("local helm chart %q: %w", c.Name, err)
 		}
-		imgs, err := helm.Images(ch, c.Values, c.ImagePaths)
-		if err != nil {
-			return nil, fmt.Errorf("local helm chart %q: %w", c.Name, err)
-		}
-		log.Info("helm chart", "local", c.Path, "chart", ch.Name, "version", ch.Version, "images", len(imgs))
-		add(ch.Name+" "+ch.Version, imgs, c.Platforms)
 	}
 	return reqs, nil
 }

@@ -148,25 +148,7 @@ func TestHelm(t *testing.T) {
 	})
 
 	t.Run("oci", func(t *testing.T) {
-		// The chart as `helm push` stores it: an artifact in a registry.
-		resp, err := http.Get(up.srv.ChartURL + "/charts/ferry-demo-0.1.0.tgz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		tgz, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		img, err := mutate.AppendLayers(empty.Image, static.NewLayer(tgz, "application/vnd.cncf.helm.chart.content.v1.tar+gzip"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), "application/vnd.cncf.helm.config.v1+json")
-		ref, err := name.ParseReference(up.reg.Host+"/charts/ferry-demo:0.1.0", name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(ref, img); err != nil {
-			t.Fatal(err)
-		}
+		pushOCIChart(t, up, "ferry-demo", "0.1.0")
 		dst := testenv.StartFerry(t, testenv.FerryOptions{})
 		isc := writeConfig(t, "    repositories:\n    - name: oci-charts\n      url: oci://"+up.reg.Host+"/charts\n      charts:\n      - name: ferry-demo\n        version: 0.1.0\n")
 		if _, code := ferry(t, "mirror", "-c", isc, "--workspace", "file://"+t.TempDir(), "docker://"+dst.Host+"/oci", "--dest-tls-verify=false", "--src-tls-verify=false"); code != 0 {
@@ -181,10 +163,53 @@ func TestHelm(t *testing.T) {
 		}
 	})
 
+	t.Run("chart that does not render", func(t *testing.T) {
+		// One chart of the run fails as `helm template` fails on it; the
+		// others mirror, the errors file carries Helm's message and the
+		// exit code has bit 16.
+		dst := testenv.StartFerry(t, testenv.FerryOptions{})
+		broken := writeChartDir(t, "broken", map[string]string{
+			"Chart.yaml":             "apiVersion: v2\nname: broken\nversion: 0.3.0\n",
+			"values.yaml":            "image:\n  repository: quay.example.com/app\n",
+			"templates/_helpers.tpl": "{{- define \"broken.image\" -}}\n{{ .Values.image.repository }}:{{ required \"image.tag is required: set it in the chart values\" .Values.image.tag }}\n{{- end -}}\n",
+			"templates/deploy.yaml":  "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: b\nspec:\n  template:\n    spec:\n      containers:\n      - name: b\n        image: {{ include \"broken.image\" . }}\n",
+			"templates/svc.yaml":     "apiVersion: v1\nkind: Service\nmetadata:\n  name: b\n",
+		})
+		isc := writeConfig(t, fmt.Sprintf("    repositories:\n    - name: fixtures\n      url: %s\n      charts:\n      - name: ferry-demo\n        version: 0.1.0\n    local:\n    - name: broken\n      path: %s\n", up.srv.ChartURL, broken))
+		ws := t.TempDir()
+		out, code := ferry(t, "mirror", "-c", isc, "--log-level", "debug", "--workspace", "file://"+ws, "docker://"+dst.Host+"/partial", "--dest-tls-verify=false", "--src-tls-verify=false")
+		if code != 16 {
+			t.Errorf("exit %d, want 16 (a helm chart failed)", code)
+		}
+		assertExactly(t, dst.Host, "partial", up, demo1.Images)
+		report := errorsFile(t, ws)
+		for _, want := range []string{"[helm] helm chart broken", "broken/templates/deploy.yaml", "image.tag is required: set it in the chart values"} {
+			if !strings.Contains(report, want) {
+				t.Errorf("errors file does not say %q:\n%s", want, report)
+			}
+		}
+		for _, tmpl := range []string{"broken/templates/deploy.yaml", "broken/templates/svc.yaml", "broken/templates/_helpers.tpl"} {
+			if !strings.Contains(out, "template="+tmpl) {
+				t.Errorf("no debug line for template %s", tmpl)
+			}
+		}
+		if !strings.Contains(out, `msg="helm template does not render" chart="broken`) {
+			t.Errorf("the debug log does not name the template that does not render")
+		}
+	})
+
 	// Last: it stops the upstream.
 	t.Run("m2d-d2m", func(t *testing.T) {
-		// No version: the newest, 0.2.0.
-		isc := writeConfig(t, fmt.Sprintf("    repositories:\n    - name: fixtures\n      url: %s\n      charts:\n      - name: ferry-demo\n", up.srv.ChartURL))
+		// A chart of each source: the index repository (no version: the
+		// newest, 0.2.0), oci:// and a local .tgz.
+		pushOCIChart(t, up, "ferry-demo", "0.1.0")
+		local := filepath.Join(t.TempDir(), "busybox-job-1.0.0.tgz")
+		if err := os.WriteFile(local, download(t, up.srv.ChartURL+"/charts/busybox-job-1.0.0.tgz"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		isc := writeConfig(t, fmt.Sprintf("    repositories:\n    - name: fixtures\n      url: %s\n      charts:\n      - name: ferry-demo\n"+
+			"    - name: oci-charts\n      url: oci://%s/charts\n      charts:\n      - name: ferry-demo\n        version: 0.1.0\n"+
+			"    local:\n    - name: busybox-job\n      path: %s\n", up.srv.ChartURL, up.reg.Host, local))
 		arch := filepath.Join(t.TempDir(), "archive")
 		if _, code := ferry(t, "mirror", "-c", isc, "file://"+arch, "--src-tls-verify=false"); code != 0 {
 			t.Fatalf("m2d exited %d", code)
@@ -196,6 +221,46 @@ func TestHelm(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("d2m exited %d", code)
 		}
-		assertExactly(t, dst.Host, "d2m", up, up.chart(t, "ferry-demo", "0.2.0").Images)
+		var want []string
+		for _, c := range [][2]string{{"ferry-demo", "0.2.0"}, {"ferry-demo", "0.1.0"}, {"busybox-job", "1.0.0"}} {
+			want = append(want, up.chart(t, c[0], c[1]).Images...)
+		}
+		assertExactly(t, dst.Host, "d2m", up, want)
 	})
+}
+
+// pushOCIChart stores fixture chart name-version as `helm push` does: an
+// artifact <registry>/charts/<name>:<version> whose layer is the .tgz.
+func pushOCIChart(t *testing.T, up *upstream, chart, version string) {
+	t.Helper()
+	tgz := download(t, up.srv.ChartURL+"/charts/"+chart+"-"+version+".tgz")
+	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(tgz, "application/vnd.cncf.helm.chart.content.v1.tar+gzip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), "application/vnd.cncf.helm.config.v1+json")
+	ref, err := name.ParseReference(up.reg.Host+"/charts/"+chart+":"+version, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func download(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
