@@ -72,6 +72,8 @@ func newRootCmd() (*cobra.Command, func()) {
 		newDemoCmd(),
 		newUserCmd(),
 		newGCCmd(),
+		newInstallCmd(),
+		newUninstallCmd(),
 	)
 	return root, func() { stopProfile() }
 }
