@@ -10,7 +10,10 @@ export GOBIN
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
-debs=(skopeo podman docker-registry nginx-light wrk gnupg uidmap fuse-overlayfs slirp4netns crun postgresql)
+# runc: podman's crun refuses hybrid cgroup hosts (a cgroup2 mount with
+# controllers next to cgroup v1), which runc runs on; test/deploy uses it.
+# systemd: systemd-analyze verify checks the unit ferry install writes.
+debs=(skopeo podman docker-registry nginx-light wrk gnupg uidmap fuse-overlayfs slirp4netns crun runc systemd postgresql)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,6 +31,7 @@ goinst crane github.com/google/go-containerregistry/cmd/crane@v0.22.1
 goinst regctl github.com/regclient/regclient/cmd/regctl@v0.11.7
 goinst oras oras.land/oras/cmd/oras@v1.3.6
 goinst registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
+goinst helm helm.sh/helm/v3/cmd/helm@v3.22.0
 # MinIO, the S3 server of the HA tests: its releases are not semver tags, so
 # pin the pseudo-version of the newest commit that installs.
 goinst minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
