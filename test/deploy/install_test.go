@@ -1,0 +1,248 @@
+package deploy
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/ferry-mirror/ferry/internal/install"
+	"github.com/ferry-mirror/ferry/internal/testenv"
+)
+
+func secretsKey(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// The dry run shows the whole service as it would be written, hardened,
+// with the credentials kept out of the unit, the configuration and the
+// output, and writes nothing.
+func TestInstallDryRun(t *testing.T) {
+	root := t.TempDir()
+	pgPassword := "pg-Pa55word-from-file"
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte(pgPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := secretsKey(t)
+	s3Secret := "s3-secret-key-never-shown"
+	env := []string{"FERRY_SECRETS_KEY=" + key, "AWS_ACCESS_KEY_ID=ferry-access", "AWS_SECRET_ACCESS_KEY=" + s3Secret}
+	out, code := testenv.RunFerry(t, env, "install", "--root", root, "--dry-run",
+		"--listen", ":8443", "--hostname", "registry.example.com",
+		"--metadata", "postgres://ferry@db.example:5432/ferry?sslmode=verify-full", "--metadata-password-file", pwFile,
+		"--blob-store", "s3://ferry?endpoint=minio.example:9000&region=us-east-1")
+	if code != 0 {
+		t.Fatalf("ferry install --dry-run failed (exit %d):\n%s", code, out)
+	}
+	for _, secret := range []string{pgPassword, key, s3Secret} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the dry run shows the secret %q", secret)
+		}
+	}
+	for _, want := range []string{
+		"write " + filepath.Join(root, "etc/systemd/system/ferry.service") + " (0644)",
+		"write " + filepath.Join(root, "etc/ferry/ferry.env") + " (0600)",
+		"write " + filepath.Join(root, "etc/ferry/ferry.yaml") + " (0644)",
+		"copy ", filepath.Join(root, "usr/local/bin/ferry"),
+		// The unit.
+		"    User=ferry\n",
+		"    ExecStart=" + filepath.Join(root, "usr/local/bin/ferry") + " serve --config " + filepath.Join(root, "etc/ferry/ferry.yaml") + "\n",
+		"    EnvironmentFile=" + filepath.Join(root, "etc/ferry/ferry.env") + "\n",
+		"    NoNewPrivileges=yes\n", "    ProtectSystem=strict\n", "    PrivateTmp=yes\n",
+		"    ReadWritePaths=" + filepath.Join(root, "var/lib/ferry") + "\n",
+		"    CapabilityBoundingSet=\n", "    AmbientCapabilities=\n",
+		"    Restart=on-failure\n",
+		// The configuration: no password, the stores, the name.
+		"    blob-store: s3://ferry?endpoint=minio.example:9000&region=us-east-1\n",
+		"    - registry.example.com\n",
+		"    listen: :8443\n",
+		"    data-dir: " + filepath.Join(root, "var/lib/ferry") + "\n",
+		// The secrets, named but not shown.
+		"    FERRY_METADATA=<secret", "    FERRY_SECRETS_KEY=<secret", "    AWS_SECRET_ACCESS_KEY=<secret",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the dry run does not show %q", want)
+		}
+	}
+	if strings.Contains(out, "    metadata: ") {
+		t.Error("the metadata URL, whose password is in the environment file, is also in ferry.yaml")
+	}
+	if entries, _ := os.ReadDir(root); len(entries) > 0 {
+		t.Errorf("--dry-run wrote %d entries under --root", len(entries))
+	}
+
+	// A port below 1024 gets the one capability it needs, and no other.
+	out, code = testenv.RunFerry(t, nil, "install", "--root", root, "--dry-run", "--listen", ":443")
+	if code != 0 {
+		t.Fatalf("ferry install --dry-run --listen :443 failed:\n%s", out)
+	}
+	for _, want := range []string{"    CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n", "    AmbientCapabilities=CAP_NET_BIND_SERVICE\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("with --listen :443 the unit lacks %q", want)
+		}
+	}
+}
+
+func TestInstallBadInput(t *testing.T) {
+	root := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen", "8443"}, "--listen"},
+		{[]string{"--listen", ":99999"}, "port"},
+		{[]string{"--root", "relative/dir"}, "absolute"},
+		{[]string{"--data-dir", "data"}, "absolute"},
+		{[]string{"--blob-store", "s3://b?endpoint=minio:9000"}, "AWS_ACCESS_KEY_ID"},
+		{[]string{"--blob-store", "/srv/blobs"}, "s3://"},
+		{[]string{"--metadata", "mysql://db/ferry"}, "postgres://"},
+		{[]string{"--user", "a b"}, "--user"},
+	} {
+		args := append([]string{"install", "--root", root, "--dry-run"}, tc.args...)
+		out, code := testenv.RunFerry(t, []string{"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "FERRY_S3_ACCESS_KEY=", "FERRY_S3_SECRET_KEY="}, args...)
+		if code == 0 || !strings.Contains(out, tc.want) || strings.Contains(out, "panic") {
+			t.Errorf("ferry %s: exit %d, want an error naming %q:\n%s", strings.Join(args, " "), code, tc.want, out)
+		}
+	}
+}
+
+// An install under a scratch root is started the way systemd would start
+// it, with the unit's ExecStart and EnvironmentFile, and serves: the
+// generated CA verifies it, the initial admin logs in and pushes. An
+// upgrade keeps configuration and data, uninstall keeps the data unless
+// --purge.
+func TestInstallServes(t *testing.T) {
+	root := t.TempDir()
+	port := strconv.Itoa(testenv.FreePort(t))
+	out, code := testenv.RunFerry(t, nil, "install", "--root", root, "--listen", "127.0.0.1:"+port, "--hostname", "localhost")
+	if code != 0 {
+		t.Fatalf("ferry install failed (exit %d):\n%s", code, out)
+	}
+	dataDir := filepath.Join(root, "var/lib/ferry")
+	caFile := filepath.Join(dataDir, "tls/ca.crt")
+	pwFile := filepath.Join(dataDir, "initial-admin-password")
+	for _, want := range []string{"podman login 127.0.0.1:" + port + " -u admin", "CA certificate: " + caFile, pwFile} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ferry install does not tell %q", want)
+		}
+	}
+	l, err := install.NewLayout(root, "/var/lib/ferry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, mode := range map[string]os.FileMode{
+		l.Unit: 0o644, l.Config: 0o644, l.EnvFile: 0o600, l.Binary: 0o755,
+		dataDir: 0o700 | os.ModeDir, pwFile: 0o600, filepath.Join(dataDir, "secrets.key"): 0o600,
+	} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatalf("ferry install did not make %s: %v", path, err)
+		}
+		if fi.Mode() != mode {
+			t.Errorf("%s has mode %s, want %s", path, fi.Mode(), mode)
+		}
+	}
+	unit := readFile(t, l.Unit)
+
+	t.Run("systemd-analyze", func(t *testing.T) {
+		sa, err := testenv.LookTool("systemd-analyze")
+		if err != nil {
+			t.Skip("systemd-analyze is not installed (Debian package systemd, installed by scripts/install-test-deps.sh)")
+		}
+		// verify exits 0 on unknown keys and bad values, so any line it
+		// prints is a failure too.
+		out, err := runErr(nil, sa, "verify", "--man=no", l.Unit)
+		if err != nil || strings.TrimSpace(out) != "" {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", l.Unit, err, out)
+		}
+	})
+
+	argv, err := install.ExecStart(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envFile, err := install.ParseEnvFile(readFile(t, l.EnvFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=/usr/bin:/bin"}
+	for k, v := range envFile {
+		env = append(env, k+"="+v)
+	}
+	tr := caTransport(t, caFile)
+	serve := func() *proc {
+		p := startProc(t, env, argv...)
+		if code := waitStatus(t, tr, "https://127.0.0.1:"+port+"/v2/", p); code != http.StatusUnauthorized {
+			t.Fatalf("the installed service answers /v2/ without credentials with %d, want 401", code)
+		}
+		return p
+	}
+	p := serve()
+	pw := strings.TrimSpace(readFile(t, pwFile))
+	reg := registry{host: "127.0.0.1:" + port, tr: tr, auth: &authn.Basic{Username: "admin", Password: pw}}
+	images := pushImages(t, reg, 2)
+	verifyImages(t, reg, images)
+	p.stop()
+
+	// Installing over an install is refused; the upgrade path is offered.
+	out, code = testenv.RunFerry(t, nil, "install", "--root", root, "--listen", "127.0.0.1:"+port)
+	if code == 0 || !strings.Contains(out, "--upgrade") {
+		t.Errorf("a second ferry install: exit %d, want a refusal pointing to --upgrade:\n%s", code, out)
+	}
+
+	// Upgrade: the binary is replaced, configuration and data kept.
+	config, envText := readFile(t, l.Config), readFile(t, l.EnvFile)
+	if err := os.WriteFile(l.Binary, []byte("#!/bin/sh\necho old ferry\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, code = testenv.RunFerry(t, nil, "install", "--root", root, "--upgrade")
+	if code != 0 {
+		t.Fatalf("ferry install --upgrade failed:\n%s", out)
+	}
+	installed, _ := os.ReadFile(l.Binary)
+	built, _ := os.ReadFile(testenv.FerryBinary(t))
+	if !bytes.Equal(installed, built) {
+		t.Error("ferry install --upgrade did not replace the installed binary with the running one")
+	}
+	if readFile(t, l.Config) != config || readFile(t, l.EnvFile) != envText {
+		t.Error("ferry install --upgrade changed the configuration")
+	}
+	serve()
+	verifyImages(t, reg, images)
+	p.stop()
+
+	// Uninstall keeps data and configuration; --purge removes them.
+	out, code = testenv.RunFerry(t, nil, "uninstall", "--root", root)
+	if code != 0 {
+		t.Fatalf("ferry uninstall failed:\n%s", out)
+	}
+	for _, gone := range []string{l.Unit, l.Binary} {
+		if _, err := os.Stat(gone); err == nil {
+			t.Errorf("ferry uninstall left %s", gone)
+		}
+	}
+	for _, kept := range []string{pwFile, filepath.Join(dataDir, "metadata.db"), filepath.Join(dataDir, "secrets.key"), l.Config, l.EnvFile} {
+		if _, err := os.Stat(kept); err != nil {
+			t.Errorf("ferry uninstall removed %s: %v", kept, err)
+		}
+	}
+	out, code = testenv.RunFerry(t, nil, "uninstall", "--root", root, "--purge")
+	if code != 0 {
+		t.Fatalf("ferry uninstall --purge failed:\n%s", out)
+	}
+	for _, gone := range []string{dataDir, l.Dir} {
+		if _, err := os.Stat(gone); err == nil {
+			t.Errorf("ferry uninstall --purge left %s", gone)
+		}
+	}
+}
