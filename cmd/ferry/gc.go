@@ -70,6 +70,7 @@ uploaded its blobs but not yet its manifest is not robbed of them.
 	f.StringVar(&o.dataDir, "data-dir", "./ferry-data", "data directory of ferry serve")
 	f.StringVar(&o.metadata, "metadata", "", "metadata store of ferry serve: postgres://user:pass@host:port/db?sslmode=... (default: SQLite in <data-dir>)")
 	f.StringVar(&o.blobStore, "blob-store", "", "blob store of ferry serve: s3://<bucket>?endpoint=host:port&region=... (default: <data-dir>)")
+	f.StringVar(&o.metadataPWFile, "metadata-password-file", "", "file holding the password of the --metadata user, so it stays out of the process arguments")
 	f.DurationVar(&grace, "grace", 24*time.Hour, "keep blobs and links younger than this")
 	f.BoolVar(&debug, "debug", false, "log every blob deleted")
 	return cmd
