@@ -209,3 +209,11 @@ func runErr(env []string, name string, args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// insecureTransport skips certificate verification, as kubelet probes
+// over HTTPS do.
+func insecureTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the kubelet's probes
+	return tr
+}
