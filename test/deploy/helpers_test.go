@@ -217,3 +217,12 @@ func insecureTransport() *http.Transport {
 	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the kubelet's probes
 	return tr
 }
+
+func remoteDigest(t *testing.T, r registry, repo string) (v1.Hash, error) {
+	t.Helper()
+	desc, err := remote.Head(r.ref(t, repo), remote.WithTransport(r.tr), remote.WithAuth(r.auth))
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return desc.Digest, nil
+}
