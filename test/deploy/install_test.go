@@ -246,3 +246,71 @@ func TestInstallServes(t *testing.T) {
 		}
 	}
 }
+
+// With external stores the credentials reach serve through the
+// environment file alone, and the service serves from them.
+func TestInstallExternalStores(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	m := testenv.StartMinIO(t)
+	db := pg.NewDatabase(t)
+	// The test server trusts every local connection; the password still
+	// has to travel to serve's URL without showing up in argv or the unit.
+	pgPassword := "pg-password-" + strconv.Itoa(os.Getpid())
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte(pgPassword), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	port := strconv.Itoa(testenv.FreePort(t))
+	out, code := testenv.RunFerry(t, append(m.Env(), "FERRY_SECRETS_KEY="), "install", "--root", root, "--listen", "127.0.0.1:"+port, "--hostname", "localhost",
+		"--metadata", db, "--metadata-password-file", pwFile, "--blob-store", m.BlobStoreURL(testenv.BucketName()))
+	if code != 0 {
+		t.Fatalf("ferry install with external stores failed:\n%s", out)
+	}
+	if !strings.Contains(out, "secrets key") {
+		t.Errorf("ferry install made a secrets key for the shared store but does not say the other hosts need it:\n%s", out)
+	}
+	l, _ := install.NewLayout(root, "/var/lib/ferry")
+	unit, config := readFile(t, l.Unit), readFile(t, l.Config)
+	envFile, err := install.ParseEnvFile(readFile(t, l.EnvFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{pgPassword, m.SecretKey, envFile["FERRY_SECRETS_KEY"]} {
+		if secret == "" || strings.Contains(unit, secret) || strings.Contains(config, secret) || strings.Contains(out, secret) {
+			t.Errorf("secret %q is missing from the environment file or shows in the unit, ferry.yaml or the output", secret)
+		}
+	}
+	if !strings.Contains(envFile["FERRY_METADATA"], pgPassword) || envFile["AWS_SECRET_ACCESS_KEY"] != m.SecretKey {
+		t.Errorf("the environment file lacks the store credentials: %v", keys(envFile))
+	}
+	argv, err := install.ExecStart(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=/usr/bin:/bin"}
+	for k, v := range envFile {
+		env = append(env, k+"="+v)
+	}
+	p := startProc(t, env, argv...)
+	tr := caTransport(t, filepath.Join(root, "var/lib/ferry/tls/ca.crt"))
+	if code := waitStatus(t, tr, "https://127.0.0.1:"+port+"/v2/", p); code != http.StatusUnauthorized {
+		t.Fatalf("/v2/ answers %d, want 401", code)
+	}
+	for _, a := range argv {
+		if strings.Contains(a, pgPassword) || strings.Contains(a, m.SecretKey) {
+			t.Errorf("a secret is in the service's command line: %q", a)
+		}
+	}
+	pw := strings.TrimSpace(readFile(t, filepath.Join(root, "var/lib/ferry/initial-admin-password")))
+	reg := registry{host: "127.0.0.1:" + port, tr: tr, auth: &authn.Basic{Username: "admin", Password: pw}}
+	verifyImages(t, reg, pushImages(t, reg, 1))
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
