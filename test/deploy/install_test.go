@@ -81,6 +81,24 @@ func TestInstallDryRun(t *testing.T) {
 		t.Errorf("--dry-run wrote %d entries under --root", len(entries))
 	}
 
+	// On the host itself the plan adds the system user and systemd; a dry
+	// run there changes nothing either.
+	out, code = testenv.RunFerry(t, nil, "install", "--dry-run", "--hostname", "registry.example.com")
+	if code != 0 {
+		t.Fatalf("ferry install --dry-run on the host failed:\n%s", out)
+	}
+	for _, want := range []string{
+		"useradd --system --user-group --home-dir /var/lib/ferry --no-create-home --shell /usr/sbin/nologin ferry",
+		"write /etc/systemd/system/ferry.service (0644)",
+		"    ExecStart=/usr/local/bin/ferry serve --config /etc/ferry/ferry.yaml\n",
+		"chown -R ferry: /var/lib/ferry",
+		"systemctl enable --now ferry",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the host's dry run does not show %q", want)
+		}
+	}
+
 	// A port below 1024 gets the one capability it needs, and no other.
 	out, code = testenv.RunFerry(t, nil, "install", "--root", root, "--dry-run", "--listen", ":443")
 	if code != 0 {
