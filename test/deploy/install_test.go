@@ -183,6 +183,11 @@ func TestInstallServes(t *testing.T) {
 		if err != nil || strings.TrimSpace(out) != "" {
 			t.Errorf("systemd-analyze verify %s: %v\n%s", l.Unit, err, out)
 		}
+		// systemd's own rating of the sandboxing, 0 (locked down) to 10
+		// (wide open): the unit must stay at 2.0 or below.
+		if out, err := runErr(nil, sa, "security", "--offline=yes", "--threshold=20", l.Unit); err != nil {
+			t.Errorf("systemd-analyze security rates the unit's exposure above 2.0: %v\n%s", err, out)
+		}
 	})
 
 	argv, err := install.ExecStart(unit)
