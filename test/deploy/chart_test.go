@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -485,5 +486,36 @@ func write(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An Ingress, for clusters without Routes, sends HTTPS to the https port
+// with no body size limit, and its host is in the certificate.
+func TestChartIngress(t *testing.T) {
+	objs := byKind(render(t, "--set", "ingress.enabled=true,ingress.host=registry.example.com,ingress.tlsSecret=reg-tls,ingress.className=nginx"))
+	ing := one(t, objs, "Ingress")
+	rule := get(ing, "spec", "rules", 0)
+	backend := get(rule, "http", "paths", 0, "backend", "service")
+	if str(get(rule, "host")) != "registry.example.com" || str(get(backend, "name")) != "reg-ferry" || str(get(backend, "port", "name")) != "https" {
+		t.Errorf("Ingress rule %v: want registry.example.com to the https port of reg-ferry", rule)
+	}
+	ann := get(ing, "metadata", "annotations")
+	if str(get(ann, "nginx.ingress.kubernetes.io/backend-protocol")) != "HTTPS" || str(get(ann, "nginx.ingress.kubernetes.io/proxy-body-size")) != "0" {
+		t.Errorf("Ingress annotations %v: want an HTTPS backend and no body size limit", ann)
+	}
+	if str(get(ing, "spec", "tls", 0, "secretName")) != "reg-tls" {
+		t.Errorf("Ingress TLS %v: want the secret reg-tls", get(ing, "spec", "tls"))
+	}
+	var cfg struct {
+		Hostname []string `yaml:"hostname"`
+	}
+	if err := yaml.Unmarshal([]byte(str(get(one(t, objs, "ConfigMap"), "data", "ferry.yaml"))), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(cfg.Hostname, "registry.example.com") || !slices.Contains(cfg.Hostname, "reg-ferry.mirror.svc") {
+		t.Errorf("the certificate names %v lack the Ingress host or the Service's name", cfg.Hostname)
+	}
+	if len(objs["Route"]) != 0 {
+		t.Error("an Ingress deployment also renders a Route")
 	}
 }
