@@ -196,7 +196,7 @@ func runInstall(ctx context.Context, out io.Writer, o *installOptions) error {
 	fmt.Fprintf(out, "wrote %s, %s, %s and %s\n", l.Binary, l.Config, l.EnvFile, l.Unit)
 	// The data dir itself is made private by serve; its parents, when an
 	// install under --root makes them, stay traversable like /var/lib.
-	if err := os.MkdirAll(filepath.Dir(l.DataDir), 0o755); err != nil {
+	if err := mkdirPublic(filepath.Dir(l.DataDir)); err != nil {
 		return err
 	}
 	ca, err := initServe(ctx, &serveOptions{
@@ -283,7 +283,7 @@ func ensureUser(out io.Writer, name, home string) (uid, gid int, err error) {
 // copyBinary installs exe at dst by renaming a full copy over it, so a
 // running service keeps its old binary until restarted.
 func copyBinary(exe, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := mkdirPublic(filepath.Dir(dst)); err != nil {
 		return err
 	}
 	src, err := os.Open(exe)
@@ -313,8 +313,24 @@ func copyBinary(exe, dst string) error {
 	return nil
 }
 
+// mkdirPublic makes dir and its missing parents 0755 whatever the
+// caller's umask: the service user must reach /etc/ferry and its binary
+// even when root's umask is 077.
+func mkdirPublic(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := mkdirPublic(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return os.Chmod(dir, 0o755)
+}
+
 func writeInstallFile(f install.File) error {
-	if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+	if err := mkdirPublic(filepath.Dir(f.Path)); err != nil {
 		return err
 	}
 	// Chmod after writing: the mode must not depend on the caller's umask.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -142,7 +143,11 @@ func TestInstallBadInput(t *testing.T) {
 func TestInstallServes(t *testing.T) {
 	root := t.TempDir()
 	port := strconv.Itoa(testenv.FreePort(t))
+	// A hardened admin shell's umask must not lock the service user out
+	// of its configuration.
+	old := syscall.Umask(0o077)
 	out, code := testenv.RunFerry(t, nil, "install", "--root", root, "--listen", "127.0.0.1:"+port, "--hostname", "localhost")
+	syscall.Umask(old)
 	if code != 0 {
 		t.Fatalf("ferry install failed (exit %d):\n%s", code, out)
 	}
@@ -159,7 +164,8 @@ func TestInstallServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, mode := range map[string]os.FileMode{
-		l.Unit: 0o644, l.Config: 0o644, l.EnvFile: 0o600, l.Binary: 0o755,
+		l.Unit: 0o644, l.Config: 0o644, l.EnvFile: 0o600, l.Binary: 0o755, l.Dir: 0o755 | os.ModeDir,
+		filepath.Dir(l.Binary): 0o755 | os.ModeDir, filepath.Dir(l.Unit): 0o755 | os.ModeDir,
 		dataDir: 0o700 | os.ModeDir, pwFile: 0o600, filepath.Join(dataDir, "secrets.key"): 0o600,
 	} {
 		fi, err := os.Stat(path)
