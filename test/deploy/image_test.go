@@ -226,22 +226,9 @@ func checkRootfs(t *testing.T, layer v1.Layer, created time.Time) string {
 // runImage runs the image with the settings of deploy/podman/ferry.container
 // and pushes and pulls through it with crane.
 func runImage(t *testing.T, layoutDir string) {
-	podman := testenv.Tool(t, "podman")
-	testenv.Tool(t, "runc")
 	crane := testenv.Tool(t, "crane")
-	home := t.TempDir()
-	// Own storage and configuration: the host's images stay untouched.
-	// crun refuses hybrid cgroup hosts such as this one; runc runs there.
-	write(t, filepath.Join(home, "storage.conf"), "[storage]\ndriver = \"vfs\"\ngraphroot = \""+filepath.Join(home, "root")+"\"\nrunroot = \""+filepath.Join(home, "run")+"\"\n")
-	write(t, filepath.Join(home, "containers.conf"), "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nevents_logfile_path = \""+filepath.Join(home, "events.log")+"\"\n"+
-		// This sandbox may not raise RLIMIT_NOFILE, which podman does by default.
-		"[containers]\ndefault_ulimits = []\n")
-	write(t, filepath.Join(home, "registries.conf"), "unqualified-search-registries = []\n")
-	env := []string{
-		"CONTAINERS_STORAGE_CONF=" + filepath.Join(home, "storage.conf"),
-		"CONTAINERS_CONF=" + filepath.Join(home, "containers.conf"),
-		"CONTAINERS_REGISTRIES_CONF=" + filepath.Join(home, "registries.conf"),
-	}
+	home, env := newPodman(t)
+	podman := testenv.Tool(t, "podman")
 	pm := func(args ...string) string { return strings.TrimSpace(run(t, env, podman, args...)) }
 	id := pm("pull", "-q", "oci:"+layoutDir)
 
@@ -394,4 +381,27 @@ func quadletArgs(t *testing.T, path string, replace map[string]string) ([]string
 		t.Fatalf("%s names no Image", path)
 	}
 	return args, image
+}
+
+// newPodman gives podman its own storage and configuration under a
+// temporary home, so the host's images stay untouched; it returns the
+// home and the environment that points podman at it.
+func newPodman(t *testing.T) (string, []string) {
+	t.Helper()
+	testenv.Tool(t, "podman")
+	testenv.Tool(t, "runc")
+	home := t.TempDir()
+	// Own storage and configuration: the host's images stay untouched.
+	// crun refuses hybrid cgroup hosts such as this one; runc runs there.
+	write(t, filepath.Join(home, "storage.conf"), "[storage]\ndriver = \"vfs\"\ngraphroot = \""+filepath.Join(home, "root")+"\"\nrunroot = \""+filepath.Join(home, "run")+"\"\n")
+	write(t, filepath.Join(home, "containers.conf"), "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nevents_logfile_path = \""+filepath.Join(home, "events.log")+"\"\n"+
+		// This sandbox may not raise RLIMIT_NOFILE, which podman does by default.
+		"[containers]\ndefault_ulimits = []\n")
+	write(t, filepath.Join(home, "registries.conf"), "unqualified-search-registries = []\n")
+	env := []string{
+		"CONTAINERS_STORAGE_CONF=" + filepath.Join(home, "storage.conf"),
+		"CONTAINERS_CONF=" + filepath.Join(home, "containers.conf"),
+		"CONTAINERS_REGISTRIES_CONF=" + filepath.Join(home, "registries.conf"),
+	}
+	return home, env
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
@@ -342,4 +343,98 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// ferry install on the host itself, in a container whose root is a
+// throwaway overlay of this machine's root: the system user is created,
+// the data dir handed to it, and the unit's ExecStart, run as the unit's
+// User with its EnvironmentFile, serves. systemd does not run in the
+// container, hence --no-start; everything else is the real host path.
+func TestInstallOnHost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the host install creates a user and writes /etc: it runs as root")
+	}
+	_, env := newPodman(t)
+	podman := testenv.Tool(t, "podman")
+	bin := testenv.FerryBinary(t)
+	port := strconv.Itoa(testenv.FreePort(t))
+	name := "ferry-host-install-" + strconv.Itoa(os.Getpid())
+	script := `set -e
+/opt/ferry-new/ferry install --no-start --listen 127.0.0.1:` + port + ` --hostname localhost
+stat -c 'STAT %n %U:%G %a' /var/lib/ferry /var/lib/ferry/initial-admin-password /var/lib/ferry/tls/ca.crt /etc/ferry /etc/ferry/ferry.yaml /etc/ferry/ferry.env /usr/local/bin/ferry
+echo BEGIN-CA; cat /var/lib/ferry/tls/ca.crt; echo END-CA
+echo "PASSWORD $(cat /var/lib/ferry/initial-admin-password)"
+user=$(sed -n 's/^User=//p' /etc/systemd/system/ferry.service)
+exec_start=$(sed -n 's/^ExecStart=//p' /etc/systemd/system/ferry.service)
+set -a; . /etc/ferry/ferry.env; set +a
+echo SERVING
+exec runuser -u "$user" -- $exec_start
+`
+	// --rootfs takes the root in place of the image: /:O is the host's
+	// root under an overlay whose writes vanish with the container.
+	out, err := runErr(env, podman, "run", "-d", "--name", name, "--ulimit", "host", "--network", "host",
+		"-v", filepath.Dir(bin)+":/opt/ferry-bin:ro",
+		"--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"--rootfs", "/:O", "sh", "-c", "mkdir -p /opt/ferry-new && cp /opt/ferry-bin/"+filepath.Base(bin)+" /opt/ferry-new/ferry && "+script)
+	if err != nil {
+		if testenv.InCI() {
+			t.Fatalf("podman run --rootfs /:O: %v\n%s", err, out)
+		}
+		t.Skipf("podman cannot run a container on an overlay of / here: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { runErr(env, podman, "rm", "-f", "-t", "5", name) })
+	var logs string
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(logs, "SERVING") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the install in the container did not finish:\n%s", logs)
+		}
+		time.Sleep(300 * time.Millisecond)
+		logs, _ = runErr(env, podman, "logs", name)
+		if state, _ := runErr(env, podman, "inspect", "--format", "{{.State.Status}}", name); strings.TrimSpace(state) == "exited" {
+			logs, _ = runErr(env, podman, "logs", name)
+			t.Fatalf("the install in the container failed:\n%s", logs)
+		}
+	}
+	t.Logf("container:\n%s", logs)
+	for path, want := range map[string]string{
+		"/var/lib/ferry":                        "ferry:ferry 700",
+		"/var/lib/ferry/initial-admin-password": "ferry:ferry 600",
+		"/var/lib/ferry/tls/ca.crt":             "ferry:ferry 600",
+		"/etc/ferry":                            "root:root 755",
+		"/etc/ferry/ferry.yaml":                 "root:root 644",
+		"/etc/ferry/ferry.env":                  "root:root 600",
+		"/usr/local/bin/ferry":                  "root:root 755",
+	} {
+		if !strings.Contains(logs, "STAT "+path+" "+want+"\n") {
+			t.Errorf("%s: want owner and mode %s", path, want)
+		}
+	}
+	_, rest, _ := strings.Cut(logs, "BEGIN-CA\n")
+	ca, _, _ := strings.Cut(rest, "END-CA")
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	write(t, caFile, ca)
+	_, rest, _ = strings.Cut(logs, "PASSWORD ")
+	pw, _, _ := strings.Cut(rest, "\n")
+	tr := caTransport(t, caFile)
+	if code := waitStatus(t, tr, "https://127.0.0.1:"+port+"/v2/", nil); code != http.StatusUnauthorized {
+		t.Fatalf("the service answers /v2/ with %d, want 401", code)
+	}
+	reg := registry{host: "127.0.0.1:" + port, tr: tr, auth: &authn.Basic{Username: "admin", Password: strings.TrimSpace(pw)}}
+	verifyImages(t, reg, pushImages(t, reg, 2))
+	// The service runs as the system user, not root. (Processes may end
+	// while listed, hence the errors ignored.)
+	ps := run(t, env, podman, "exec", name, "sh", "-c", `for p in /proc/[0-9]*; do echo "$(stat -c %U $p) $(tr '\0' ' ' < $p/cmdline)"; done 2>/dev/null; true`)
+	serving := false
+	for _, line := range strings.Split(ps, "\n") {
+		if strings.Contains(line, "/usr/local/bin/ferry serve --config") && !strings.Contains(line, "runuser") {
+			serving = true
+			if !strings.HasPrefix(line, "ferry ") {
+				t.Errorf("the service runs as another user than ferry: %s", line)
+			}
+		}
+	}
+	if !serving {
+		t.Errorf("no ferry serve process in the container:\n%s", ps)
+	}
 }
