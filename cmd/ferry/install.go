@@ -453,12 +453,14 @@ func runUpgrade(out io.Writer, o *installOptions) error {
 		return err
 	}
 	fmt.Fprintf(out, "replaced %s with ferry %s; configuration and data kept\n", l.Binary, version)
-	if host {
+	if _, err := os.Stat("/run/systemd/system"); host && err == nil {
 		if err := systemctl("try-restart", install.Service); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "restarted %s: it migrates its stores on start (journalctl -u %s)\n", install.Service, install.Service)
+		return nil
 	}
+	fmt.Fprintln(out, "restart the service to run the new version: it migrates its stores on start")
 	return nil
 }
 

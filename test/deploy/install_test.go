@@ -367,8 +367,12 @@ echo "PASSWORD $(cat /var/lib/ferry/initial-admin-password)"
 user=$(sed -n 's/^User=//p' /etc/systemd/system/ferry.service)
 exec_start=$(sed -n 's/^ExecStart=//p' /etc/systemd/system/ferry.service)
 set -a; . /etc/ferry/ferry.env; set +a
+runuser -u "$user" -- $exec_start &
+echo $! > /run/ferry-serve.pid
 echo SERVING
-exec runuser -u "$user" -- $exec_start
+wait
+echo STOPPED
+exec sleep 600
 `
 	// --rootfs takes the root in place of the image: /:O is the host's
 	// root under an overlay whose writes vanish with the container.
@@ -436,5 +440,29 @@ exec runuser -u "$user" -- $exec_start
 	}
 	if !serving {
 		t.Errorf("no ferry serve process in the container:\n%s", ps)
+	}
+
+	// Upgrade with a new binary, then stop the service and purge: the user
+	// goes with the data.
+	out = run(t, env, podman, "exec", name, "sh", "-c", "cp /opt/ferry-bin/"+filepath.Base(bin)+" /root/ferry-next && /root/ferry-next install --upgrade")
+	if !strings.Contains(out, "replaced /usr/local/bin/ferry") {
+		t.Errorf("ferry install --upgrade on the host:\n%s", out)
+	}
+	run(t, env, podman, "exec", name, "sh", "-c", "kill $(cat /run/ferry-serve.pid)")
+	for deadline := time.Now().Add(time.Minute); ; {
+		logs, _ = runErr(env, podman, "logs", name)
+		if strings.Contains(logs, "STOPPED") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the service did not stop:\n%s", logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out = run(t, env, podman, "exec", name, "/usr/local/bin/ferry", "uninstall", "--purge")
+	t.Logf("ferry uninstall --purge:\n%s", out)
+	left := run(t, env, podman, "exec", name, "sh", "-c", "id ferry 2>&1; ls -d /var/lib/ferry /etc/ferry /usr/local/bin/ferry /etc/systemd/system/ferry.service 2>&1; true")
+	if !strings.Contains(left, "no such user") || strings.Count(left, "No such file or directory") != 4 {
+		t.Errorf("ferry uninstall --purge left things behind:\n%s", left)
 	}
 }
