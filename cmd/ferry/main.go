@@ -73,6 +73,8 @@ func newRootCmd() (*cobra.Command, func()) {
 		newUserCmd(),
 		newGCCmd(),
 		newHelmRenderCmd(),
+		newInstallCmd(),
+		newUninstallCmd(),
 	)
 	return root, func() { stopProfile() }
 }
