@@ -200,6 +200,10 @@ func (r *run) diskToMirror(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	r.recordMirrored(p, results, nil, func(d digest.Digest) (transfer.Manifest, bool) {
+		m, ok := manifests[d]
+		return m, ok
+	})
 	return r.finish(p, results, true)
 }
 

@@ -72,6 +72,9 @@ type Options struct {
 	Progress io.Writer
 	Terminal bool
 	Logger   *slog.Logger
+	// LogName is the log file's name in working-dir/logs; {time} is
+	// replaced by the run's time stamp. Default ferry-mirror.log.
+	LogName string
 }
 
 // Target is what the positional argument and --from/--workspace select.

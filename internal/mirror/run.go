@@ -63,7 +63,11 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
 		return fmt.Errorf("create working directory: %w", err)
 	}
-	lf, err := os.OpenFile(filepath.Join(r.logsDir, "ferry-mirror.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	logName := "ferry-mirror.log"
+	if o.LogName != "" {
+		logName = strings.ReplaceAll(o.LogName, "{time}", r.stamp)
+	}
+	lf, err := os.OpenFile(filepath.Join(r.logsDir, logName), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("open log file: %w", err)
 	}
@@ -346,6 +350,7 @@ func (r *run) mirrorToMirror(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.recordMirrored(p, results, pl.ops, pl.b.Manifest)
 	return r.finish(p, results, true)
 }
 
