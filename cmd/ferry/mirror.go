@@ -57,45 +57,12 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 			if len(args) == 1 {
 				dest = args[0]
 			}
-			if o.ConfigPath == "" {
-				return errors.New("--config (-c) is required: the ImageSetConfiguration file to mirror")
-			}
-			t, err := mirror.ParseTarget(dest, from, workspace)
-			if err != nil {
-				return err
-			}
-			o.Mode, o.Dir, o.Dest = t.Mode, t.Dir, t.Dest
-			if since != "" {
-				o.Since, err = time.Parse(time.DateOnly, since)
-				if err != nil {
-					return fmt.Errorf("--since %q: expected a date as yyyy-mm-dd", since)
-				}
-			}
-			var level slog.Level
-			switch logLevel {
-			case "info":
-				level = slog.LevelInfo
-			case "debug", "trace":
-				level = slog.LevelDebug
-			case "warn":
-				level = slog.LevelWarn
-			case "error":
-				level = slog.LevelError
-			default:
-				return fmt.Errorf("--log-level %q: use one of info, debug, trace, warn, error", logLevel)
-			}
 			if secure {
 				return errors.New("--secure-policy: signature verification policies are not supported yet; signatures are copied, not verified")
 			}
 			o.ParallelImages, o.ParallelLayers = int(parallelImages), int(parLays)
 			o.Retry = transfer.Retry{Times: retryTimes, Delay: retryDelay}
-			o.Out = cmd.OutOrStdout()
-			o.Progress = cmd.ErrOrStderr()
-			if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				o.Terminal = true
-			}
-			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			return mirror.Run(cmd.Context(), o)
+			return runMirror(cmd, o, dest, from, workspace, since, logLevel)
 		},
 	}
 	f := cmd.Flags()
@@ -131,5 +98,50 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 	for _, h := range []string{"v2", "oc-mirror-v", "secure-policy", "strict-archive", "cache-dir", "port"} {
 		_ = f.MarkHidden(h)
 	}
+	cmd.AddCommand(newDeleteCmd())
 	return cmd
+}
+
+// runMirror settles the target, dates and log level shared by ferry mirror
+// and the oc-mirror personality, and runs the mirror.
+func runMirror(cmd *cobra.Command, o mirror.Options, dest, from, workspace, since, logLevel string) error {
+	if o.ConfigPath == "" {
+		return errors.New("--config (-c) is required: the ImageSetConfiguration file to mirror")
+	}
+	t, err := mirror.ParseTarget(dest, from, workspace)
+	if err != nil {
+		return err
+	}
+	o.Mode, o.Dir, o.Dest = t.Mode, t.Dir, t.Dest
+	if since != "" {
+		o.Since, err = time.Parse(time.DateOnly, since)
+		if err != nil {
+			return fmt.Errorf("--since %q: expected a date as yyyy-mm-dd", since)
+		}
+	}
+	level, err := parseLogLevel(logLevel)
+	if err != nil {
+		return err
+	}
+	o.Out = cmd.OutOrStdout()
+	o.Progress = cmd.ErrOrStderr()
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		o.Terminal = true
+	}
+	o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	return mirror.Run(cmd.Context(), o)
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	switch s {
+	case "info":
+		return slog.LevelInfo, nil
+	case "debug", "trace":
+		return slog.LevelDebug, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("--log-level %q: use one of info, debug, trace, warn, error", s)
 }
