@@ -60,12 +60,12 @@ uploaded its blobs but not yet its manifest is not robbed of them.
 			start := time.Now()
 			rep, err := gc.Run(ctx, meta, blobs, gc.Options{Grace: grace, Log: log, DryRun: dryRun})
 			if dryRun {
-				fmt.Fprintf(cmd.OutOrStdout(), "dry run: would delete %d blobs (%s) no image uses; would keep %d blobs; nothing was changed\n",
-					rep.BlobsDeleted, transfer.FormatBytes(rep.BytesFreed), rep.BlobsKept)
+				fmt.Fprintf(cmd.OutOrStdout(), "dry run: would delete %d blobs (%s, %d bytes) no image uses; would keep %d blobs; nothing was changed\n",
+					rep.BlobsDeleted, transfer.FormatBytes(rep.BytesFreed), rep.BytesFreed, rep.BlobsKept)
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %d blob links no manifest uses; deleted %d blobs (%s); kept %d blobs; %s\n",
-				rep.LinksRemoved, rep.BlobsDeleted, transfer.FormatBytes(rep.BytesFreed), rep.BlobsKept, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d blob links no manifest uses; deleted %d blobs (%s, %d bytes); kept %d blobs; %s\n",
+				rep.LinksRemoved, rep.BlobsDeleted, transfer.FormatBytes(rep.BytesFreed), rep.BytesFreed, rep.BlobsKept, time.Since(start).Round(time.Millisecond))
 			if err != nil {
 				return fmt.Errorf("gc: %w (what is reported above was done; run gc again to finish)", err)
 			}

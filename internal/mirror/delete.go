@@ -691,7 +691,7 @@ func (rep deleteReport) write(o DeleteOptions, r *run, freed int64) error {
 	}
 	if !o.DryRun && len(rep.deleted) > 0 {
 		if freed >= 0 {
-			fmt.Fprintf(&b, "on a Ferry registry, `ferry gc` will free about %s that no image of this workspace uses any more; `ferry gc --dry-run` on the registry shows the exact figure\n", transfer.FormatBytes(freed))
+			fmt.Fprintf(&b, "on a Ferry registry, `ferry gc` will free about %s (%d bytes) that no image of this workspace uses any more; `ferry gc --dry-run` on the registry shows the exact figure\n", transfer.FormatBytes(freed), freed)
 		} else {
 			fmt.Fprintf(&b, "the space is freed by the registry's garbage collector: `ferry gc` on a Ferry registry (`ferry gc --dry-run` shows how much it will free)\n")
 		}
