@@ -94,17 +94,15 @@ func newListOperatorsCmd(tlsVerify *bool, authFile *string) *cobra.Command {
 					}
 					return fmt.Errorf("package %s has no channel %q; its channels are %s", pkg, channel, strings.Join(names, ", "))
 				}
-			case pkg == "":
-				fmt.Fprintln(w, "NAME\tDEFAULT CHANNEL")
-				for _, p := range pkgs {
-					fmt.Fprintf(w, "%s\t%s\n", p.Name, p.DefaultChannel)
-				}
-				return w.Flush()
 			}
+			// oc-mirror prints the packages table; the channels with
+			// their heads and versions follow, which oc-mirror needs a
+			// command per package for.
+			fmt.Fprintln(w, "NAME\tDEFAULT CHANNEL")
 			for _, p := range pkgs {
-				fmt.Fprintln(w, "NAME\tDEFAULT CHANNEL")
-				fmt.Fprintf(w, "%s\t%s\n\n", p.Name, p.DefaultChannel)
+				fmt.Fprintf(w, "%s\t%s\n", p.Name, p.DefaultChannel)
 			}
+			fmt.Fprintln(w)
 			fmt.Fprintln(w, "PACKAGE\tCHANNEL\tHEAD\tVERSIONS")
 			for _, p := range pkgs {
 				for _, c := range p.Channels {

@@ -453,7 +453,7 @@ func Delete(ctx context.Context, o DeleteOptions) error {
 func refusal(err error) string {
 	var he *transfer.HTTPError
 	if errors.As(err, &he) && (he.Status == http.StatusMethodNotAllowed || he.Code == "UNSUPPORTED") {
-		return fmt.Sprintf("the registry refuses to delete manifests (%d %s); enable deletes on it (distribution: REGISTRY_STORAGE_DELETE_ENABLED=true)", he.Status, he.Code)
+		return fmt.Sprintf("the registry refuses to delete manifests (%d %s); enable deletes on it (distribution: REGISTRY_STORAGE_DELETE_ENABLED=true; ferry serve: without --read-only)", he.Status, he.Code)
 	}
 	return err.Error()
 }
