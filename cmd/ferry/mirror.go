@@ -57,9 +57,7 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 			if len(args) == 1 {
 				dest = args[0]
 			}
-			if secure {
-				return errors.New("--secure-policy: signature verification policies are not supported yet; signatures are copied, not verified")
-			}
+			o.SecurePolicy = secure
 			o.ParallelImages, o.ParallelLayers = int(parallelImages), int(parLays)
 			o.Retry = transfer.Retry{Times: retryTimes, Delay: retryDelay}
 			return runMirror(cmd, o, dest, from, workspace, since, logLevel)
@@ -90,12 +88,13 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 	f.BoolVar(&v2, "v2", false, "accepted for oc-mirror compatibility; ignored")
 	// oc-mirror users type -v2 (one dash): pflag reads that as -v with "2".
 	f.StringP("oc-mirror-v", "v", "", "accepted for oc-mirror compatibility (-v2); ignored")
-	f.BoolVar(&secure, "secure-policy", false, "oc-mirror's signature verification policy; not supported")
+	f.BoolVar(&secure, "secure-policy", false, "verify source images against the containers signature policy (--policy, default ~/.config/containers/policy.json, then /etc/containers/policy.json): sigstoreSigned requirements need a cosign signature by one of its keys; an image that fails is not mirrored")
+	f.StringVar(&o.PolicyPath, "policy", "", "containers-policy.json for --secure-policy")
 	f.BoolVar(&strict, "strict-archive", false, "accepted for oc-mirror compatibility; chunks never exceed archiveSize")
 	f.StringVar(&cacheDir, "cache-dir", "", "accepted for oc-mirror compatibility; Ferry keeps no cache")
 	f.Uint16VarP(&port, "port", "p", 55000, "accepted for oc-mirror compatibility; Ferry runs no local registry")
 	f.DurationVar(&o.ImageTimeout, "image-timeout", 10*time.Minute, "give up on an image (and everything that travels with it) after this long; 0 waits forever")
-	for _, h := range []string{"v2", "oc-mirror-v", "secure-policy", "strict-archive", "cache-dir", "port"} {
+	for _, h := range []string{"v2", "oc-mirror-v", "strict-archive", "cache-dir", "port"} {
 		_ = f.MarkHidden(h)
 	}
 	cmd.AddCommand(newDeleteCmd())

@@ -40,7 +40,6 @@ var ignoredFlags = map[string]string{
 	"cpu-prof":              "use --cpu-profile",
 	"mem-prof":              "not supported",
 	"registries.d":          "signature storage comes from the image set",
-	"policy":                "--secure-policy support is not built yet",
 	"strict-archive":        "archive chunks never exceed archiveSize",
 	"rootless-storage-path": "Ferry uses no containers storage",
 	"quiet":                 "",
@@ -70,7 +69,7 @@ func (c *ocFlags) registerPersistent(f *pflag.FlagSet) {
 	f.Bool("cpu-prof", false, "Enable CPU profiling")
 	f.Bool("mem-prof", false, "Enable Memory profiling")
 	f.String("registries.d", "", "use registry configuration files in `DIR` (e.g. for container signature storage)")
-	f.String("policy", "", "Path to a trust policy file")
+	f.StringVar(&c.o.PolicyPath, "policy", "", "Path to a trust policy file (containers-policy.json), used with --secure-policy")
 	f.StringVar(&c.o.AuthFile, "authfile", os.Getenv("REGISTRY_AUTH_FILE"), "path of the authentication file. Default is ${XDG_RUNTIME_DIR}/containers/auth.json")
 	f.IntVar(&c.retryTimes, "retry-times", 5, "the number of times to possibly retry")
 	f.DurationVar(&c.retryDelay, "retry-delay", 0, "delay between 2 retries (default 0 uses exponential backoff)")
@@ -215,9 +214,6 @@ Ferry are accepted and reported once.`,
 			if err := c.settle(cmd); err != nil {
 				return err
 			}
-			if c.secure {
-				return errors.New("--secure-policy: signature verification policies are not supported yet; signatures are copied, not verified")
-			}
 			if c.dryRunManifestLists {
 				if c.o.DryRun {
 					return errors.New("--dry-run-manifest-lists implies --dry-run; give one of them")
@@ -225,6 +221,7 @@ Ferry are accepted and reported once.`,
 				c.o.DryRun = true
 			}
 			o := c.o
+			o.SecurePolicy = c.secure
 			o.ParallelImages, o.ParallelLayers = int(c.parallelImages), int(c.parLayers)
 			// oc-mirror's 0 delay means exponential backoff: Ferry's doubles from 1s.
 			delay := c.retryDelay

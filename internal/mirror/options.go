@@ -72,6 +72,11 @@ type Options struct {
 	Progress io.Writer
 	Terminal bool
 	Logger   *slog.Logger
+	// SecurePolicy checks every source image against the containers
+	// policy at PolicyPath (default: the containers tools' policy.json)
+	// before copying it; an image that fails is not mirrored.
+	SecurePolicy bool
+	PolicyPath   string
 	// LogName is the log file's name in working-dir/logs; {time} is
 	// replaced by the run's time stamp. Default ferry-mirror.log.
 	LogName string
