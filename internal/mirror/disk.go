@@ -131,6 +131,9 @@ func (r *run) retirePrevious(h *history) error {
 }
 
 func (r *run) diskToMirror(ctx context.Context) error {
+	if isOcMirrorArchive(r.o.Dir) {
+		return r.pushOcMirrorArchive(ctx)
+	}
 	a, err := archive.Open(r.o.Dir)
 	if err != nil {
 		return err
