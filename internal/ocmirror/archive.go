@@ -231,7 +231,9 @@ func (a *Archive) Verify(ctx context.Context) error {
 	for d := range a.blobs {
 		ds = append(ds, d)
 	}
-	sort.Slice(ds, func(i, j int) bool { return a.blobs[ds[i]].chunk < a.blobs[ds[j]].chunk || a.blobs[ds[i]].chunk == a.blobs[ds[j]].chunk && a.blobs[ds[i]].offset < a.blobs[ds[j]].offset })
+	sort.Slice(ds, func(i, j int) bool {
+		return a.blobs[ds[i]].chunk < a.blobs[ds[j]].chunk || a.blobs[ds[i]].chunk == a.blobs[ds[j]].chunk && a.blobs[ds[i]].offset < a.blobs[ds[j]].offset
+	})
 	for _, d := range ds {
 		if err := ctx.Err(); err != nil {
 			return err
