@@ -360,7 +360,7 @@ func Delete(ctx context.Context, o DeleteOptions) error {
 		return fmt.Errorf("%d of the %d images in %s are not in docker://%s, so the file does not describe this destination (or a delete already ran); nothing was deleted. Remove these lines from the file, or generate it again:\n  %s",
 			len(absent), len(targets), o.DeleteYAML, o.Dest, strings.Join(absent, "\n  "))
 	}
-	keep, err := stillUsed(r.workDir, targets, host)
+	keep, err := stillUsed(r.workDir, targets)
 	if err != nil {
 		return err
 	}
@@ -391,7 +391,7 @@ func Delete(ctx context.Context, o DeleteOptions) error {
 			continue
 		}
 		if why, ok := keep[repoDigest{full, t.digest}]; ok && why == name {
-			rep.kept = append(rep.kept, fmt.Sprintf("%s: kept, still needed by %s", name, keepReason(r.workDir, name, targets, host)))
+			rep.kept = append(rep.kept, fmt.Sprintf("%s: kept, still needed by %s", name, keepReason(r.workDir, name, targets)))
 			continue
 		}
 		if gone[repoDigest{full, t.digest}] {
@@ -461,7 +461,7 @@ func refusal(err error) string {
 // stillUsed maps each (repository, digest) that an image set in the
 // workspace's history still needs after this delete to the reference
 // that needs it.
-func stillUsed(workDir string, targets []*target, host string) (map[repoDigest]string, error) {
+func stillUsed(workDir string, targets []*target) (map[repoDigest]string, error) {
 	l, err := loadMirrored(workDir)
 	if err != nil {
 		return nil, err
@@ -524,7 +524,7 @@ func stillUsed(workDir string, targets []*target, host string) (map[repoDigest]s
 }
 
 // keepReason names the bundles that still need an image the delete names.
-func keepReason(workDir, ref string, targets []*target, host string) string {
+func keepReason(workDir, ref string, targets []*target) string {
 	l, err := loadMirrored(workDir)
 	if err != nil {
 		return "an image set that stays"

@@ -105,6 +105,13 @@ delete:
 		intact(t)
 	})
 
+	t.Run("ferry mirror delete", func(t *testing.T) {
+		out, code := testenv.RunFerry(t, nil, "mirror", "delete", "--dry-run", "--delete-yaml-file", listFile, "docker://"+dst.Host, "--dest-tls-verify=false")
+		if code != 0 || !strings.Contains(out, "would delete 2 manifests") {
+			t.Errorf("exit %d, want 0 and \"would delete 2 manifests\"", code)
+		}
+		intact(t)
+	})
 	t.Run("dry run", func(t *testing.T) {
 		out, code := run(t, nil, bin, "delete", "--dry-run", "--delete-yaml-file", listFile, "docker://"+dst.Host, "--v2", "--dest-tls-verify=false")
 		if code != 0 || !strings.Contains(out, "would delete 2 manifests") {
