@@ -364,6 +364,9 @@ func Delete(ctx context.Context, o DeleteOptions) error {
 	if err != nil {
 		return err
 	}
+	if l, err := loadMirrored(r.workDir); err == nil && len(l.Runs) == 0 {
+		fmt.Fprintf(o.Out, "note: %s has no record of what was mirrored (%s, written by Ferry's m2m and d2m), so no manifest is kept for other image sets; give the workspace the images were mirrored with\n", r.workDir, mirroredFile)
+	}
 	rep := deleteReport{}
 	deletedRefs := map[string]bool{}
 	gone := map[repoDigest]bool{}
