@@ -51,7 +51,7 @@ var ignoredFlags = map[string]string{
 
 // credentialFlags are skopeo-style credential and transport flags; Ferry
 // reads credentials from --authfile and the containers auth files only.
-var credentialFlags = []string{"creds", "username", "password", "registry-token", "cert-dir", "no-creds", "shared-blob-dir", "daemon-host"}
+var credentialFlags = []string{"cert-dir", "shared-blob-dir", "daemon-host"}
 
 var destOnlyFlags = []string{"compress", "decompress", "oci-accept-uncompressed-layers", "compress-format", "compress-level", "precompute-digests"}
 
@@ -150,6 +150,13 @@ func (c *ocFlags) settle(cmd *cobra.Command) error {
 			return fmt.Errorf("-v %s: did you mean --v2?", v.Value.String())
 		}
 	}
+	var err error
+	if c.o.SrcCreds, err = credentialsFrom(f, "src-", "screds"); err != nil {
+		return err
+	}
+	if c.o.DestCreds, err = credentialsFrom(f, "dest-", "dcreds"); err != nil {
+		return err
+	}
 	var ignored []string
 	f.Visit(func(fl *pflag.Flag) {
 		if why, ok := ignoredFlags[fl.Name]; ok && fl.Name != "v2" && fl.Name != "oc-mirror-v" {
@@ -158,7 +165,7 @@ func (c *ocFlags) settle(cmd *cobra.Command) error {
 		for _, p := range []string{"src-", "dest-"} {
 			for _, n := range credentialFlags {
 				if fl.Name == p+n {
-					ignored = append(ignored, flagNote(fl.Name, "give credentials in --authfile (podman login writes it)"))
+					ignored = append(ignored, flagNote(fl.Name, "Ferry uses the system's CA pool and --dest-tls-verify; no daemon or shared blob directory"))
 				}
 			}
 		}
@@ -167,15 +174,50 @@ func (c *ocFlags) settle(cmd *cobra.Command) error {
 				ignored = append(ignored, flagNote(fl.Name, "Ferry copies layers unchanged"))
 			}
 		}
-		if fl.Name == "screds" || fl.Name == "dcreds" {
-			ignored = append(ignored, flagNote(fl.Name, "give credentials in --authfile"))
-		}
 	})
 	if len(ignored) > 0 {
 		sort.Strings(ignored)
 		fmt.Fprintf(cmd.ErrOrStderr(), "oc-mirror flags with no effect in Ferry, ignored: %s\n", strings.Join(ignored, "; "))
 	}
 	return nil
+}
+
+// credentialsFrom reads skopeo's credential flags with prefix (src-,
+// dest-): --<p>creds (or its alias), --<p>username with --<p>password,
+// --<p>registry-token, --<p>no-creds.
+func credentialsFrom(f *pflag.FlagSet, p, alias string) (mirror.Credentials, error) {
+	get := func(n string) string { v, _ := f.GetString(n); return v }
+	var c mirror.Credentials
+	given := 0
+	for _, n := range []string{p + "creds", alias} {
+		if f.Changed(n) {
+			cr, err := mirror.ParseCredentials(n, get(n))
+			if err != nil {
+				return c, err
+			}
+			c = cr
+			given++
+		}
+	}
+	if f.Changed(p+"username") || f.Changed(p+"password") {
+		if get(p+"username") == "" || get(p+"password") == "" {
+			return c, fmt.Errorf("--%susername and --%spassword go together", p, p)
+		}
+		c = mirror.Credentials{Username: get(p + "username"), Password: get(p + "password")}
+		given++
+	}
+	if f.Changed(p + "registry-token") {
+		c = mirror.Credentials{Token: get(p + "registry-token")}
+		given++
+	}
+	if none, _ := f.GetBool(p + "no-creds"); none {
+		c = mirror.Credentials{Anonymous: true}
+		given++
+	}
+	if given > 1 {
+		return c, fmt.Errorf("give one of --%screds, --%susername/--%spassword, --%sregistry-token and --%sno-creds", p, p, p, p, p)
+	}
+	return c, nil
 }
 
 func flagNote(name, why string) string {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
@@ -72,6 +74,10 @@ type Options struct {
 	Progress io.Writer
 	Terminal bool
 	Logger   *slog.Logger
+	// SrcCreds and DestCreds, when set, replace the auth files for the
+	// source registries and the destination (oc-mirror's --src-creds,
+	// --dest-creds and their kin).
+	SrcCreds, DestCreds Credentials
 	// SecurePolicy checks every source image against the containers
 	// policy at PolicyPath (default: the containers tools' policy.json)
 	// before copying it; an image that fails is not mirrored.
@@ -154,4 +160,47 @@ func localDir(s, what string) (string, error) {
 		return "", fmt.Errorf("%s %q: %w", what, s, err)
 	}
 	return abs, nil
+}
+
+// Credentials given on the command line.
+type Credentials struct {
+	Username, Password string
+	// Token is a bearer token (--src-registry-token).
+	Token string
+	// Anonymous sends no credentials (--src-no-creds).
+	Anonymous bool
+}
+
+func (c Credentials) set() bool {
+	return c.Username != "" || c.Token != "" || c.Anonymous
+}
+
+// keychain returns files' keychain, or one that answers every registry
+// with c when c is set.
+func (c Credentials) keychain(files authn.Keychain) authn.Keychain {
+	if !c.set() {
+		return files
+	}
+	return staticKeychain{c}
+}
+
+type staticKeychain struct{ c Credentials }
+
+func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	switch {
+	case k.c.Anonymous:
+		return authn.Anonymous, nil
+	case k.c.Token != "":
+		return &authn.Bearer{Token: k.c.Token}, nil
+	}
+	return &authn.Basic{Username: k.c.Username, Password: k.c.Password}, nil
+}
+
+// ParseCredentials reads oc-mirror's (skopeo's) USERNAME[:PASSWORD].
+func ParseCredentials(flag, s string) (Credentials, error) {
+	user, pw, ok := strings.Cut(s, ":")
+	if user == "" || !ok {
+		return Credentials{}, fmt.Errorf("--%s: expected USERNAME:PASSWORD (Ferry does not prompt for the password; or use --authfile)", flag)
+	}
+	return Credentials{Username: user, Password: pw}, nil
 }

@@ -144,7 +144,7 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 		cs = append(cs, &plan.Additional{Images: m.AdditionalImages, Blobs: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs"))})
 	}
 	if len(m.Helm.Repositories) > 0 || len(m.Helm.Local) > 0 {
-		ro, err := r.registryOptions(r.o.SrcTLSVerify)
+		ro, err := r.registryOptions(r.o.SrcTLSVerify, r.o.SrcCreds)
 		if err != nil {
 			return nil, err
 		}
@@ -156,13 +156,13 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 	return cs, nil
 }
 
-func (r *run) registryOptions(verify bool) (transfer.RegistryOptions, error) {
+func (r *run) registryOptions(verify bool, creds Credentials) (transfer.RegistryOptions, error) {
 	files := transfer.AuthFiles(r.o.AuthFile)
 	kc, err := transfer.LoadKeychain(files, r.o.AuthFile != "")
 	if err != nil {
 		return transfer.RegistryOptions{}, err
 	}
-	return transfer.RegistryOptions{Insecure: !verify, Keychain: kc, Retry: r.o.Retry, Logger: r.log, UserAgent: "ferry-mirror"}, nil
+	return transfer.RegistryOptions{Insecure: !verify, Keychain: creds.keychain(kc), Retry: r.o.Retry, Logger: r.log, UserAgent: "ferry-mirror"}, nil
 }
 
 // planner resolves what the config names into a plan.
@@ -179,7 +179,7 @@ type planner struct {
 // newPlanner runs the collectors (release graphs, catalogs, charts) and
 // returns the builder that resolves their requests.
 func (r *run) newPlanner(ctx context.Context) (*planner, error) {
-	so, err := r.registryOptions(r.o.SrcTLSVerify)
+	so, err := r.registryOptions(r.o.SrcTLSVerify, r.o.SrcCreds)
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +377,7 @@ func (r *run) mirrorToMirror(ctx context.Context) error {
 }
 
 func (r *run) destination(ctx context.Context) (*transfer.Registry, error) {
-	do, err := r.registryOptions(r.o.DestTLSVerify)
+	do, err := r.registryOptions(r.o.DestTLSVerify, r.o.DestCreds)
 	if err != nil {
 		return nil, err
 	}

@@ -96,14 +96,14 @@ func TestEveryFlagAccepted(t *testing.T) {
 // and the run goes on to its real work (here: a missing config file).
 func TestIgnoredFlagsReported(t *testing.T) {
 	bin := ocMirror(t)
-	out, code := run(t, nil, bin, "-c", "/nonexistent/isc.yaml", "--v2", "--cache-dir", "/tmp/c", "-p", "5001", "--src-creds", "u:p", "file://"+t.TempDir())
+	out, code := run(t, nil, bin, "-c", "/nonexistent/isc.yaml", "--v2", "--cache-dir", "/tmp/c", "-p", "5001", "--src-cert-dir", "/tmp/certs", "file://"+t.TempDir())
 	if code != 1 {
 		t.Errorf("exit %d, want 1 (generic error: the config file is missing)", code)
 	}
 	if n := strings.Count(out, "no effect in Ferry"); n != 1 {
 		t.Errorf("the ignored flags were reported %d times, want once:\n%s", n, out)
 	}
-	for _, want := range []string{"--cache-dir", "--port", "--src-creds", "/nonexistent/isc.yaml"} {
+	for _, want := range []string{"--cache-dir", "--port", "--src-cert-dir", "/nonexistent/isc.yaml"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output does not name %s:\n%s", want, out)
 		}

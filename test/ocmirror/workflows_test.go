@@ -127,6 +127,40 @@ mirror:
 			t.Errorf("the image that exists was not mirrored")
 		}
 	})
+	t.Run("destination credentials on the command line", func(t *testing.T) {
+		dst := testenv.StartFerry(t, testenv.FerryOptions{Secure: true})
+		pw, err := os.ReadFile(filepath.Join(dst.DataDir, "initial-admin-password"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := strings.TrimSpace(string(pw))
+		base := []string{"-c", isc, "docker://" + dst.Host, "--v2", "--src-tls-verify=false", "--dest-tls-verify=false"}
+		// No auth file anywhere: without credentials the push is refused.
+		env := []string{"REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=" + t.TempDir(), "DOCKER_CONFIG=" + t.TempDir()}
+		if _, code := run(t, env, bin, append(base, "--workspace", "file://"+t.TempDir())...); code == 0 {
+			t.Fatal("an authenticated registry took a push without credentials")
+		}
+		for _, creds := range [][]string{{"--dest-creds", "admin:" + admin}, {"--dest-username", "admin", "--dest-password", admin}} {
+			if _, code := run(t, env, bin, append(append(base, "--workspace", "file://"+t.TempDir()), creds...)...); code != 0 {
+				t.Errorf("%s: exit %d, want 0", creds[0], code)
+			}
+		}
+		req, _ := http.NewRequest(http.MethodHead, "http://"+dst.Host+"/v2/app/web/manifests/1.0", nil)
+		req.SetBasicAuth("admin", admin)
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Docker-Content-Digest") != app.String() {
+			t.Errorf("app/web:1.0 at the authenticated registry: %d %s", resp.StatusCode, resp.Header.Get("Docker-Content-Digest"))
+		}
+		out, code := run(t, env, bin, append(base, "--workspace", "file://"+t.TempDir(), "--dest-creds", "admin")...)
+		if code != 1 || !strings.Contains(out, "USERNAME:PASSWORD") {
+			t.Errorf("--dest-creds without a password: exit %d, want 1 asking for USERNAME:PASSWORD", code)
+		}
+	})
 	t.Run("no destination", func(t *testing.T) {
 		out, code := run(t, nil, bin, "-c", isc, "--v2")
 		if code != 1 || !strings.Contains(out, "destination") {
