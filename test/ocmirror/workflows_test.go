@@ -156,6 +156,24 @@ mirror:
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Docker-Content-Digest") != app.String() {
 			t.Errorf("app/web:1.0 at the authenticated registry: %d %s", resp.StatusCode, resp.Header.Get("Docker-Content-Digest"))
 		}
+		// Deleting needs the delete action in the token: admin has it.
+		ws := t.TempDir()
+		disc := writeFile(t, filepath.Join(t.TempDir(), "delete.yaml"), fmt.Sprintf("kind: DeleteImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\ndelete:\n  additionalImages:\n  - name: %s/app/web:1.0\n", up.Host))
+		if _, code := run(t, env, bin, "delete", "--generate", "-c", disc, "--workspace", "file://"+ws, "docker://"+dst.Host, "--v2", "--src-tls-verify=false"); code != 0 {
+			t.Fatalf("delete --generate: exit %d", code)
+		}
+		list := filepath.Join(ws, "working-dir", "delete", "delete-images.yaml")
+		if _, code := run(t, env, bin, "delete", "--delete-yaml-file", list, "docker://"+dst.Host, "--v2", "--dest-tls-verify=false"); code == 0 {
+			t.Error("an authenticated registry took a delete without credentials")
+		}
+		if _, code := run(t, env, bin, "delete", "--delete-yaml-file", list, "docker://"+dst.Host, "--v2", "--dest-tls-verify=false", "--dest-creds", "admin:"+admin); code != 0 {
+			t.Errorf("delete with --dest-creds: exit %d, want 0", code)
+		}
+		req, _ = http.NewRequest(http.MethodHead, "http://"+dst.Host+"/v2/app/web/manifests/1.0", nil)
+		req.SetBasicAuth("admin", admin)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound {
+			t.Errorf("app/web:1.0 after the delete: %v %v, want 404", resp.StatusCode, err)
+		}
 		out, code := run(t, env, bin, append(base, "--workspace", "file://"+t.TempDir(), "--dest-creds", "admin")...)
 		if code != 1 || !strings.Contains(out, "USERNAME:PASSWORD") {
 			t.Errorf("--dest-creds without a password: exit %d, want 1 asking for USERNAME:PASSWORD", code)
