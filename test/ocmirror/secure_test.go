@@ -141,6 +141,27 @@ mirror:
 		t.Errorf("the signed image is reported as failed:\n%s", report)
 	}
 
+	// delete --delete-signatures takes the cosign signature with the image.
+	disc := writeFile(t, filepath.Join(t.TempDir(), "delete.yaml"), fmt.Sprintf("kind: DeleteImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\ndelete:\n  additionalImages:\n  - name: %s/apps/signed:1\n", up.Host))
+	if _, code := run(t, nil, bin, "delete", "--generate", "--delete-signatures", "-c", disc, "--workspace", "file://"+ws, "docker://"+dst.Host, "--v2", "--src-tls-verify=false"); code != 0 {
+		t.Fatalf("delete --generate --delete-signatures: exit %d", code)
+	}
+	list, err := os.ReadFile(filepath.Join(ws, "working-dir", "delete", "delete-images.yaml"))
+	if err != nil || !strings.Contains(string(list), "apps/signed:sha256-"+signed.Hex+".sig") {
+		t.Fatalf("the delete list does not name the signature (%v):\n%s", err, list)
+	}
+	if _, code := run(t, nil, bin, "delete", "--delete-yaml-file", filepath.Join(ws, "working-dir", "delete", "delete-images.yaml"), "docker://"+dst.Host, "--v2", "--dest-tls-verify=false"); code != 0 {
+		t.Fatalf("delete: exit %d", code)
+	}
+	for _, ref := range []string{"1", "sha256-" + signed.Hex + ".sig"} {
+		if f := getManifest(t, dst.Host, "apps/signed", ref); f.status != http.StatusNotFound {
+			t.Errorf("apps/signed:%s is left after delete --delete-signatures (status %d)", ref, f.status)
+		}
+	}
+	if f := getManifest(t, dst.Host, "tools/free", "1"); f.status != http.StatusOK {
+		t.Errorf("an image the delete does not name was deleted (status %d)", f.status)
+	}
+
 	// A policy that does not parse stops the run before anything is copied.
 	for _, bad := range []struct{ body, want string }{
 		{`{"default": [{"type": "reject"}`, "does not parse"},
