@@ -50,11 +50,11 @@ func runDelete(cmd *cobra.Command, d *deleteFlags, args []string, workspace, log
 		return errors.New("delete needs the destination registry, docker://<registry>[/<prefix>], as its one argument")
 	}
 	o := &d.o
-	t, err := mirror.ParseTarget(args[0], "", "file:///unused")
+	dest, err := mirror.ParseRegistry(args[0])
 	if err != nil {
 		return err
 	}
-	o.Dest = t.Dest
+	o.Dest = dest
 	if workspace != "" {
 		wt, err := mirror.ParseTarget(args[0], "", workspace)
 		if err != nil {

@@ -147,6 +147,16 @@ func ParseTarget(dest, from, workspace string) (Target, error) {
 	return Target{}, fmt.Errorf("destination %q has no scheme; %s", dest, forms)
 }
 
+// ParseRegistry reads a docker://<registry>[/<prefix>] destination, as
+// delete takes it, and returns host[:port][/prefix].
+func ParseRegistry(dest string) (string, error) {
+	t, err := ParseTarget(dest, "", fileScheme+"/")
+	if err != nil {
+		return "", err
+	}
+	return t.Dest, nil
+}
+
 func localDir(s, what string) (string, error) {
 	if !strings.HasPrefix(s, fileScheme) {
 		return "", fmt.Errorf("%s %q must start with file://, e.g. file:///var/ferry", what, s)
