@@ -7,12 +7,21 @@ export PATH := $(GOBIN):$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-deps lint fuzz bench clean image
+PREFIX ?= /usr/local
+
+.PHONY: all build install run test test-deps lint fuzz bench clean image
 
 all: build
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ferry ./cmd/ferry
+	ln -sf ferry bin/oc-mirror
+
+# ferry, and oc-mirror: the same binary, which takes oc-mirror v2's command
+# line when started under that name.
+install: build
+	install -D -m 0755 bin/ferry $(DESTDIR)$(PREFIX)/bin/ferry
+	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/oc-mirror
 
 # The container image, offline and reproducible: a static binary (no build
 # id, trimmed paths) on an empty base, every timestamp the last commit's, so

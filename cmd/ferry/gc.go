@@ -17,6 +17,7 @@ func newGCCmd() *cobra.Command {
 		stores storeFlags
 		grace  time.Duration
 		debug  bool
+		dryRun bool
 	)
 	cmd := &cobra.Command{
 		Use:   "gc",
@@ -57,9 +58,14 @@ uploaded its blobs but not yet its manifest is not robbed of them.
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			start := time.Now()
-			rep, err := gc.Run(ctx, meta, blobs, gc.Options{Grace: grace, Log: log})
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %d blob links no manifest uses; deleted %d blobs (%s); kept %d blobs; %s\n",
-				rep.LinksRemoved, rep.BlobsDeleted, transfer.FormatBytes(rep.BytesFreed), rep.BlobsKept, time.Since(start).Round(time.Millisecond))
+			rep, err := gc.Run(ctx, meta, blobs, gc.Options{Grace: grace, Log: log, DryRun: dryRun})
+			if dryRun {
+				fmt.Fprintf(cmd.OutOrStdout(), "dry run: would delete %d blobs (%s, %d bytes) no image uses; would keep %d blobs; nothing was changed\n",
+					rep.BlobsDeleted, transfer.FormatBytes(rep.BytesFreed), rep.BytesFreed, rep.BlobsKept)
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d blob links no manifest uses; deleted %d blobs (%s, %d bytes); kept %d blobs; %s\n",
+				rep.LinksRemoved, rep.BlobsDeleted, transfer.FormatBytes(rep.BytesFreed), rep.BytesFreed, rep.BlobsKept, time.Since(start).Round(time.Millisecond))
 			if err != nil {
 				return fmt.Errorf("gc: %w (what is reported above was done; run gc again to finish)", err)
 			}
@@ -70,5 +76,6 @@ uploaded its blobs but not yet its manifest is not robbed of them.
 	stores.register(f, true)
 	f.DurationVar(&grace, "grace", 24*time.Hour, "keep blobs and links younger than this")
 	f.BoolVar(&debug, "debug", false, "log every blob deleted")
+	f.BoolVar(&dryRun, "dry-run", false, "report how much a collection would free, changing nothing")
 	return cmd
 }

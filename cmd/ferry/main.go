@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"syscall"
 
@@ -21,6 +22,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root, stopProfile := newRootCmd()
+	if filepath.Base(os.Args[0]) == ocMirrorName {
+		// Started through a symlink named oc-mirror: oc-mirror v2's command line.
+		root = newOcMirrorCmd()
+	}
 	err := root.ExecuteContext(ctx)
 	stopProfile()
 	if err != nil {
@@ -75,6 +80,7 @@ func newRootCmd() (*cobra.Command, func()) {
 		newHelmRenderCmd(),
 		newInstallCmd(),
 		newUninstallCmd(),
+		newOcMirrorCmd(),
 	)
 	return root, func() { stopProfile() }
 }

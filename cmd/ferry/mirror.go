@@ -58,50 +58,10 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 			if len(args) == 1 {
 				dest = args[0]
 			}
-			if o.ConfigPath == "" {
-				return errors.New("--config (-c) is required: the ImageSetConfiguration file to mirror")
-			}
-			t, err := mirror.ParseTarget(dest, from, workspace)
-			if err != nil {
-				return err
-			}
-			o.Mode, o.Dir, o.Dest = t.Mode, t.Dir, t.Dest
-			if since != "" {
-				o.Since, err = time.Parse(time.DateOnly, since)
-				if err != nil {
-					return fmt.Errorf("--since %q: expected a date as yyyy-mm-dd", since)
-				}
-			}
-			var level slog.Level
-			switch logLevel {
-			case "info":
-				level = slog.LevelInfo
-			case "debug", "trace":
-				level = slog.LevelDebug
-			case "warn":
-				level = slog.LevelWarn
-			case "error":
-				level = slog.LevelError
-			default:
-				return fmt.Errorf("--log-level %q: use one of info, debug, trace, warn, error", logLevel)
-			}
-			if secure {
-				return errors.New("--secure-policy: signature verification policies are not supported yet; signatures are copied, not verified")
-			}
+			o.SecurePolicy = secure
 			o.ParallelImages, o.ParallelLayers = int(parallelImages), int(parLays)
 			o.Retry = transfer.Retry{Times: retryTimes, Delay: retryDelay}
-			o.Out = cmd.OutOrStdout()
-			o.Progress = cmd.ErrOrStderr()
-			if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				o.Terminal = true
-			}
-			exe, err := os.Executable()
-			if err != nil {
-				return fmt.Errorf("find the ferry binary, which renders Helm charts: %w", err)
-			}
-			o.HelmSandbox.Exe = exe
-			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			return mirror.Run(cmd.Context(), o)
+			return runMirror(cmd, o, dest, from, workspace, since, logLevel)
 		},
 	}
 	f := cmd.Flags()
@@ -129,15 +89,69 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 	f.BoolVar(&v2, "v2", false, "accepted for oc-mirror compatibility; ignored")
 	// oc-mirror users type -v2 (one dash): pflag reads that as -v with "2".
 	f.StringP("oc-mirror-v", "v", "", "accepted for oc-mirror compatibility (-v2); ignored")
-	f.BoolVar(&secure, "secure-policy", false, "oc-mirror's signature verification policy; not supported")
+	f.BoolVar(&secure, "secure-policy", false, "verify source images against the containers signature policy (--policy, default ~/.config/containers/policy.json, then /etc/containers/policy.json): sigstoreSigned requirements need a cosign signature by one of its keys; an image that fails is not mirrored")
+	f.StringVar(&o.PolicyPath, "policy", "", "containers-policy.json for --secure-policy")
 	f.BoolVar(&strict, "strict-archive", false, "accepted for oc-mirror compatibility; chunks never exceed archiveSize")
 	f.StringVar(&cacheDir, "cache-dir", "", "accepted for oc-mirror compatibility; Ferry keeps no cache")
 	f.Uint16VarP(&port, "port", "p", 55000, "accepted for oc-mirror compatibility; Ferry runs no local registry")
 	f.DurationVar(&o.ImageTimeout, "image-timeout", 10*time.Minute, "give up on an image (and everything that travels with it) after this long; 0 waits forever")
 	// For tests of hostile charts, which should not wait the default.
 	f.DurationVar(&o.HelmSandbox.Timeout, "helm-render-timeout", helm.DefaultRenderTimeout, "give up rendering a Helm chart after this long")
-	for _, h := range []string{"helm-render-timeout", "v2", "oc-mirror-v", "secure-policy", "strict-archive", "cache-dir", "port"} {
+	for _, h := range []string{"helm-render-timeout", "v2", "oc-mirror-v", "strict-archive", "cache-dir", "port"} {
 		_ = f.MarkHidden(h)
 	}
+	cmd.AddCommand(newDeleteCmd())
 	return cmd
+}
+
+// runMirror settles the target, dates and log level shared by ferry mirror
+// and the oc-mirror personality, and runs the mirror.
+func runMirror(cmd *cobra.Command, o mirror.Options, dest, from, workspace, since, logLevel string) error {
+	if o.ConfigPath == "" {
+		return errors.New("--config (-c) is required: the ImageSetConfiguration file to mirror")
+	}
+	t, err := mirror.ParseTarget(dest, from, workspace)
+	if err != nil {
+		return err
+	}
+	o.Mode, o.Dir, o.Dest = t.Mode, t.Dir, t.Dest
+	if since != "" {
+		o.Since, err = time.Parse(time.DateOnly, since)
+		if err != nil {
+			return fmt.Errorf("--since %q: expected a date as yyyy-mm-dd", since)
+		}
+	}
+	level, err := parseLogLevel(logLevel)
+	if err != nil {
+		return err
+	}
+	o.Out = cmd.OutOrStdout()
+	o.Progress = cmd.ErrOrStderr()
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		o.Terminal = true
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the ferry binary, which renders Helm charts: %w", err)
+	}
+	o.HelmSandbox.Exe = exe
+	if o.HelmSandbox.Timeout == 0 {
+		o.HelmSandbox.Timeout = helm.DefaultRenderTimeout
+	}
+	o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	return mirror.Run(cmd.Context(), o)
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	switch s {
+	case "info":
+		return slog.LevelInfo, nil
+	case "debug", "trace":
+		return slog.LevelDebug, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("--log-level %q: use one of info, debug, trace, warn, error", s)
 }

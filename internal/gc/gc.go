@@ -25,6 +25,9 @@ type Metadata interface {
 	AnyBlobLink(ctx context.Context, d digest.Digest) (int64, error)
 	ClaimDeletion(ctx context.Context, d digest.Digest) (bool, error)
 	ReleaseDeletion(ctx context.Context, d digest.Digest) error
+	// BlobNeeded answers what a collection would decide for d, changing
+	// nothing (DryRun).
+	BlobNeeded(ctx context.Context, d digest.Digest, before time.Time) (bool, error)
 }
 
 // Blobs is what the collector needs of the blob store.
@@ -39,6 +42,8 @@ type Options struct {
 	// image uploads its blobs before the manifest that references them.
 	Grace time.Duration
 	Log   *slog.Logger
+	// DryRun reports what a collection would free and changes nothing.
+	DryRun bool
 }
 
 // Report says what a collection did.
@@ -58,6 +63,26 @@ func Run(ctx context.Context, meta Metadata, blobs Blobs, o Options) (Report, er
 	}
 	var rep Report
 	cutoff := time.Now().Add(-o.Grace)
+	if o.DryRun {
+		err := blobs.Blobs(ctx, func(d digest.Digest, size int64, written time.Time) error {
+			needed := !written.Before(cutoff)
+			if !needed {
+				var err error
+				if needed, err = meta.BlobNeeded(ctx, d, cutoff); err != nil {
+					return err
+				}
+			}
+			if needed {
+				rep.BlobsKept++
+				return nil
+			}
+			o.Log.Debug("would delete blob", "digest", d, "size", size)
+			rep.BlobsDeleted++
+			rep.BytesFreed += size
+			return nil
+		})
+		return rep, err
+	}
 	n, err := meta.SweepLinks(ctx, cutoff)
 	if err != nil {
 		return rep, err

@@ -131,6 +131,9 @@ func (r *run) retirePrevious(h *history) error {
 }
 
 func (r *run) diskToMirror(ctx context.Context) error {
+	if isOcMirrorArchive(r.o.Dir) {
+		return r.pushOcMirrorArchive(ctx)
+	}
 	a, err := archive.Open(r.o.Dir)
 	if err != nil {
 		return err
@@ -208,6 +211,10 @@ func (r *run) diskToMirror(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	r.recordMirrored(p, results, nil, func(d digest.Digest) (transfer.Manifest, bool) {
+		m, ok := manifests[d]
+		return m, ok
+	})
 	return r.finish(p, results, true)
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
 	"github.com/ferry-mirror/ferry/internal/helm"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
@@ -76,6 +78,18 @@ type Options struct {
 	Progress io.Writer
 	Terminal bool
 	Logger   *slog.Logger
+	// SrcCreds and DestCreds, when set, replace the auth files for the
+	// source registries and the destination (oc-mirror's --src-creds,
+	// --dest-creds and their kin).
+	SrcCreds, DestCreds Credentials
+	// SecurePolicy checks every source image against the containers
+	// policy at PolicyPath (default: the containers tools' policy.json)
+	// before copying it; an image that fails is not mirrored.
+	SecurePolicy bool
+	PolicyPath   string
+	// LogName is the log file's name in working-dir/logs; {time} is
+	// replaced by the run's time stamp. Default ferry-mirror.log.
+	LogName string
 }
 
 // Target is what the positional argument and --from/--workspace select.
@@ -137,6 +151,16 @@ func ParseTarget(dest, from, workspace string) (Target, error) {
 	return Target{}, fmt.Errorf("destination %q has no scheme; %s", dest, forms)
 }
 
+// ParseRegistry reads a docker://<registry>[/<prefix>] destination, as
+// delete takes it, and returns host[:port][/prefix].
+func ParseRegistry(dest string) (string, error) {
+	t, err := ParseTarget(dest, "", fileScheme+"/")
+	if err != nil {
+		return "", err
+	}
+	return t.Dest, nil
+}
+
 func localDir(s, what string) (string, error) {
 	if !strings.HasPrefix(s, fileScheme) {
 		return "", fmt.Errorf("%s %q must start with file://, e.g. file:///var/ferry", what, s)
@@ -150,4 +174,47 @@ func localDir(s, what string) (string, error) {
 		return "", fmt.Errorf("%s %q: %w", what, s, err)
 	}
 	return abs, nil
+}
+
+// Credentials given on the command line.
+type Credentials struct {
+	Username, Password string
+	// Token is a bearer token (--src-registry-token).
+	Token string
+	// Anonymous sends no credentials (--src-no-creds).
+	Anonymous bool
+}
+
+func (c Credentials) set() bool {
+	return c.Username != "" || c.Token != "" || c.Anonymous
+}
+
+// keychain returns files' keychain, or one that answers every registry
+// with c when c is set.
+func (c Credentials) keychain(files authn.Keychain) authn.Keychain {
+	if !c.set() {
+		return files
+	}
+	return staticKeychain{c}
+}
+
+type staticKeychain struct{ c Credentials }
+
+func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	switch {
+	case k.c.Anonymous:
+		return authn.Anonymous, nil
+	case k.c.Token != "":
+		return &authn.Bearer{Token: k.c.Token}, nil
+	}
+	return &authn.Basic{Username: k.c.Username, Password: k.c.Password}, nil
+}
+
+// ParseCredentials reads oc-mirror's (skopeo's) USERNAME[:PASSWORD].
+func ParseCredentials(flag, s string) (Credentials, error) {
+	user, pw, ok := strings.Cut(s, ":")
+	if user == "" || !ok {
+		return Credentials{}, fmt.Errorf("--%s: expected USERNAME:PASSWORD (Ferry does not prompt for the password; or use --authfile)", flag)
+	}
+	return Credentials{Username: user, Password: pw}, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-mirror/ferry/internal/clusterresources"
 	"github.com/ferry-mirror/ferry/internal/imageset"
 	"github.com/ferry-mirror/ferry/internal/plan"
+	"github.com/ferry-mirror/ferry/internal/policy"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
@@ -32,6 +33,7 @@ type run struct {
 	cfg      *imageset.ImageSetConfiguration
 	cfgBytes []byte
 	rel      *releaseRun
+	policy   *policy.Policy
 }
 
 // Run executes one `ferry mirror` invocation.
@@ -63,7 +65,11 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
 		return fmt.Errorf("create working directory: %w", err)
 	}
-	lf, err := os.OpenFile(filepath.Join(r.logsDir, "ferry-mirror.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	logName := "ferry-mirror.log"
+	if o.LogName != "" {
+		logName = strings.ReplaceAll(o.LogName, "{time}", r.stamp)
+	}
+	lf, err := os.OpenFile(filepath.Join(r.logsDir, logName), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("open log file: %w", err)
 	}
@@ -73,6 +79,14 @@ func Run(ctx context.Context, o Options) error {
 
 	if err := r.loadConfig(); err != nil {
 		return err
+	}
+	if o.SecurePolicy {
+		if r.policy, err = loadPolicy(o.PolicyPath); err != nil {
+			return err
+		}
+		if o.Mode == DiskToMirror {
+			r.log.Warn("--secure-policy checks images when they are read from their source registries (m2m, m2d); disk to mirror pushes what the archive holds unchecked")
+		}
 	}
 	if o.Mode != DiskToMirror { // d2m takes its plan from the archive
 		if _, err := r.collectors(nil); err != nil {
@@ -130,7 +144,7 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 		cs = append(cs, &plan.Additional{Images: m.AdditionalImages, Blobs: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs"))})
 	}
 	if len(m.Helm.Repositories) > 0 || len(m.Helm.Local) > 0 {
-		ro, err := r.registryOptions(r.o.SrcTLSVerify)
+		ro, err := r.registryOptions(r.o.SrcTLSVerify, r.o.SrcCreds)
 		if err != nil {
 			return nil, err
 		}
@@ -142,13 +156,13 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 	return cs, nil
 }
 
-func (r *run) registryOptions(verify bool) (transfer.RegistryOptions, error) {
+func (r *run) registryOptions(verify bool, creds Credentials) (transfer.RegistryOptions, error) {
 	files := transfer.AuthFiles(r.o.AuthFile)
 	kc, err := transfer.LoadKeychain(files, r.o.AuthFile != "")
 	if err != nil {
 		return transfer.RegistryOptions{}, err
 	}
-	return transfer.RegistryOptions{Insecure: !verify, Keychain: kc, Retry: r.o.Retry, Logger: r.log, UserAgent: "ferry-mirror"}, nil
+	return transfer.RegistryOptions{Insecure: !verify, Keychain: creds.keychain(kc), Retry: r.o.Retry, Logger: r.log, UserAgent: "ferry-mirror"}, nil
 }
 
 // planner resolves what the config names into a plan.
@@ -158,12 +172,14 @@ type planner struct {
 	ops  *plan.Operators
 	// src reads source images, and the blobs of the images Ferry built.
 	src transfer.Source
+	// reg reads source registries (signatures for --secure-policy).
+	reg *transfer.Registries
 }
 
 // newPlanner runs the collectors (release graphs, catalogs, charts) and
 // returns the builder that resolves their requests.
 func (r *run) newPlanner(ctx context.Context) (*planner, error) {
-	so, err := r.registryOptions(r.o.SrcTLSVerify)
+	so, err := r.registryOptions(r.o.SrcTLSVerify, r.o.SrcCreds)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +215,7 @@ func (r *run) newPlanner(ctx context.Context) (*planner, error) {
 		generated = append(generated, g)
 	}
 	b := &plan.Builder{Src: src, Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, DigestTags: !r.o.NoDigestTags, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log, Generated: generated}
-	return &planner{b: b, reqs: reqs, ops: ops, src: generatedSource{dir: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")), next: src}}, nil
+	return &planner{b: b, reqs: reqs, ops: ops, reg: src, src: generatedSource{dir: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")), next: src}}, nil
 }
 
 // build resolves every request and writes plan.json. The builder's
@@ -232,6 +248,9 @@ func (r *run) planAndCopy(ctx context.Context, pl *planner, dst transfer.Dest, r
 	defer pr.stop()
 	st := &stream{eng: eng, sem: make(chan struct{}, r.o.ParallelImages), done: map[string]transfer.Result{},
 		job: func(im plan.Image) transfer.Job { return im.Job(root, maxNested, !r.o.RemoveSignatures) }}
+	if r.policy != nil {
+		st.check = func(ctx context.Context, im plan.Image) error { return r.checkPolicy(ctx, pl.reg, im) }
+	}
 	pl.b.Resolved = func(im plan.Image) { st.add(ctx, im) }
 	p, err := r.build(ctx, pl)
 	if err != nil {
@@ -247,8 +266,10 @@ func (r *run) planAndCopy(ctx context.Context, pl *planner, dst transfer.Dest, r
 type stream struct {
 	eng *transfer.Engine
 	job func(plan.Image) transfer.Job
-	sem chan struct{}
-	wg  sync.WaitGroup
+	// check, when set, vets an image before it is copied (--secure-policy).
+	check func(context.Context, plan.Image) error
+	sem   chan struct{}
+	wg    sync.WaitGroup
 
 	mu   sync.Mutex
 	done map[string]transfer.Result // by plan.Image.Key
@@ -262,7 +283,12 @@ func (s *stream) add(ctx context.Context, im plan.Image) {
 		res := transfer.Result{Job: j, Err: ctx.Err()}
 		select {
 		case s.sem <- struct{}{}:
-			res = s.eng.RunJob(ctx, j)
+			if s.check != nil {
+				res.Err = s.check(ctx, im)
+			}
+			if res.Err == nil {
+				res = s.eng.RunJob(ctx, j)
+			}
 			<-s.sem
 		case <-ctx.Done():
 		}
@@ -346,11 +372,12 @@ func (r *run) mirrorToMirror(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.recordMirrored(p, results, pl.ops, pl.b.Manifest)
 	return r.finish(p, results, true)
 }
 
 func (r *run) destination(ctx context.Context) (*transfer.Registry, error) {
-	do, err := r.registryOptions(r.o.DestTLSVerify)
+	do, err := r.registryOptions(r.o.DestTLSVerify, r.o.DestCreds)
 	if err != nil {
 		return nil, err
 	}

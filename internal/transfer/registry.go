@@ -509,3 +509,48 @@ func nextPage(resp *http.Response) string {
 	}
 	return ""
 }
+
+// DeleteManifest deletes repo@ref (a digest deletes the manifest, a tag
+// only the tag on registries that allow it). A registry that refuses
+// (405, 400 UNSUPPORTED) returns an *HTTPError with that status.
+func (r *Registry) DeleteManifest(ctx context.Context, repo, ref string) error {
+	c, err := r.deleteClient(ctx, repo)
+	if err != nil {
+		return err
+	}
+	resp, err := r.send(ctx, c, http.MethodDelete, r.url(repo, "manifests", ref), nil, nil)
+	if err != nil {
+		return fmt.Errorf("delete manifest %s/%s@%s: %w", r.host, repo, ref, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("delete manifest %s/%s@%s: %w", r.host, repo, ref, httpError(resp))
+	}
+	return nil
+}
+
+// deleteClient is a client whose token carries the delete action, which
+// token registries (Ferry, Quay, distribution) require for DELETE.
+func (r *Registry) deleteClient(ctx context.Context, repo string) (*http.Client, error) {
+	key := repo + "#delete"
+	r.mu.Lock()
+	c, ok := r.transports[key]
+	r.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	auth, err := authn.Resolve(ctx, r.opts.Keychain, r.reg)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", r.host, err)
+	}
+	scope := r.reg.Repo(repo).Scope(transport.PullScope + "," + transport.PushScope + ",delete")
+	t, err := transport.NewWithContext(ctx, r.reg, auth, r.base, []string{scope})
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", r.host, err)
+	}
+	c = &http.Client{Transport: t}
+	r.mu.Lock()
+	r.transports[key] = c
+	r.mu.Unlock()
+	return c, nil
+}

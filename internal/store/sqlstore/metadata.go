@@ -371,6 +371,20 @@ func (s *Store) StaleUploads(ctx context.Context, before time.Time, n int) ([]st
 	return ids, nil
 }
 
+// BlobNeeded reports whether blob d would survive a collection with the
+// given cutoff: a repository links it and either a manifest of that
+// repository references it or the link is younger than before. It
+// changes nothing, for gc --dry-run.
+func (s *Store) BlobNeeded(ctx context.Context, d digest.Digest, before time.Time) (bool, error) {
+	var needed bool
+	err := s.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM blob_links bl WHERE bl.digest = ? AND (bl.linked_at >= ? OR EXISTS
+		(SELECT 1 FROM manifest_blobs mb WHERE mb.repo = bl.repo AND mb.blob_digest = bl.digest)))`, string(d), before.UnixMilli()).Scan(&needed)
+	if err != nil {
+		return false, fmt.Errorf("check blob %s: %w", d, err)
+	}
+	return needed, nil
+}
+
 // SweepLinks implements store.MetadataStore.
 func (s *Store) SweepLinks(ctx context.Context, before time.Time) (int, error) {
 	var n int64

@@ -87,6 +87,7 @@ func testEngine(t *testing.T, e engine) {
 		testUploadRace(t, open(t, db), open(t, db))
 	})
 	t.Run("LongLists", func(t *testing.T) { testLongLists(t, open(t, e.newDB(t))) })
+	t.Run("BlobNeeded", func(t *testing.T) { testBlobNeeded(t, open(t, e.newDB(t))) })
 	t.Run("LinkRacesClaim", func(t *testing.T) {
 		db := e.newDB(t)
 		testLinkRacesClaim(t, open(t, db), open(t, db))
@@ -136,6 +137,40 @@ func testLongLists(t *testing.T, s *sqlstore.Store) {
 	}
 	if n, err := s.SweepLinks(ctx, time.Now().Add(time.Hour)); err != nil || n != len(blobs) {
 		t.Errorf("SweepLinks after the manifest's deletion = %d, %v; want %d", n, err, len(blobs))
+	}
+}
+
+// testBlobNeeded: gc --dry-run's question answers what SweepLinks then
+// does: a blob a manifest uses is needed, a young link keeps its blob,
+// and an old link no manifest uses does not.
+func testBlobNeeded(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	used, unused, other := digest.FromString("used"), digest.FromString("unused"), digest.FromString("other repo")
+	for _, l := range []struct {
+		repo string
+		d    digest.Digest
+	}{{"app", used}, {"app", unused}, {"other", other}} {
+		if err := s.LinkBlob(ctx, l.repo, l.d, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &store.Manifest{MediaType: "application/vnd.oci.image.manifest.v1+json", Content: []byte(`{"uses":"used"}`), Blobs: []digest.Digest{used}}
+	m.Digest = digest.FromBytes(m.Content)
+	if err := s.PutManifest(ctx, "app", m, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	later, earlier := time.Now().Add(time.Hour), time.Now().Add(-time.Hour)
+	for _, c := range []struct {
+		d      digest.Digest
+		before time.Time
+		want   bool
+	}{{used, later, true}, {unused, later, false}, {unused, earlier, true}, {other, later, false}, {digest.FromString("never linked"), later, false}} {
+		if got, err := s.BlobNeeded(ctx, c.d, c.before); err != nil || got != c.want {
+			t.Errorf("BlobNeeded(%s, cutoff %v from now) = %v, %v; want %v", c.d, time.Until(c.before).Round(time.Hour), got, err, c.want)
+		}
+	}
+	if n, err := s.SweepLinks(ctx, later); err != nil || n != 2 {
+		t.Errorf("SweepLinks = %d, %v; want the 2 links BlobNeeded called unneeded", n, err)
 	}
 }
 

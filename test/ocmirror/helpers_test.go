@@ -1,0 +1,163 @@
+// Package ocmirror_test runs Ferry through a symlink named oc-mirror with
+// the command lines oc-mirror v2's documentation gives, against real
+// registries: Debian's docker-registry as the upstream and ferry serve as
+// the mirror.
+package ocmirror_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-mirror/ferry/internal/testenv"
+)
+
+const accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, " +
+	"application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
+
+// ocMirror returns the path of a symlink named oc-mirror to the built
+// ferry binary, as `make install-oc-mirror` or a user makes it.
+func ocMirror(t testing.TB) string {
+	t.Helper()
+	link := filepath.Join(t.TempDir(), "oc-mirror")
+	if err := os.Symlink(testenv.FerryBinary(t), link); err != nil {
+		t.Fatal(err)
+	}
+	return link
+}
+
+// run runs bin with args and returns the combined output and exit code.
+func run(t testing.TB, env []string, bin string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %s %s: %v", bin, strings.Join(args, " "), err)
+	}
+	out := buf.String()
+	logged := out
+	if len(logged) > 6000 {
+		logged = "...\n" + logged[len(logged)-6000:]
+	}
+	t.Logf("%s %s (exit %d):\n%s", filepath.Base(bin), strings.Join(args, " "), code, logged)
+	return out, code
+}
+
+func writeFile(t testing.TB, path, data string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+type fetched struct {
+	status int
+	digest string
+	body   []byte
+}
+
+func getManifest(t testing.TB, host, repo, ref string) fetched {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+host+"/v2/"+repo+"/manifests/"+ref, nil)
+	req.Header.Set("Accept", accept)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("get %s/%s:%s: %v", host, repo, ref, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	sum := sha256.Sum256(body)
+	return fetched{status: resp.StatusCode, digest: "sha256:" + hex.EncodeToString(sum[:]), body: body}
+}
+
+// blobs returns the config and layer digests, with sizes, of repo@ref and
+// of the manifests it lists.
+func blobs(t testing.TB, host, repo, ref string, into map[string]int64) {
+	t.Helper()
+	f := getManifest(t, host, repo, ref)
+	if f.status != http.StatusOK {
+		t.Fatalf("%s/%s@%s: status %d", host, repo, ref, f.status)
+	}
+	var doc struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+		Config *struct {
+			Digest string `json:"digest"`
+			Size   int64  `json:"size"`
+		} `json:"config"`
+		Layers []struct {
+			Digest string `json:"digest"`
+			Size   int64  `json:"size"`
+		} `json:"layers"`
+	}
+	if err := json.Unmarshal(f.body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range doc.Manifests {
+		blobs(t, host, repo, m.Digest, into)
+	}
+	if doc.Config != nil {
+		into[doc.Config.Digest] = doc.Config.Size
+	}
+	for _, l := range doc.Layers {
+		into[l.Digest] = l.Size
+	}
+}
+
+// catalog lists every repository and tag of a registry.
+func catalog(t testing.TB, host string) map[string][]string {
+	t.Helper()
+	var cat struct {
+		Repositories []string `json:"repositories"`
+	}
+	getJSON(t, "http://"+host+"/v2/_catalog?n=10000", &cat)
+	out := map[string][]string{}
+	for _, r := range cat.Repositories {
+		var tl struct {
+			Tags []string `json:"tags"`
+		}
+		getJSON(t, "http://"+host+"/v2/"+r+"/tags/list?n=10000", &tl)
+		out[r] = tl.Tags
+	}
+	return out
+}
+
+func getJSON(t testing.TB, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
