@@ -147,7 +147,7 @@ func (b *Box) Open(purpose, v string) (string, error) {
 	n := b.aead.NonceSize()
 	plain, err := b.aead.Open(nil, raw[:n], raw[n:], []byte(purpose))
 	if err != nil {
-		return "", fmt.Errorf("the %s in the metadata store was sealed with another secrets key than this one (fingerprint %s): give every replica the same key (%s, or the same --secrets-key-file)", purpose, b.Fingerprint, KeyEnv)
+		return "", fmt.Errorf("the %s in the metadata store was sealed with another secrets key than this one (fingerprint %s): give every replica the same key (%s, or the same --secrets-key-file); after a restore, put back the secrets.key of the backup", purpose, b.Fingerprint, KeyEnv)
 	}
 	return string(plain), nil
 }
