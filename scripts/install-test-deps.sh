@@ -10,7 +10,7 @@ export GOBIN
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
-debs=(skopeo podman docker-registry nginx-light wrk gnupg uidmap fuse-overlayfs slirp4netns crun postgresql)
+debs=(skopeo podman docker-registry nginx-light wrk gnupg uidmap fuse-overlayfs slirp4netns crun postgresql chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferry-mirror/ferry/internal/auth"
 	"github.com/ferry-mirror/ferry/internal/certs"
+	"github.com/ferry-mirror/ferry/internal/console"
 	"github.com/ferry-mirror/ferry/internal/registry"
 	"github.com/ferry-mirror/ferry/internal/secretbox"
 	"github.com/ferry-mirror/ferry/internal/store"
@@ -216,23 +217,29 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	var tlsCfg *tls.Config
+	if !o.plainHTTP {
+		if tlsCfg, err = tlsConfig(ctx, o, meta, box, logger); err != nil {
+			return err
+		}
+	}
+	users, _ := meta.(store.AuthStore)
+	con, err := console.New(console.Options{Meta: meta, Blobs: blobs, Auth: authz, Users: users,
+		Logger: logger, Version: version, TLS: tlsCfg})
+	if err != nil {
+		return fmt.Errorf("web console: %w", err)
+	}
 	reg := registry.New(registry.Options{
 		Blobs: blobs, Meta: meta, Logger: logger,
 		MaxManifestSize: o.maxManifestSize, ReadOnly: o.readOnly, Auth: authz,
-		BlobRedirect: blobRedirectTTL(o.blobRedirect),
+		BlobRedirect: blobRedirectTTL(o.blobRedirect), Console: con.Handler(),
 	})
 	srv := &http.Server{
 		Handler:           reg.Handler(),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	if !o.plainHTTP {
-		cfg, err := tlsConfig(ctx, o, meta, box, logger)
-		if err != nil {
-			return err
-		}
-		srv.TLSConfig = cfg
+		TLSConfig:         tlsCfg,
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -42,6 +43,9 @@ type Options struct {
 	// URL of the blob store valid this long, if the store can make one
 	// (S3), so the bytes do not flow through the registry.
 	BlobRedirect time.Duration
+	// Console serves every path outside /v2/ and the operations
+	// endpoints (the web console); nil: those paths are 404.
+	Console http.Handler
 }
 
 // presigner is a blob store that can hand out direct download URLs.
@@ -62,11 +66,12 @@ type Registry struct {
 	auth     *auth.Authorizer
 	redirect time.Duration
 	presign  presigner // nil unless redirects are on and the store can
+	console  http.Handler
 }
 
 // New returns a Registry; call Handler to serve it.
 func New(o Options) *Registry {
-	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly, auth: o.Auth}
+	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly, auth: o.Auth, console: o.Console}
 	if p, ok := o.Blobs.(presigner); ok && o.BlobRedirect > 0 {
 		r.presign, r.redirect = p, o.BlobRedirect
 	}
@@ -103,6 +108,11 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	case "/metrics":
 		r.serveMetrics(w, req)
+		return
+	}
+	if r.console != nil && req.URL.Path != "/v2" && !strings.HasPrefix(req.URL.Path, "/v2/") {
+		setRoute(w, "console")
+		r.console.ServeHTTP(w, req)
 		return
 	}
 	if r.auth != nil && req.URL.Path == "/v2/token" {
