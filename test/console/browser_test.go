@@ -170,6 +170,16 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Errorf("pull commands lack %q:\n%s", want, pulls)
 			}
 		}
+		// The label's markup is text: no script ran, no element was made.
+		if title := get(t, ctx, "title", chromedp.Title()); title == "owned" {
+			t.Error("the script in the image's label ran")
+		}
+		if n := get(t, ctx, "elements", chromedp.Evaluate[int](`document.querySelectorAll("script, img").length`)); n != 1 {
+			t.Errorf("the page has %d script or img elements, want only the console's script", n)
+		}
+		if labels := text(t, ctx, "#labels"); !strings.Contains(labels, markup) {
+			t.Errorf("the label is not shown as text:\n%s", labels)
+		}
 		screenshot(t, ctx, shots, "image")
 		// Phone width: the same page, narrow.
 		do(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844))
