@@ -32,6 +32,8 @@ type run struct {
 	cfg      *imageset.ImageSetConfiguration
 	cfgBytes []byte
 	rel      *releaseRun
+	// dst is the destination registry (m2m, d2m), for the run report.
+	dst *transfer.Registry
 }
 
 // Run executes one `ferry mirror` invocation.
@@ -356,6 +358,7 @@ func (r *run) destination(ctx context.Context) (*transfer.Registry, error) {
 	if err := reg.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("destination: %w (is docker://%s right, and the registry running? for plain HTTP add --dest-tls-verify=false)", err, r.o.Dest)
 	}
+	r.dst = reg
 	return reg, nil
 }
 
@@ -404,8 +407,9 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 		}
 	}
 	var resErr error
+	dir := ""
 	if resources && len(mappings) > 0 {
-		dir := filepath.Join(r.workDir, "cluster-resources")
+		dir = filepath.Join(r.workDir, "cluster-resources")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
@@ -435,6 +439,9 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 		}
 	}
 	r.summary(p)
+	if resources {
+		r.recordRun(p, results, lines, dir)
+	}
 	if len(failed) > 0 {
 		msg := fmt.Sprintf("%d of %d images could not be mirrored", len(lines), len(p.Images)+len(p.Missing))
 		// A release that failed as a whole says why here: the fix

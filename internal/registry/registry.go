@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ferry-mirror/ferry/internal/auth"
+	"github.com/ferry-mirror/ferry/internal/runreport"
 	"github.com/ferry-mirror/ferry/internal/store"
 )
 
@@ -126,6 +127,10 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	setRoute(w, rt.kind)
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if rt.kind == "base" {
+		// Before authentication: clients ping /v2/ without credentials.
+		w.Header().Set(runreport.Header, "1")
+	}
 	if rt.kind != "base" && rt.kind != "catalog" && !validName(rt.name) {
 		r.fail(w, req, newError(errNameInvalid, "invalid repository name "+quote(rt.name)+
 			": use lowercase letters, digits and single separators (. _ __ -) between path components, at most 255 characters").
