@@ -54,6 +54,7 @@ type Console struct {
 	pages    map[string]*template.Template
 	releases *releaseCache
 	catalogs *catalogCache
+	reports  reportCache
 }
 
 // New parses the templates and returns a Console.
@@ -103,6 +104,8 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /image", c.page(false, c.image))
 	mux.Handle("GET /releases", c.page(false, c.releasesView))
 	mux.Handle("GET /catalogs", c.page(false, c.catalogsView))
+	mux.Handle("GET /runs", c.page(false, c.runs))
+	mux.Handle("GET /run", c.page(false, c.run))
 	mux.Handle("GET /health", c.page(false, c.health))
 	mux.Handle("GET /admin", c.page(false, c.admin(c.adminView)))
 	mux.Handle("POST /admin/tokens", c.page(false, c.admin(c.createToken)))

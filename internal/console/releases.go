@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/ferry-mirror/ferry/internal/release"
@@ -57,6 +58,9 @@ type releaseRow struct {
 	Hidden            bool     // the user may not pull the components repository
 	Complete          bool
 	Err               string
+	// Signature: "written" when a run report says its signature went into
+	// signature-configmap.yaml, "not written", or "" when no report is known.
+	Signature string
 }
 
 // releaseRepos finds the repositories oc-mirror and ferry mirror put
@@ -132,6 +136,7 @@ func (c *Console) releasesView(w http.ResponseWriter, r *request) {
 		c.internal(w, r, "finding release repositories", err)
 		return
 	}
+	signed, reported := c.signedReleases(ctx, r)
 	var rows []releaseRow
 	for _, repo := range repos {
 		tags, err := c.meta.Tags(ctx, repo, "", 1000)
@@ -157,10 +162,16 @@ func (c *Console) releasesView(w http.ResponseWriter, r *request) {
 				}
 				row.Complete = !row.Hidden && len(row.Missing) == 0
 			}
+			switch {
+			case signed[row.Digest]:
+				row.Signature = "written"
+			case reported:
+				row.Signature = "not written"
+			}
 			rows = append(rows, row)
 		}
 	}
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Version > rows[j].Version })
+	sort.SliceStable(rows, func(i, j int) bool { return newer(rows[i].Version, rows[j].Version) })
 	c.render(w, r, http.StatusOK, "releases", "Releases", rows)
 }
 
@@ -189,4 +200,15 @@ func (c *Console) missingComponents(ctx context.Context, repo string, comps []re
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// newer orders versions newest first: by semver when both parse, else as
+// strings.
+func newer(a, b string) bool {
+	va, erra := semver.NewVersion(a)
+	vb, errb := semver.NewVersion(b)
+	if erra != nil || errb != nil {
+		return a > b
+	}
+	return va.GreaterThan(vb)
 }

@@ -117,6 +117,34 @@ func TestConsoleInBrowser(t *testing.T) {
 		screenshot(t, ctx, shots, "releases")
 	})
 
+	t.Run("run report", func(t *testing.T) {
+		open(t, ctx, base+"/runs")
+		runs := get(t, ctx, "runs", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("tr.run")).map(r => r.dataset.tag)`))
+		if len(runs) != 1 {
+			t.Fatalf("runs listed: %v, want the one mirror run", runs)
+		}
+		if row := text(t, ctx, "tr.run"); !strings.Contains(row, "succeeded") || !strings.Contains(row, m.srv.Host+"/ocp") {
+			t.Errorf("run row: %q", row)
+		}
+		screenshot(t, ctx, shots, "runs")
+		do(t, ctx, "open the run", chromedp.Click(chromedp.CSS("tr.run a")), chromedp.WaitVisible(chromedp.CSS("#report")))
+		rep := text(t, ctx, "#report")
+		if !strings.Contains(rep, "Signature ConfigMap\twritten") && !strings.Contains(rep, "written") {
+			t.Errorf("report does not say the signature ConfigMap was written:\n%s", rep)
+		}
+		if rels := text(t, ctx, "#run-releases"); !strings.Contains(rels, "release-images:"+m.version+"-x86_64") || !strings.Contains(rels, "(signed)") {
+			t.Errorf("report releases: %q", rels)
+		}
+		if cats := text(t, ctx, "#run-catalogs"); !strings.Contains(cats, "redhat-operator-index:v4.16") {
+			t.Errorf("report catalogs: %q", cats)
+		}
+		screenshot(t, ctx, shots, "run")
+		open(t, ctx, base+"/releases")
+		if sig := text(t, ctx, fmt.Sprintf(`tr.release[data-version="%s"] td.signature`, m.version)); sig != "written" {
+			t.Errorf("release signature ConfigMap: %q, want written", sig)
+		}
+	})
+
 	t.Run("release incomplete", func(t *testing.T) {
 		rel := m.releaseFixture(t)
 		gone := rel.Components[len(rel.Components)/2]

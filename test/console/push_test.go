@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/ferry-mirror/ferry/internal/runreport"
 )
 
 // markup is what an attacker would put in anything the console shows.
@@ -73,4 +76,29 @@ func pushMarkup(t *testing.T, host string) string {
 		t.Fatalf("push SBOM referrer: %v", err)
 	}
 	return d.String()
+}
+
+// pushMarkupReport pushes a run report whose fields hold markup to
+// ferry/runs, as a hostile or broken mirror client could, and returns
+// its tag.
+func pushMarkupReport(t *testing.T, host string) string {
+	t.Helper()
+	body := []byte(`{"workflow":"mirrorToMirror","destination":"` + jsonEscape(markup) + `","config":"` + jsonEscape(markup) +
+		`","imagesFailed":1,"failures":["` + jsonEscape(markup) + `"],"catalogs":["` + jsonEscape(markup) + `"]}`)
+	base, err := mutate.AppendLayers(empty.Image, static.NewLayer(body, runreport.MediaType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := mutate.ConfigMediaType(mutate.MediaType(base, types.OCIManifestSchema1), "application/vnd.oci.empty.v1+json")
+	tag := "run-20260101T000000Z-markup"
+	ref, _ := name.ParseReference(host+"/"+runreport.Repo+":"+tag, name.Insecure)
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: "root", Password: rootPW})); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	return tag
+}
+
+func jsonEscape(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
 }

@@ -2,7 +2,11 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +16,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ferry-mirror/ferry/internal/runreport"
+	"github.com/ferry-mirror/ferry/internal/testenv"
 )
 
 // TestConsoleSecurity checks, over HTTP against a real mirror, what an
@@ -25,7 +32,9 @@ func TestConsoleSecurity(t *testing.T) {
 	root.login("root", rootPW)
 
 	t.Run("markup renders as text", func(t *testing.T) {
+		tag := pushMarkupReport(t, m.srv.Host)
 		for _, path := range []string{
+			"/run?tag=" + tag, "/runs", // a run report
 			"/image?repo=ocp/library/xss&ref=v1", // label and annotation
 			"/repository?name=" + url.QueryEscape(markup),
 			"/image?repo=ocp/library/xss&ref=" + url.QueryEscape(markup),
@@ -125,7 +134,10 @@ func TestConsoleSecurity(t *testing.T) {
 		if !strings.Contains(body, "ocp/library/xss") {
 			t.Errorf("eve does not see ocp/library/xss, which she may pull:\n%s", body)
 		}
-		for _, path := range []string{"/repositories", "/repositories?q=openshift", "/releases", "/catalogs"} {
+		if _, body := eve.get("/runs"); strings.Contains(body, "run-") {
+			t.Error("eve, without pull on ferry/runs, sees run reports")
+		}
+		for _, path := range []string{"/repositories", "/repositories?q=openshift", "/releases", "/catalogs", "/runs"} {
 			_, body := eve.get(path)
 			for _, secret := range []string{"ocp/openshift/release", "redhat-operator-index", m.version} {
 				if strings.Contains(body, secret) {
@@ -227,5 +239,37 @@ func TestConsoleAnonymousPull(t *testing.T) {
 	closed := startProtected(t)
 	if code, _ := newWebClient(t, closed.URL).get("/repositories"); code != http.StatusSeeOther {
 		t.Errorf("anonymous /repositories without --anonymous-pull: %d, want 303 to sign in", code)
+	}
+}
+
+// TestRunReportOnlyInFerry: a mirror run leaves its report in a Ferry
+// destination only; another registry gets no repository it did not ask for.
+func TestRunReportOnlyInFerry(t *testing.T) {
+	up := startUpstream(t)
+	cfg := filepath.Join(t.TempDir(), "isc.yaml")
+	isc := "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n  - name: " + up.u.CosignSigned[0].Image.ByTag() + "\n"
+	if err := os.WriteFile(cfg, []byte(isc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dst := range []struct {
+		name string
+		srv  *testenv.Server
+		want bool
+	}{{"docker-registry", testenv.StartDockerRegistry(t), false}, {"ferry", testenv.StartFerry(t, testenv.FerryOptions{}), true}} {
+		out, code := testenv.RunFerry(t, nil, "mirror", "-c", cfg, "--workspace", "file://"+t.TempDir(),
+			"--src-tls-verify=false", "--dest-tls-verify=false", "docker://"+dst.srv.Host+"/mirror")
+		if code != 0 {
+			t.Fatalf("mirror to %s: exit %d\n%s", dst.name, code, out)
+		}
+		resp, err := http.Get(dst.srv.URL + "/v2/_catalog")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct{ Repositories []string }
+		json.NewDecoder(resp.Body).Decode(&doc)
+		resp.Body.Close()
+		if got := slices.Contains(doc.Repositories, runreport.Repo); got != dst.want {
+			t.Errorf("%s: repositories %v; a run report there: %v, want %v", dst.name, doc.Repositories, got, dst.want)
+		}
 	}
 }
