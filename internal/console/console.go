@@ -107,6 +107,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /runs", c.page(false, c.runs))
 	mux.Handle("GET /run", c.page(false, c.run))
 	mux.Handle("GET /health", c.page(false, c.health))
+	mux.Handle("GET /storage", c.page(false, c.admin(c.storage)))
 	mux.Handle("GET /admin", c.page(false, c.admin(c.adminView)))
 	mux.Handle("POST /admin/tokens", c.page(false, c.admin(c.createToken)))
 	mux.Handle("POST /admin/tokens/revoke", c.page(false, c.admin(c.revokeToken)))

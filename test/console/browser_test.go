@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,6 +251,33 @@ func TestConsoleInBrowser(t *testing.T) {
 		if out, err := craneDigest(t, crane, m.srv.Host, "alice", secret, ref); err == nil {
 			t.Fatalf("crane with the revoked token still works:\n%s", out)
 		}
+	})
+
+	t.Run("storage", func(t *testing.T) {
+		startUpload(t, m.srv.Host, "ocp/library/pending", []byte("half of a layer"))
+		var files int
+		var size int64
+		filepath.WalkDir(filepath.Join(m.srv.DataDir, "blobs"), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files++
+				if fi, err := d.Info(); err == nil {
+					size += fi.Size()
+				}
+			}
+			return nil
+		})
+		open(t, ctx, base+"/storage")
+		if got := text(t, ctx, "#blob-count"); got != fmt.Sprint(files) {
+			t.Errorf("blobs stored: %s, want the %d files of the data dir", got, files)
+		}
+		if got := text(t, ctx, "#upload-count"); got != "1" {
+			t.Errorf("uploads in progress: %s, want 1", got)
+		}
+		if rows := text(t, ctx, "#uploads"); !strings.Contains(rows, "ocp/library/pending") || !strings.Contains(rows, "15 B") {
+			t.Errorf("uploads: %q", rows)
+		}
+		screenshot(t, ctx, shots, "storage")
+		t.Logf("%d blobs, %d bytes", files, size)
 	})
 
 	t.Run("health", func(t *testing.T) {

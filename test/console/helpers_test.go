@@ -284,3 +284,34 @@ func registryDelete(t *testing.T, host, repo, ref, user, pw string) {
 		t.Fatalf("DELETE %s@%s: %d", repo, ref, resp.StatusCode)
 	}
 }
+
+// startUpload opens a blob upload as root and sends part of it, leaving
+// it in progress.
+func startUpload(t *testing.T, host, repo string, part []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+host+"/v2/"+repo+"/blobs/uploads/", nil)
+	req.SetBasicAuth("root", rootPW)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("start upload: %d", resp.StatusCode)
+	}
+	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ = http.NewRequest(http.MethodPatch, loc.String(), strings.NewReader(string(part)))
+	req.SetBasicAuth("root", rootPW)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("upload chunk: %d", resp.StatusCode)
+	}
+}

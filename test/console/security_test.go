@@ -112,8 +112,10 @@ func TestConsoleSecurity(t *testing.T) {
 		if _, body := alice.get("/repositories"); strings.Contains(body, `href="/admin"`) {
 			t.Error("alice's pages link to the admin view")
 		}
-		if code, _ := alice.get("/admin"); code != http.StatusForbidden {
-			t.Errorf("alice GET /admin: %d, want 403", code)
+		for _, path := range []string{"/admin", "/storage"} {
+			if code, _ := alice.get(path); code != http.StatusForbidden {
+				t.Errorf("alice GET %s: %d, want 403", path, code)
+			}
 		}
 		tok := alice.csrf("/repositories")
 		for _, path := range []string{"/admin/tokens", "/admin/tokens/revoke", "/admin/grants", "/admin/grants/revoke"} {
