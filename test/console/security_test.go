@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -210,6 +211,18 @@ func TestConsoleCookies(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no session cookie after signing in")
+	}
+	// The console takes every path but the registry's own.
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "go_goroutines", "/v2/": "UNAUTHORIZED"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), want) || resp.Header.Get("Content-Security-Policy") != "" {
+			t.Errorf("%s is not the registry's (%d):\n%.200s", path, resp.StatusCode, b)
+		}
 	}
 	// Wrong password: no session.
 	c2 := newWebClient(t, srv.URL)
