@@ -25,7 +25,8 @@ const maxScan = 5000
 
 type repoList struct {
 	Query string
-	Repos []string
+	Repos []store.RepositoryInfo
+	Known bool   // sizes and push times are known (the store lists them)
 	Next  string // ?after= of the next page, "" at the end
 }
 
@@ -60,12 +61,24 @@ func (c *Console) visibleRepos(ctx context.Context, r *request, q, after string,
 
 func (c *Console) repositories(w http.ResponseWriter, r *request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	repos, next, err := c.visibleRepos(r.Context(), r, q, r.URL.Query().Get("after"), pageSize)
+	names, next, err := c.visibleRepos(r.Context(), r, q, r.URL.Query().Get("after"), pageSize)
 	if err != nil {
 		c.internal(w, r, "listing repositories", err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "repositories", "Repositories", repoList{Query: q, Repos: repos, Next: next})
+	l := repoList{Query: q, Next: next}
+	if lst, ok := c.meta.(store.Listing); ok {
+		if l.Repos, err = lst.RepositoryInfos(r.Context(), names); err != nil {
+			c.internal(w, r, "describing repositories", err)
+			return
+		}
+		l.Known = true
+	} else {
+		for _, n := range names {
+			l.Repos = append(l.Repos, store.RepositoryInfo{Name: n})
+		}
+	}
+	c.render(w, r, http.StatusOK, "repositories", "Repositories", l)
 }
 
 // manifestDoc is the part of a manifest or index the console reads.
@@ -208,18 +221,33 @@ func (c *Console) platforms(ctx context.Context, repo string, d *manifestDoc) []
 }
 
 type tagRow struct {
-	Tag       string
+	Tag       string // "" for a manifest pushed by digest
 	Digest    string
 	MediaType string
 	Kind      string
 	Platforms []string
 	Size      int64
+	Pushed    time.Time
 }
 
 type repoView struct {
-	Name string
-	Tags []tagRow
-	Next string
+	Name     string
+	Tags     []tagRow
+	Next     string // ?after= of the next page of tags
+	Untagged []tagRow
+	NextM    string // ?mafter= of the next page of untagged manifests
+	Known    bool   // push times and untagged manifests are known
+}
+
+// describe fills a row from the manifest it names.
+func (c *Console) describe(ctx context.Context, repo string, row *tagRow, m *store.Manifest) {
+	row.Digest, row.MediaType = m.Digest.String(), m.MediaType
+	if d, err := parseManifest(m); err == nil {
+		row.Kind, row.Size, row.Platforms = kind(d), d.size(), c.platforms(ctx, repo, d)
+	}
+	if strings.HasPrefix(row.Tag, "sha256-") && strings.HasSuffix(row.Tag, ".sig") {
+		row.Kind = "signature" // cosign's tag scheme
+	}
 }
 
 func (c *Console) repository(w http.ResponseWriter, r *request) {
@@ -231,30 +259,78 @@ func (c *Console) repository(w http.ResponseWriter, r *request) {
 		return
 	}
 	ctx := r.Context()
-	tags, err := c.meta.Tags(ctx, name, r.URL.Query().Get("after"), pageSize)
+	v := repoView{Name: name}
+	lst, listing := c.meta.(store.Listing)
+	var err error
+	if listing {
+		err = c.repositoryListed(ctx, r, lst, &v)
+	} else {
+		err = c.repositoryTags(ctx, r, &v)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		c.fail(w, r, http.StatusNotFound, "No repository "+name+" that you may pull.")
 		return
 	}
 	if err != nil {
-		c.internal(w, r, "listing tags", err)
+		c.internal(w, r, "listing the repository", err)
 		return
 	}
-	v := repoView{Name: name}
+	c.render(w, r, http.StatusOK, "repository", name, v)
+}
+
+// repositoryListed fills v with tags and push times, and a page of the
+// manifests pushed by digest.
+func (c *Console) repositoryListed(ctx context.Context, r *request, lst store.Listing, v *repoView) error {
+	q := r.URL.Query()
+	tags, err := lst.TagInfos(ctx, v.Name, q.Get("after"), pageSize)
+	if err != nil {
+		return err
+	}
+	v.Known = true
+	for _, t := range tags {
+		row := tagRow{Tag: t.Name, Pushed: t.Updated}
+		if m, err := c.meta.Manifest(ctx, v.Name, t.Digest); err == nil {
+			c.describe(ctx, v.Name, &row, m)
+		}
+		v.Tags = append(v.Tags, row)
+	}
+	if len(tags) == pageSize {
+		v.Next = tags[len(tags)-1].Name
+	}
+	untagged, err := lst.UntaggedManifests(ctx, v.Name, digest.Digest(q.Get("mafter")), pageSize)
+	if err != nil {
+		return err
+	}
+	for _, mi := range untagged {
+		row := tagRow{Pushed: mi.Pushed}
+		if m, err := c.meta.Manifest(ctx, v.Name, mi.Digest); err == nil {
+			c.describe(ctx, v.Name, &row, m)
+		}
+		v.Untagged = append(v.Untagged, row)
+	}
+	if len(untagged) == pageSize {
+		v.NextM = untagged[len(untagged)-1].Digest.String()
+	}
+	return nil
+}
+
+// repositoryTags fills v from a store without store.Listing: tags only.
+func (c *Console) repositoryTags(ctx context.Context, r *request, v *repoView) error {
+	tags, err := c.meta.Tags(ctx, v.Name, r.URL.Query().Get("after"), pageSize)
+	if err != nil {
+		return err
+	}
 	for _, t := range tags {
 		row := tagRow{Tag: t}
-		if m, err := c.meta.TaggedManifest(ctx, name, t); err == nil {
-			row.Digest, row.MediaType = m.Digest.String(), m.MediaType
-			if d, err := parseManifest(m); err == nil {
-				row.Kind, row.Size, row.Platforms = kind(d), d.size(), c.platforms(ctx, name, d)
-			}
+		if m, err := c.meta.TaggedManifest(ctx, v.Name, t); err == nil {
+			c.describe(ctx, v.Name, &row, m)
 		}
 		v.Tags = append(v.Tags, row)
 	}
 	if len(tags) == pageSize {
 		v.Next = tags[len(tags)-1]
 	}
-	c.render(w, r, http.StatusOK, "repository", name, v)
+	return nil
 }
 
 func kind(d *manifestDoc) string {

@@ -102,7 +102,19 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Errorf("repository list lacks %s:\n%s", want, rows)
 			}
 		}
+		if size := text(t, ctx, `tr.repository[data-name="ocp/library/xss"] td.size`); size == "" || size == "0 B" {
+			t.Errorf("ocp/library/xss size: %q", size)
+		}
 		screenshot(t, ctx, shots, "repositories")
+		open(t, ctx, base+"/repository?name=ocp/library/xss")
+		if tags := text(t, ctx, "#tags"); !strings.Contains(tags, "v1") || !strings.Contains(tags, ".sig") || !strings.Contains(tags, "linux/amd64") {
+			t.Errorf("tags of ocp/library/xss:\n%s", tags)
+		}
+		// The SBOM referrer was pushed by digest only.
+		if untagged := text(t, ctx, "#untagged"); !strings.Contains(untagged, "artifact") {
+			t.Errorf("manifests pushed by digest:\n%s", untagged)
+		}
+		screenshot(t, ctx, shots, "repository")
 		open(t, ctx, base+"/repositories?q=operator-index")
 		if rows := text(t, ctx, "#repositories"); strings.Contains(rows, "release-images") || !strings.Contains(rows, "redhat-operator-index") {
 			t.Errorf("search operator-index shows:\n%s", rows)
