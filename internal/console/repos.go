@@ -18,6 +18,10 @@ import (
 // pageSize is the number of rows of every paged list.
 const pageSize = 50
 
+// untaggedScan bounds the manifests one page reads looking for those
+// pushed by digest; the page offers to continue after them.
+const untaggedScan = 2000
+
 // maxScan bounds the repositories one request reads while filtering, so a
 // search that matches little still answers quickly; the page then offers
 // to continue from where the scan stopped.
@@ -297,9 +301,13 @@ func (c *Console) repositoryListed(ctx context.Context, r *request, lst store.Li
 	if len(tags) == pageSize {
 		v.Next = tags[len(tags)-1].Name
 	}
-	untagged, err := lst.UntaggedManifests(ctx, v.Name, digest.Digest(q.Get("mafter")), pageSize)
+	untagged, next, err := lst.UntaggedManifests(ctx, v.Name, digest.Digest(q.Get("mafter")), untaggedScan)
 	if err != nil {
 		return err
+	}
+	if len(untagged) > pageSize {
+		untagged = untagged[:pageSize]
+		next = untagged[pageSize-1].Digest
 	}
 	for _, mi := range untagged {
 		row := tagRow{Pushed: mi.Pushed}
@@ -308,9 +316,7 @@ func (c *Console) repositoryListed(ctx context.Context, r *request, lst store.Li
 		}
 		v.Untagged = append(v.Untagged, row)
 	}
-	if len(untagged) == pageSize {
-		v.NextM = untagged[len(untagged)-1].Digest.String()
-	}
+	v.NextM = next.String()
 	return nil
 }
 

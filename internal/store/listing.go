@@ -42,7 +42,10 @@ type Listing interface {
 	// TagInfos lists repo's tags in lexical order after last, at most n.
 	// ErrNotFound if repo does not exist.
 	TagInfos(ctx context.Context, repo, last string, n int) ([]TagInfo, error)
-	// UntaggedManifests lists repo's manifests no tag points at (pushed by
-	// digest, or an index's children), by digest after last, at most n.
-	UntaggedManifests(ctx context.Context, repo string, last digest.Digest, n int) ([]ManifestInfo, error)
+	// UntaggedManifests looks at up to scan of repo's manifests after last,
+	// by digest, and returns those no tag points at (pushed by digest, or
+	// an index's children) and where to continue: the last digest looked
+	// at, or "" when the scan reached the end. Bounding the scan, not the
+	// result, keeps a page quick when almost every manifest is tagged.
+	UntaggedManifests(ctx context.Context, repo string, last digest.Digest, scan int) ([]ManifestInfo, digest.Digest, error)
 }

@@ -84,27 +84,37 @@ func (s *Store) TagInfos(ctx context.Context, repo, last string, n int) ([]store
 }
 
 // UntaggedManifests implements store.Listing.
-func (s *Store) UntaggedManifests(ctx context.Context, repo string, last digest.Digest, n int) ([]store.ManifestInfo, error) {
-	rows, err := s.pool.Query(ctx, `SELECT digest, media_type, size, created_at FROM manifests m
-		WHERE repo = $1 AND digest COLLATE "C" > $2 AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)
-		ORDER BY digest COLLATE "C" LIMIT $3`, repo, string(last), n)
+func (s *Store) UntaggedManifests(ctx context.Context, repo string, last digest.Digest, scan int) ([]store.ManifestInfo, digest.Digest, error) {
+	rows, err := s.pool.Query(ctx, `SELECT m.digest, m.media_type, m.size, m.created_at,
+		EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)
+		FROM manifests m WHERE m.repo = $1 AND m.digest COLLATE "C" > $2 ORDER BY m.digest COLLATE "C" LIMIT $3`, repo, string(last), scan)
 	if err != nil {
-		return nil, fmt.Errorf("list manifests of %s: %w", repo, err)
+		return nil, "", fmt.Errorf("list manifests of %s: %w", repo, err)
 	}
 	defer rows.Close()
 	out := []store.ManifestInfo{}
+	var seen digest.Digest
+	n := 0
 	for rows.Next() {
+		n++
 		var mi store.ManifestInfo
 		var d string
 		var at int64
-		if err := rows.Scan(&d, &mi.MediaType, &mi.Size, &at); err != nil {
-			return nil, err
+		var tagged bool
+		if err := rows.Scan(&d, &mi.MediaType, &mi.Size, &at, &tagged); err != nil {
+			return nil, "", err
 		}
-		mi.Digest, mi.Pushed = digest.Digest(d), fromMillis(at)
-		out = append(out, mi)
+		seen = digest.Digest(d)
+		if !tagged {
+			mi.Digest, mi.Pushed = seen, fromMillis(at)
+			out = append(out, mi)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list manifests of %s: %w", repo, err)
+		return nil, "", fmt.Errorf("list manifests of %s: %w", repo, err)
 	}
-	return out, nil
+	if n < scan {
+		seen = "" // the end
+	}
+	return out, seen, nil
 }

@@ -86,23 +86,36 @@ func (s *Store) TagInfos(ctx context.Context, repo, last string, n int) ([]store
 }
 
 // UntaggedManifests implements store.Listing.
-func (s *Store) UntaggedManifests(ctx context.Context, repo string, last digest.Digest, n int) ([]store.ManifestInfo, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT digest, media_type, size, created_at FROM manifests m
-		WHERE repo = ? AND digest > ? AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)
-		ORDER BY digest LIMIT ?`, repo, string(last), n)
+func (s *Store) UntaggedManifests(ctx context.Context, repo string, last digest.Digest, scan int) ([]store.ManifestInfo, digest.Digest, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT m.digest, m.media_type, m.size, m.created_at,
+		EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)
+		FROM manifests m WHERE m.repo = ? AND m.digest > ? ORDER BY m.digest LIMIT ?`, repo, string(last), scan)
 	if err != nil {
-		return nil, fmt.Errorf("list manifests of %s: %w", repo, err)
+		return nil, "", fmt.Errorf("list manifests of %s: %w", repo, err)
 	}
 	defer rows.Close()
 	out := []store.ManifestInfo{}
+	var seen digest.Digest
+	n := 0
 	for rows.Next() {
+		n++
 		var mi store.ManifestInfo
 		var at int64
-		if err := rows.Scan(&mi.Digest, &mi.MediaType, &mi.Size, &at); err != nil {
-			return nil, err
+		var tagged bool
+		if err := rows.Scan(&mi.Digest, &mi.MediaType, &mi.Size, &at, &tagged); err != nil {
+			return nil, "", err
 		}
-		mi.Pushed = fromMillis(at)
-		out = append(out, mi)
+		seen = mi.Digest
+		if !tagged {
+			mi.Pushed = fromMillis(at)
+			out = append(out, mi)
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	if n < scan {
+		seen = "" // the end
+	}
+	return out, seen, nil
 }

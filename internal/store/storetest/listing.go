@@ -71,14 +71,23 @@ func listing(t *testing.T, newStore func(t *testing.T) store.MetadataStore) {
 		t.Errorf("TagInfos of an unknown repository: %v", err)
 	}
 
-	untagged, err := l.UntaggedManifests(ctx, "app", "", 10)
+	untagged, seen, err := l.UntaggedManifests(ctx, "app", "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(untagged) != 1 || untagged[0].Digest != byDigest.Digest || untagged[0].Size != int64(len(byDigest.Content)) || untagged[0].Pushed.Before(before) {
 		t.Errorf("UntaggedManifests = %+v, want only %s", untagged, byDigest.Digest)
 	}
-	if more, err := l.UntaggedManifests(ctx, "app", byDigest.Digest, 10); err != nil || len(more) != 0 {
-		t.Errorf("UntaggedManifests after the last = %+v, %v", more, err)
+	if seen != "" {
+		t.Errorf("UntaggedManifests of every manifest says to continue after %s", seen)
+	}
+	// A scan of one looks at the first manifest only, and says to
+	// continue after it.
+	first := min(tagged.Digest, byDigest.Digest)
+	if _, seen, err := l.UntaggedManifests(ctx, "app", "", 1); err != nil || seen != first {
+		t.Errorf("UntaggedManifests scanning one: looked at %s, %v; want %s", seen, err, first)
+	}
+	if more, seen, err := l.UntaggedManifests(ctx, "app", max(tagged.Digest, byDigest.Digest), 10); err != nil || len(more) != 0 || seen != "" {
+		t.Errorf("UntaggedManifests after the last = %+v, %q, %v", more, seen, err)
 	}
 }
