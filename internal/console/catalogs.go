@@ -18,6 +18,7 @@ import (
 type catalogFacts struct {
 	Packages []catalog.PackageInfo
 	Bundles  map[string]*catalog.Bundle // by name
+	Entries  map[string][]string        // bundle names by package + "/" + channel
 	Err      string
 }
 
@@ -119,7 +120,7 @@ func (c *Console) catalogFacts(ctx context.Context, repo string, m *store.Manife
 	if f := c.catalogs.get(m.Digest); f != nil {
 		return f
 	}
-	f := &catalogFacts{Bundles: map[string]*catalog.Bundle{}}
+	f := &catalogFacts{Bundles: map[string]*catalog.Bundle{}, Entries: map[string][]string{}}
 	img := m
 	d, err := parseManifest(m)
 	if err == nil && d.isIndex() && len(d.Manifests) > 0 {
@@ -145,6 +146,11 @@ func (c *Console) catalogFacts(ctx context.Context, repo string, m *store.Manife
 	for _, b := range cat.Bundles {
 		f.Bundles[b.Name] = b
 	}
+	for _, ch := range cat.Channels {
+		for _, e := range ch.Entries {
+			f.Entries[ch.Package+"/"+ch.Name] = append(f.Entries[ch.Package+"/"+ch.Name], e.Name)
+		}
+	}
 	c.catalogs.put(m.Digest, f)
 	return f
 }
@@ -161,15 +167,20 @@ type packageRow struct {
 	Channels             []channelRow
 }
 
+// Complete reports whether the bundle and every related image are in the mirror.
+func (b *bundleRow) Complete() bool { return b.ImagePresent && len(b.MissingRelated) == 0 }
+
 type channelRow struct {
 	Name, Head, HeadVersion string
 	Versions                []string
 	Err                     string
 	HeadBundle              *bundleRow
+	Bundles                 []*bundleRow // every bundle of the channel, by version
 }
 
 type bundleRow struct {
 	Name           string
+	Version        string
 	Image          string
 	ImagePresent   bool
 	Related        int
@@ -213,9 +224,18 @@ func (c *Console) catalogsView(w http.ResponseWriter, r *request) {
 				if ch.Err != nil {
 					cr.Err = ch.Err.Error()
 				}
-				if b := f.Bundles[ch.Head]; b != nil {
-					cr.HeadBundle = c.bundlePresence(ctx, r, p.Selected.Repo, b)
+				for _, name := range f.Entries[pkg.Name+"/"+ch.Name] {
+					b := f.Bundles[name]
+					if b == nil {
+						continue
+					}
+					br := c.bundlePresence(ctx, r, p.Selected.Repo, b)
+					cr.Bundles = append(cr.Bundles, br)
+					if name == ch.Head {
+						cr.HeadBundle = br
+					}
 				}
+				sort.SliceStable(cr.Bundles, func(i, j int) bool { return newer(cr.Bundles[j].Version, cr.Bundles[i].Version) })
 				row.Channels = append(row.Channels, cr)
 			}
 			p.Packages = append(p.Packages, row)
@@ -229,7 +249,7 @@ func (c *Console) catalogsView(w http.ResponseWriter, r *request) {
 // <prefix> is what the catalog repository has before its own source
 // path; every leading part of the catalog's name is tried.
 func (c *Console) bundlePresence(ctx context.Context, r *request, catRepo string, b *catalog.Bundle) *bundleRow {
-	row := &bundleRow{Name: b.Name, Image: b.Image, Related: len(b.RelatedImages)}
+	row := &bundleRow{Name: b.Name, Version: b.Version, Image: b.Image, Related: len(b.RelatedImages)}
 	row.ImagePresent = c.mirrored(ctx, r, catRepo, b.Image)
 	seen := map[string]bool{}
 	for _, ri := range b.RelatedImages {

@@ -193,7 +193,40 @@ func TestConsoleInBrowser(t *testing.T) {
 		if !strings.Contains(body, "bundle present") || strings.Contains(body, "missing") {
 			t.Errorf("head bundles of %s should be present with their related images:\n%s", m.pkg, body)
 		}
+		// Every bundle of the filtered package is marked present.
+		bad := get(t, ctx, "bundles marked missing", chromedp.Evaluate[int](`document.querySelectorAll("span.bundle.bad").length`))
+		good := get(t, ctx, "bundles marked present", chromedp.Evaluate[int](`document.querySelectorAll("span.bundle.ok").length`))
+		if bad != 0 || good == 0 {
+			t.Errorf("bundles: %d present, %d missing; want all present", good, bad)
+		}
 		screenshot(t, ctx, shots, "catalog")
+
+		// Delete one related image of a bundle from the mirror: the view
+		// names that bundle incomplete.
+		bundle := get(t, ctx, "a bundle", chromedp.Evaluate[string](`document.querySelector("span.bundle").title`))
+		var related string
+		for _, p := range m.up.u.Catalogs[0].Packages {
+			for _, b := range p.Bundles {
+				for _, ri := range b.RelatedImages {
+					if b.Name == bundle && ri != b.Image.ByDigest() {
+						related = ri
+					}
+				}
+			}
+		}
+		if related == "" {
+			t.Fatalf("bundle %s has no related image besides itself in the fixture", bundle)
+		}
+		repo, dg, _ := strings.Cut(strings.TrimPrefix(related, m.up.u.Host+"/"), "@")
+		registryDelete(t, m.srv.Host, "ocp/"+repo, dg, "root", rootPW)
+		open(t, ctx, base+"/catalogs?repo=ocp/redhat/redhat-operator-index&tag=v4.16")
+		sel := fmt.Sprintf(`span.bundle[title="%s"]`, bundle)
+		if cls := get(t, ctx, "bundle class", chromedp.Evaluate[string](`document.querySelector('`+sel+`').className`)); !strings.Contains(cls, "bad") {
+			t.Errorf("bundle %s after deleting its related image %s: class %q, want it marked incomplete", bundle, related, cls)
+		}
+		if txt := text(t, ctx, sel); !strings.Contains(txt, "1 images missing") {
+			t.Errorf("bundle %s reads %q", bundle, txt)
+		}
 	})
 
 	t.Run("image", func(t *testing.T) {
