@@ -18,6 +18,7 @@ import (
 // changes for a digest, so it is cached by digest.
 type releaseFacts struct {
 	Version    string
+	Channels   []string
 	Arches     []string
 	Components []release.Component
 	Err        string
@@ -113,7 +114,7 @@ func (c *Console) releaseFacts(ctx context.Context, repo string, m *store.Manife
 		if verr != nil {
 			err = verr
 		} else if contents, err = release.ReadContents(vi, repo+"@"+img.Digest.String()); err == nil {
-			f.Version, f.Components = contents.Version, contents.Components
+			f.Version, f.Components, f.Channels = contents.Version, contents.Components, contents.Channels
 			if len(f.Arches) == 0 {
 				if cfg, cerr := vi.ConfigFile(); cerr == nil {
 					f.Arches = []string{cfg.Architecture}
@@ -152,7 +153,7 @@ func (c *Console) releasesView(w http.ResponseWriter, r *request) {
 			}
 			f := c.releaseFacts(ctx, repo, m)
 			row := releaseRow{Repo: repo, Tag: tag, Digest: m.Digest.String(), Version: f.Version,
-				Arches: f.Arches, Components: len(f.Components), Err: f.Err}
+				Arches: f.Arches, Components: len(f.Components), Err: f.Err, Channel: strings.Join(f.Channels, ", ")}
 			if f.Err == "" {
 				if !r.canPull(compRepo) {
 					row.Hidden = true
