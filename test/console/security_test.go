@@ -288,3 +288,26 @@ func TestRunReportOnlyInFerry(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleOpenRegistry: with --auth=off everyone browses everything,
+// nobody administers through the console, and signing in says why not.
+func TestConsoleOpenRegistry(t *testing.T) {
+	srv := testenv.StartFerry(t, testenv.FerryOptions{})
+	img, _ := random.Image(64, 1)
+	ref, _ := name.ParseReference(srv.Host+"/team/tool:1", name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	c := newWebClient(t, srv.URL)
+	if code, body := c.get("/repositories"); code != http.StatusOK || !strings.Contains(body, "team/tool") || !strings.Contains(body, "open registry") {
+		t.Errorf("open registry /repositories: %d\n%.300s", code, body)
+	}
+	if code, _ := c.get("/admin"); code != http.StatusForbidden {
+		t.Errorf("open registry /admin: %d, want 403", code)
+	}
+	tok := c.csrf("/login")
+	code, body, _ := c.post("/login", url.Values{"csrf": {tok}, "user": {"x"}, "password": {"y"}}, nil)
+	if code != http.StatusBadRequest || !strings.Contains(body, "authentication is off") {
+		t.Errorf("sign in on an open registry: %d\n%.300s", code, body)
+	}
+}
