@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -78,23 +79,44 @@ type runsPage struct {
 	Next    string
 }
 
+// runs lists the reports newest first. Tags sort by the run's start, and
+// the store lists them oldest first, so the names are read whole (one
+// short string per run) and the page is cut from the end.
 func (c *Console) runs(w http.ResponseWriter, r *request) {
 	p := runsPage{Visible: r.canPull(runreport.Repo)}
 	if p.Visible {
-		tags, err := c.meta.Tags(r.Context(), runreport.Repo, r.URL.Query().Get("after"), pageSize)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			c.internal(w, r, "listing run reports", err)
-			return
+		ctx := r.Context()
+		var tags []string
+		for last := ""; ; {
+			batch, err := c.meta.Tags(ctx, runreport.Repo, last, 1000)
+			if errors.Is(err, store.ErrNotFound) {
+				break
+			}
+			if err != nil {
+				c.internal(w, r, "listing run reports", err)
+				return
+			}
+			tags = append(tags, batch...)
+			if len(batch) < 1000 {
+				break
+			}
+			last = batch[len(batch)-1]
 		}
-		for _, t := range tags {
-			row := runRow{Tag: t}
-			if row.Report, err = c.report(r.Context(), t); err != nil {
+		end := len(tags)
+		if before := r.URL.Query().Get("before"); before != "" {
+			end, _ = slices.BinarySearch(tags, before)
+		}
+		start := max(end-pageSize, 0)
+		for i := end - 1; i >= start; i-- {
+			row := runRow{Tag: tags[i]}
+			var err error
+			if row.Report, err = c.report(ctx, tags[i]); err != nil {
 				row.Err = err.Error()
 			}
 			p.Runs = append(p.Runs, row)
 		}
-		if len(tags) == pageSize {
-			p.Next = tags[len(tags)-1]
+		if start > 0 {
+			p.Next = tags[start]
 		}
 	}
 	c.render(w, r, http.StatusOK, "runs", "Mirror runs", p)
