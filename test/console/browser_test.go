@@ -254,6 +254,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		if labels := text(t, ctx, "#labels"); !strings.Contains(labels, markup) {
 			t.Errorf("the label is not shown as text:\n%s", labels)
 		}
+		// The copy buttons work with the page's own script (no inline
+		// script is allowed).
+		do(t, ctx, "copy the pull command", chromedp.Click(chromedp.CSS("#pull button")))
+		if !get(t, ctx, "wait for the copy", chromedp.Poll[bool](`document.querySelector("#pull button").textContent === "Copied"`)) {
+			t.Error("the copy button did not copy")
+		}
 		screenshot(t, ctx, shots, "image")
 		// Phone width: the same page, narrow.
 		do(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844))
