@@ -17,9 +17,17 @@ import (
 // catalogFacts is what a catalog image holds, cached by digest.
 type catalogFacts struct {
 	Packages []catalog.PackageInfo
-	Bundles  map[string]*catalog.Bundle // by name
-	Entries  map[string][]string        // bundle names by package + "/" + channel
+	Bundles  map[string]bundleFacts // by name
+	Entries  map[string][]string    // bundle names by package + "/" + channel
 	Err      string
+}
+
+// bundleFacts is what the view needs of a bundle; the FBC documents
+// themselves (with their olm.bundle.object properties, megabytes in a
+// full catalog) are not kept.
+type bundleFacts struct {
+	Name, Version, Image string
+	Related              []string
 }
 
 type catalogCache struct {
@@ -38,7 +46,7 @@ func (cc *catalogCache) get(d digest.Digest) *catalogFacts {
 func (cc *catalogCache) put(d digest.Digest, f *catalogFacts) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if len(cc.m) >= 256 { // catalogs are large; few are mirrored
+	if len(cc.m) >= 32 { // few catalogs are mirrored
 		clear(cc.m)
 	}
 	cc.m[d] = f
@@ -120,7 +128,7 @@ func (c *Console) catalogFacts(ctx context.Context, repo string, m *store.Manife
 	if f := c.catalogs.get(m.Digest); f != nil {
 		return f
 	}
-	f := &catalogFacts{Bundles: map[string]*catalog.Bundle{}, Entries: map[string][]string{}}
+	f := &catalogFacts{Bundles: map[string]bundleFacts{}, Entries: map[string][]string{}}
 	img := m
 	d, err := parseManifest(m)
 	if err == nil && d.isIndex() && len(d.Manifests) > 0 {
@@ -144,7 +152,11 @@ func (c *Console) catalogFacts(ctx context.Context, repo string, m *store.Manife
 		return f
 	}
 	for _, b := range cat.Bundles {
-		f.Bundles[b.Name] = b
+		bf := bundleFacts{Name: b.Name, Version: b.Version, Image: b.Image}
+		for _, ri := range b.RelatedImages {
+			bf.Related = append(bf.Related, ri.Image)
+		}
+		f.Bundles[b.Name] = bf
 	}
 	for _, ch := range cat.Channels {
 		for _, e := range ch.Entries {
@@ -225,8 +237,8 @@ func (c *Console) catalogsView(w http.ResponseWriter, r *request) {
 					cr.Err = ch.Err.Error()
 				}
 				for _, name := range f.Entries[pkg.Name+"/"+ch.Name] {
-					b := f.Bundles[name]
-					if b == nil {
+					b, ok := f.Bundles[name]
+					if !ok {
 						continue
 					}
 					br := c.bundlePresence(ctx, r, p.Selected.Repo, b)
@@ -248,17 +260,17 @@ func (c *Console) catalogsView(w http.ResponseWriter, r *request) {
 // mirror. An image a.b/x/y@d was mirrored to <prefix>/x/y@d, where
 // <prefix> is what the catalog repository has before its own source
 // path; every leading part of the catalog's name is tried.
-func (c *Console) bundlePresence(ctx context.Context, r *request, catRepo string, b *catalog.Bundle) *bundleRow {
-	row := &bundleRow{Name: b.Name, Version: b.Version, Image: b.Image, Related: len(b.RelatedImages)}
+func (c *Console) bundlePresence(ctx context.Context, r *request, catRepo string, b bundleFacts) *bundleRow {
+	row := &bundleRow{Name: b.Name, Version: b.Version, Image: b.Image, Related: len(b.Related)}
 	row.ImagePresent = c.mirrored(ctx, r, catRepo, b.Image)
 	seen := map[string]bool{}
-	for _, ri := range b.RelatedImages {
-		if seen[ri.Image] || ri.Image == b.Image {
+	for _, ri := range b.Related {
+		if seen[ri] || ri == b.Image {
 			continue
 		}
-		seen[ri.Image] = true
-		if !c.mirrored(ctx, r, catRepo, ri.Image) {
-			row.MissingRelated = append(row.MissingRelated, ri.Image)
+		seen[ri] = true
+		if !c.mirrored(ctx, r, catRepo, ri) {
+			row.MissingRelated = append(row.MissingRelated, ri)
 		}
 	}
 	sort.Strings(row.MissingRelated)
