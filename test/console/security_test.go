@@ -287,6 +287,26 @@ func TestRunReportOnlyInFerry(t *testing.T) {
 			t.Errorf("%s: repositories %v; a run report there: %v, want %v", dst.name, doc.Repositories, got, dst.want)
 		}
 	}
+
+	// A user who may push the mirror but not ferry/runs mirrors all the
+	// same; the run is just not recorded, and the log says why.
+	prot := startProtected(t)
+	ferryUser(t, prot.DataDir, "", "grant", "alice", "push", "mirror")
+	authFile := filepath.Join(t.TempDir(), "auth.json")
+	writeAuthFile(t, authFile, prot.Host, "alice", alicePW)
+	out, code := testenv.RunFerry(t, nil, "mirror", "-c", cfg, "--workspace", "file://"+t.TempDir(),
+		"--src-tls-verify=false", "--dest-tls-verify=false", "--authfile", authFile, "docker://"+prot.Host+"/mirror")
+	if code != 0 {
+		t.Fatalf("mirror without push on ferry/runs: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "run report could not be recorded") {
+		t.Errorf("the mirror does not say its report was not recorded:\n%s", out)
+	}
+	root := newWebClient(t, prot.URL)
+	root.login("root", rootPW)
+	if _, body := root.get("/runs"); strings.Contains(body, "run-") {
+		t.Error("a run report was recorded without push permission on ferry/runs")
+	}
 }
 
 // TestConsoleOpenRegistry: with --auth=off everyone browses everything,
