@@ -3,6 +3,7 @@ package console
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net/http"
 	"time"
 )
@@ -53,16 +54,10 @@ func (c *Console) serverCert(r *request) (*x509.Certificate, error) {
 		cert = &c.tls.Certificates[0]
 	}
 	if cert == nil || len(cert.Certificate) == 0 {
-		return nil, errNoCert
+		return nil, errors.New("no server certificate configured")
 	}
 	if cert.Leaf != nil {
 		return cert.Leaf, nil
 	}
 	return x509.ParseCertificate(cert.Certificate[0])
 }
-
-type constErr string
-
-func (e constErr) Error() string { return string(e) }
-
-const errNoCert = constErr("no server certificate configured")

@@ -65,7 +65,7 @@ func (c *Console) page(public bool, view func(http.ResponseWriter, *request)) ht
 				who, _ = c.auth.Session(req, "")
 				break
 			}
-			c.toLogin(w, r, refusal.Msg)
+			c.toLogin(w, r, true)
 			return
 		case err != nil:
 			c.log.ErrorContext(req.Context(), "console session", "err", err)
@@ -79,22 +79,29 @@ func (c *Console) page(public bool, view func(http.ResponseWriter, *request)) ht
 			return
 		}
 		if !public && who.Anonymous && !who.Can("", auth.Pull) {
-			c.toLogin(w, r, "")
+			c.toLogin(w, r, false)
 			return
 		}
 		view(w, r)
 	}))
 }
 
-func (c *Console) toLogin(w http.ResponseWriter, r *request, msg string) {
+// toLogin sends the visitor to sign in, then back. The sign-in page shows
+// only messages of its own, never text from the URL, so a crafted link
+// cannot put words in the registry's mouth.
+func (c *Console) toLogin(w http.ResponseWriter, r *request, ended bool) {
 	q := url.Values{"next": {r.URL.RequestURI()}}
-	if msg != "" {
-		q.Set("msg", msg)
+	if ended {
+		q.Set("ended", "1")
 	}
 	http.Redirect(w, r.Request, "/login?"+q.Encode(), http.StatusSeeOther)
 }
 
-func secure(req *http.Request) bool { return req.TLS != nil }
+// secure reports whether the browser talks HTTPS to us, directly or
+// through a TLS-terminating proxy (as the registry's token realm does).
+func secure(req *http.Request) bool {
+	return req.TLS != nil || strings.EqualFold(req.Header.Get("X-Forwarded-Proto"), "https")
+}
 
 // csrfToken returns the token this browser's forms carry: a hash of a
 // random cookie and the session, so neither a cross-site page (which
@@ -137,8 +144,12 @@ func (c *Console) clearSession(w http.ResponseWriter, req *http.Request) {
 }
 
 func (c *Console) loginForm(w http.ResponseWriter, r *request) {
+	msg := ""
+	if r.URL.Query().Get("ended") != "" {
+		msg = "Your session ended (it expired, or its password or token changed). Sign in again."
+	}
 	c.render(w, r, http.StatusOK, "login", "Sign in", map[string]string{
-		"Next": safeNext(r.URL.Query().Get("next")), "Msg": r.URL.Query().Get("msg")})
+		"Next": safeNext(r.URL.Query().Get("next")), "Msg": msg})
 }
 
 func (c *Console) login(w http.ResponseWriter, r *request) {
