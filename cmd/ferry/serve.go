@@ -77,6 +77,12 @@ With neither --tls-cert nor --plain-http, serve creates a CA and a server
 certificate under <data-dir>/tls and prints the CA's path, to add to a
 cluster's additionalTrustBundle.
 
+A web console is served at / on the same listener (sign in with a user
+and password or robot token): repositories, images, mirrored releases and
+operator catalogs, mirror runs, health, and for administrators storage,
+permissions and robot tokens. The API paths (/v2/, /healthz, /readyz,
+/metrics) are unchanged.
+
 Authentication is on by default: the first start creates the user admin
 with a random password, prints it once and leaves it in
 <data-dir>/initial-admin-password (mode 0600). The token signing keys and
