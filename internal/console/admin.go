@@ -92,6 +92,49 @@ func (c *Console) revokeToken(w http.ResponseWriter, r *request) {
 	done(w, r, "Token "+id+" revoked.")
 }
 
+func (c *Console) createUser(w http.ResponseWriter, r *request) {
+	name, pw := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("password")
+	if err := auth.CheckUserName(name); err != nil {
+		c.renderAdmin(w, r, http.StatusBadRequest, adminPage{Message: err.Error()})
+		return
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		c.renderAdmin(w, r, http.StatusBadRequest, adminPage{Message: err.Error()})
+		return
+	}
+	err = c.users.CreateUser(r.Context(), name, hash)
+	if errors.Is(err, store.ErrConflict) {
+		c.renderAdmin(w, r, http.StatusBadRequest, adminPage{Message: "User " + name + " exists already."})
+		return
+	}
+	if err != nil {
+		c.internal(w, r, "creating a user", err)
+		return
+	}
+	c.log.InfoContext(r.Context(), "user created in the console", "by", r.who.User, "user", name)
+	done(w, r, "User "+name+" created, with no permissions yet: grant some below.")
+}
+
+func (c *Console) deleteUser(w http.ResponseWriter, r *request) {
+	name := r.PostFormValue("name")
+	if name == r.who.User {
+		c.renderAdmin(w, r, http.StatusBadRequest, adminPage{Message: "You cannot delete yourself here; another administrator can, or `ferry user delete`."})
+		return
+	}
+	err := c.users.DeleteUser(r.Context(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		done(w, r, "No user "+name+"; it may have been deleted already.")
+		return
+	}
+	if err != nil {
+		c.internal(w, r, "deleting a user", err)
+		return
+	}
+	c.log.InfoContext(r.Context(), "user deleted in the console", "by", r.who.User, "user", name)
+	done(w, r, "User "+name+" deleted, with its permissions and robot tokens.")
+}
+
 func (c *Console) grantArgs(r *request) (string, store.Grant, error) {
 	perm, err := auth.ParsePerm(r.PostFormValue("perm"))
 	if err != nil {

@@ -109,6 +109,8 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /health", c.page(false, c.health))
 	mux.Handle("GET /storage", c.page(false, c.admin(c.storage)))
 	mux.Handle("GET /admin", c.page(false, c.admin(c.adminView)))
+	mux.Handle("POST /admin/users", c.page(false, c.admin(c.createUser)))
+	mux.Handle("POST /admin/users/delete", c.page(false, c.admin(c.deleteUser)))
 	mux.Handle("POST /admin/tokens", c.page(false, c.admin(c.createToken)))
 	mux.Handle("POST /admin/tokens/revoke", c.page(false, c.admin(c.revokeToken)))
 	mux.Handle("POST /admin/grants", c.page(false, c.admin(c.addGrant)))
