@@ -13,7 +13,8 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 # runc: podman's crun refuses hybrid cgroup hosts (a cgroup2 mount with
 # controllers next to cgroup v1), which runc runs on; test/deploy uses it.
 # systemd: systemd-analyze verify checks the unit ferry install writes.
-debs=(skopeo podman docker-registry nginx-light wrk gnupg uidmap fuse-overlayfs slirp4netns crun runc systemd postgresql time)
+# chromium: the web console's browser tests.
+debs=(skopeo podman docker-registry nginx-light wrk gnupg uidmap fuse-overlayfs slirp4netns crun runc systemd postgresql time chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

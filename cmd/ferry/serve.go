@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-mirror/ferry/internal/audit"
 	"github.com/ferry-mirror/ferry/internal/auth"
 	"github.com/ferry-mirror/ferry/internal/certs"
+	"github.com/ferry-mirror/ferry/internal/console"
 	"github.com/ferry-mirror/ferry/internal/registry"
 	"github.com/ferry-mirror/ferry/internal/secretbox"
 	"github.com/ferry-mirror/ferry/internal/store"
@@ -74,6 +75,12 @@ environment, which wins over the file.
 With neither --tls-cert nor --plain-http, serve creates a CA and a server
 certificate under <data-dir>/tls and prints the CA's path, to add to a
 cluster's additionalTrustBundle.
+
+A web console is served at / on the same listener (sign in with a user
+and password or robot token): repositories, images, mirrored releases and
+operator catalogs, mirror runs, health, and for administrators storage,
+permissions and robot tokens. The API paths (/v2/, /healthz, /readyz,
+/metrics) are unchanged.
 
 Authentication is on by default: the first start creates the user admin
 with a random password, prints it once and leaves it in
@@ -229,10 +236,21 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	var tlsCfg *tls.Config
+	if !o.plainHTTP {
+		if tlsCfg, err = tlsConfig(ctx, o, meta, box, logger); err != nil {
+			return err
+		}
+	}
+	con, err := console.New(console.Options{Meta: meta, Blobs: blobs, Auth: authz, Users: meta,
+		Logger: logger, Version: version, TLS: tlsCfg})
+	if err != nil {
+		return fmt.Errorf("web console: %w", err)
+	}
 	reg := registry.New(registry.Options{
 		Blobs: blobs, Meta: meta, Logger: logger, Audit: auditLog,
 		MaxManifestSize: o.maxManifestSize, ReadOnly: o.readOnly, Auth: authz,
-		BlobRedirect:    blobRedirectTTL(o.blobRedirect),
+		BlobRedirect: blobRedirectTTL(o.blobRedirect), Console: con.Handler(),
 		BodyReadTimeout: o.bodyReadTimeout, MaxUploadsPerUser: o.maxUploads,
 	})
 	srv := &http.Server{
@@ -240,13 +258,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	if !o.plainHTTP {
-		cfg, err := tlsConfig(ctx, o, meta, box, logger)
-		if err != nil {
-			return err
-		}
-		srv.TLSConfig = cfg
+		TLSConfig:         tlsCfg,
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {

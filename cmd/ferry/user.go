@@ -331,12 +331,7 @@ func parseGrant(perm, prefix string) (store.Grant, error) {
 	return store.Grant{Perm: p, Prefix: auth.NormalizePrefix(prefix)}, nil
 }
 
-func validUserName(n string) error {
-	if n == "" || len(n) > 128 || strings.ContainsAny(n, ": \t\r\n") {
-		return fmt.Errorf("invalid user name %q: use 1 to 128 characters without colons or spaces", n)
-	}
-	return nil
-}
+func validUserName(n string) error { return auth.CheckUserName(n) }
 
 func noUser(err error, name string) error {
 	if errors.Is(err, store.ErrNotFound) {

@@ -47,33 +47,33 @@ func TestBearerToken(t *testing.T) {
 	k2, _ := newRingKey(now)
 	ring := &keyring{Keys: []ringKey{k1}}
 	tok := sign(k1, claims{Subject: "alice", IssuedAt: now.Unix(), Expires: now.Add(time.Minute).Unix()})
-	if c, err := ring.verify(tok, now); err != nil || c.Subject != "alice" {
+	if c, err := ring.verify(tok, now, "", TokenLifetime); err != nil || c.Subject != "alice" {
 		t.Fatalf("verify = %+v, %v", c, err)
 	}
-	if _, err := ring.verify(tok, now.Add(2*time.Minute)); err == nil {
+	if _, err := ring.verify(tok, now.Add(2*time.Minute), "", TokenLifetime); err == nil {
 		t.Error("expired token accepted")
 	}
 	k2.ID = k1.ID // same id, another key: a forged signature
-	if _, err := (&keyring{Keys: []ringKey{k2}}).verify(tok, now); err == nil {
+	if _, err := (&keyring{Keys: []ringKey{k2}}).verify(tok, now, "", TokenLifetime); err == nil {
 		t.Error("token accepted under another key")
 	}
 	// Another subject with the original signature.
 	other := sign(k1, claims{Subject: "admin", IssuedAt: now.Unix(), Expires: now.Add(time.Minute).Unix()})
 	_, sig, _ := strings.Cut(tok, ".")
 	otherPayload, _, _ := strings.Cut(other, ".")
-	if _, err := ring.verify(otherPayload+"."+sig, now); err == nil {
+	if _, err := ring.verify(otherPayload+"."+sig, now, "", TokenLifetime); err == nil {
 		t.Error("forged payload accepted")
 	}
 	long := sign(k1, claims{Subject: "alice", IssuedAt: now.Unix(), Expires: now.Add(TokenLifetime + time.Second).Unix()})
-	if _, err := ring.verify(long, now); err == nil {
+	if _, err := ring.verify(long, now, "", TokenLifetime); err == nil {
 		t.Error("a token living longer than the server's maximum accepted")
 	}
 	future := sign(k1, claims{Subject: "alice", IssuedAt: now.Add(time.Hour).Unix(), Expires: now.Add(time.Hour + time.Minute).Unix()})
-	if _, err := ring.verify(future, now); err == nil {
+	if _, err := ring.verify(future, now, "", TokenLifetime); err == nil {
 		t.Error("a token issued in the future accepted")
 	}
 	for _, bad := range []string{"", ".", "abc", tok + "x"} {
-		if _, err := ring.verify(bad, now); err == nil {
+		if _, err := ring.verify(bad, now, "", TokenLifetime); err == nil {
 			t.Errorf("verify(%q) accepted", bad)
 		}
 	}

@@ -192,9 +192,13 @@ func (a *Authorizer) signToken(ctx context.Context, c claims) string {
 // every second) when it names a key this replica has not seen: another
 // replica may have rotated.
 func (a *Authorizer) verifyToken(ctx context.Context, tok string) (claims, error) {
-	c, err := a.currentRing(ctx, RingRefresh).verify(tok, a.now())
+	return a.verifyUse(ctx, tok, "", TokenLifetime)
+}
+
+func (a *Authorizer) verifyUse(ctx context.Context, tok, use string, maxLife time.Duration) (claims, error) {
+	c, err := a.currentRing(ctx, RingRefresh).verify(tok, a.now(), use, maxLife)
 	if errors.Is(err, errUnknownKey) {
-		c, err = a.currentRing(ctx, time.Second).verify(tok, a.now())
+		c, err = a.currentRing(ctx, time.Second).verify(tok, a.now(), use, maxLife)
 	}
 	if err != nil {
 		return claims{}, errBadToken

@@ -32,6 +32,9 @@ type claims struct {
 	Credential string `json:"cred,omitempty"`
 	Expires    int64  `json:"exp"`
 	IssuedAt   int64  `json:"iat"`
+	// Use is "" for a bearer token and "console" for a web console
+	// session, so neither is accepted as the other.
+	Use string `json:"use,omitempty"`
 }
 
 // sign makes a token with key k.
@@ -54,8 +57,9 @@ var errBadToken = errors.New("invalid or expired token")
 // does not know (yet): the ring may have been rotated by another process.
 var errUnknownKey = errors.New("token signed with an unknown key")
 
-// verify checks a token against the keys of r.
-func (r *keyring) verify(tok string, now time.Time) (claims, error) {
+// verify checks a token of the given use, living at most maxLife,
+// against the keys of r.
+func (r *keyring) verify(tok string, now time.Time, use string, maxLife time.Duration) (claims, error) {
 	p, sig, ok := strings.Cut(tok, ".")
 	if !ok {
 		return claims{}, errBadToken
@@ -79,7 +83,9 @@ func (r *keyring) verify(tok string, now time.Time) (claims, error) {
 	switch {
 	case now.Unix() >= c.Expires:
 		return claims{}, errBadToken
-	case c.Expires-c.IssuedAt > int64(TokenLifetime/time.Second), c.IssuedAt > now.Add(clockSkew).Unix():
+	case c.Use != use:
+		return claims{}, errBadToken
+	case c.Expires-c.IssuedAt > int64(maxLife/time.Second), c.IssuedAt > now.Add(clockSkew).Unix():
 		// Longer-lived than this server issues: not one of ours.
 		return claims{}, errBadToken
 	}

@@ -67,3 +67,12 @@ func Allowed(grants []store.Grant, repo, action string) bool {
 	}
 	return false
 }
+
+// CheckUserName checks a new user's name: it goes in Basic credentials
+// (no colon) and in command lines and logs (no spaces).
+func CheckUserName(n string) error {
+	if n == "" || len(n) > 128 || strings.ContainsAny(n, ": \t\r\n") {
+		return fmt.Errorf("invalid user name %q: use 1 to 128 characters without colons or spaces", n)
+	}
+	return nil
+}

@@ -34,6 +34,8 @@ type run struct {
 	cfgBytes []byte
 	rel      *releaseRun
 	policy   *policy.Policy
+	// dst is the destination registry (m2m, d2m), for the run report.
+	dst *transfer.Registry
 }
 
 // Run executes one `ferry mirror` invocation.
@@ -389,6 +391,7 @@ func (r *run) destination(ctx context.Context) (*transfer.Registry, error) {
 	if err := reg.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("destination: %w (is docker://%s right, and the registry running? for plain HTTP add --dest-tls-verify=false)", err, r.o.Dest)
 	}
+	r.dst = reg
 	return reg, nil
 }
 
@@ -439,8 +442,9 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 		}
 	}
 	var resErr error
+	dir := ""
 	if resources && (len(mappings) > 0 || generated) {
-		dir := filepath.Join(r.workDir, clusterresources.ClusterResourcesDir)
+		dir = filepath.Join(r.workDir, clusterresources.ClusterResourcesDir)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
@@ -475,6 +479,9 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 		}
 	}
 	r.summary(p)
+	if resources {
+		r.recordRun(p, results, lines, dir)
+	}
 	if len(failed) > 0 {
 		msg := fmt.Sprintf("%d of %d images could not be mirrored", len(lines), len(p.Images)+len(p.Missing))
 		// A release that failed as a whole says why here: the fix

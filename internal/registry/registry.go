@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/ferry-mirror/ferry/internal/audit"
 	"github.com/ferry-mirror/ferry/internal/auth"
+	"github.com/ferry-mirror/ferry/internal/runreport"
 	"github.com/ferry-mirror/ferry/internal/store"
 )
 
@@ -54,6 +56,9 @@ type Options struct {
 	// user (or, with authentication off, one client address) may have
 	// open, across every replica sharing the metadata store.
 	MaxUploadsPerUser int
+	// Console serves every path outside /v2/ and the operations
+	// endpoints (the web console); nil: those paths are 404.
+	Console http.Handler
 }
 
 // presigner is a blob store that can hand out direct download URLs.
@@ -75,6 +80,7 @@ type Registry struct {
 	audit    *audit.Logger
 	redirect time.Duration
 	presign  presigner // nil unless redirects are on and the store can
+	console  http.Handler
 
 	bodyTimeout time.Duration
 	maxUploads  int
@@ -83,7 +89,7 @@ type Registry struct {
 // New returns a Registry; call Handler to serve it.
 func New(o Options) *Registry {
 	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly, auth: o.Auth, audit: o.Audit,
-		bodyTimeout: o.BodyReadTimeout, maxUploads: o.MaxUploadsPerUser}
+		console: o.Console, bodyTimeout: o.BodyReadTimeout, maxUploads: o.MaxUploadsPerUser}
 	if p, ok := o.Blobs.(presigner); ok && o.BlobRedirect > 0 {
 		r.presign, r.redirect = p, o.BlobRedirect
 	}
@@ -125,6 +131,11 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 		r.serveMetrics(w, req)
 		return
 	}
+	if r.console != nil && req.URL.Path != "/v2" && !strings.HasPrefix(req.URL.Path, "/v2/") {
+		setRoute(w, "console")
+		r.console.ServeHTTP(w, req)
+		return
+	}
 	if r.auth != nil && req.URL.Path == "/v2/token" {
 		r.auth.ServeToken(w, req)
 		return
@@ -140,6 +151,10 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 		defer func() { r.recordAudit(req, w, act, rt, who) }()
 	}
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if rt.kind == "base" {
+		// Before authentication: clients ping /v2/ without credentials.
+		w.Header().Set(runreport.Header, "1")
+	}
 	if rt.kind != "base" && rt.kind != "catalog" && !validName(rt.name) {
 		r.fail(w, req, newError(errNameInvalid, "invalid repository name "+quote(rt.name)+
 			": use lowercase letters, digits and single separators (. _ __ -) between path components, at most 255 characters").

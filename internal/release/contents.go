@@ -31,7 +31,11 @@ type Contents struct {
 	// release-metadata when the label is missing.
 	Version string
 	// Previous lists the releases that may update to this one.
-	Previous   []string
+	Previous []string
+	// Channels are the update channels release-metadata lists the release
+	// in (metadata io.openshift.upgrades.graph.release.channels); empty
+	// when it names none.
+	Channels   []string
 	Components []Component
 	// KubeVirt maps a boot-image architecture key (x86_64, aarch64, ...)
 	// to the KubeVirt container image for it, by digest.
@@ -71,6 +75,7 @@ func ReadContents(img v1.Image, imageName string) (*Contents, error) {
 		if metaVersion, c.Previous, err = parseReleaseMetadata(data); err != nil {
 			return nil, fmt.Errorf("release image %s: /%s: %w", imageName, releaseMetadataPath, err)
 		}
+		c.Channels = releaseChannels(data)
 	}
 	if data, ok := files[bootImagesPath]; ok {
 		c.KubeVirt, c.KubeVirtInvalid = parseBootImages(data)
@@ -241,6 +246,28 @@ func parseReleaseMetadata(data []byte) (string, []string, error) {
 		return "", nil, fmt.Errorf("kind is %q, want cincinnati-metadata-v0", m.Kind)
 	}
 	return m.Version, m.Previous, nil
+}
+
+// channelsKey is the release-metadata key listing a release's channels,
+// comma-separated, as OpenShift's release tooling writes it.
+const channelsKey = "io.openshift.upgrades.graph.release.channels"
+
+// releaseChannels reads the channels from release-metadata, which
+// parseReleaseMetadata has already checked; none when absent.
+func releaseChannels(data []byte) []string {
+	var m struct {
+		Metadata map[string]string `json:"metadata"`
+	}
+	if json.Unmarshal(data, &m) != nil {
+		return nil
+	}
+	var out []string
+	for _, ch := range strings.Split(m.Metadata[channelsKey], ",") {
+		if ch = strings.TrimSpace(ch); ch != "" {
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 // parseBootImages reads the CoreOS boot-images ConfigMap, whose

@@ -157,6 +157,29 @@ func TestReadContentsLaterLayersWin(t *testing.T) {
 	}
 }
 
+// TestReadContentsChannels: the channels release-metadata names, as the
+// release tooling writes them, comma-separated.
+func TestReadContentsChannels(t *testing.T) {
+	meta, _ := json.Marshal(map[string]any{"kind": "cincinnati-metadata-v0", "version": "4.16.3", "previous": []string{},
+		"metadata": map[string]string{"io.openshift.upgrades.graph.release.channels": "candidate-4.16,eus-4.16, fast-4.16,stable-4.16"}})
+	img := releaseImage(t, "4.16.3", gzipLayer(t,
+		entry{name: "release-manifests/image-references", body: imageReferences("4.16.3", "etcd")},
+		entry{name: "release-manifests/release-metadata", body: string(meta)}))
+	c, err := ReadContents(img, "quay.example/ocp-release:4.16.3-x86_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"candidate-4.16", "eus-4.16", "fast-4.16", "stable-4.16"}; !slices.Equal(c.Channels, want) {
+		t.Errorf("channels %v, want %v", c.Channels, want)
+	}
+	img = releaseImage(t, "4.16.3", gzipLayer(t,
+		entry{name: "release-manifests/image-references", body: imageReferences("4.16.3", "etcd")},
+		entry{name: "release-manifests/release-metadata", body: releaseMetadata("4.16.3")}))
+	if c, err := ReadContents(img, "x"); err != nil || len(c.Channels) != 0 {
+		t.Errorf("no channels key: %v, %v", c.Channels, err)
+	}
+}
+
 func TestReadContentsWhiteouts(t *testing.T) {
 	lower := gzipLayer(t,
 		entry{name: "release-manifests/image-references", body: imageReferences("4.16.3", "etcd")},

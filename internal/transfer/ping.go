@@ -81,3 +81,21 @@ func (a *pingAnswer) response(req *http.Request) *http.Response {
 		Request:       req,
 	}
 }
+
+// PingHeader returns the headers of the registry's answer to GET /v2/
+// (nil before Ping): how a destination says what software it runs.
+func (r *Registry) PingHeader() http.Header {
+	pc, ok := r.base.(*pingCache)
+	if !ok {
+		return nil
+	}
+	pc.mu.Lock()
+	a := pc.answers[r.host]
+	pc.mu.Unlock()
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.header.Clone()
+}

@@ -372,6 +372,8 @@ func MetadataStore(t *testing.T, newStore func(t *testing.T) store.MetadataStore
 			t.Error(err)
 		}
 	})
+
+	t.Run("Listing", func(t *testing.T) { listing(t, newStore) })
 }
 
 func manifest(content, mediaType string) *store.Manifest {
