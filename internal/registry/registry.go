@@ -215,11 +215,25 @@ func (r *Registry) fail(w http.ResponseWriter, req *http.Request, err error) {
 		ae = newError(errDenied, re.Msg)
 	case errors.As(err, &be):
 		ae = newError(errBlobUploadInvalid, "reading the request body failed: "+be.err.Error())
+	case errors.Is(err, store.ErrUnavailable), backendUnreachable(err):
+		// A store restarting or unreachable: nothing was half-done (writes
+		// are transactions, uploads commit last), so the client may simply
+		// send the request again, which balancers and clients do on 503.
+		r.log.WarnContext(req.Context(), "store unavailable", "method", req.Method, "path", req.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		ae = newError(errUnavailable, "a storage backend is unavailable for the moment; retry the request shortly")
 	default:
 		r.log.ErrorContext(req.Context(), "request failed", "method", req.Method, "path", req.URL.Path, "err", err)
 		ae = newError(errUnknown, "internal error; see the server log")
 	}
 	writeAPIError(w, req, ae)
+}
+
+// backendUnreachable reports a network failure talking to a store (the
+// client's own connection failing is a bodyError, tested first).
+func backendUnreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 // bodyError marks a failure to read the client's request body: the

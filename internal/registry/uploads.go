@@ -204,6 +204,12 @@ func (r *Registry) commit(ctx context.Context, repo, id string, want, got digest
 	} else if err != nil {
 		return err
 	}
+	return r.link(ctx, repo, want, size)
+}
+
+// link makes the stored blob d readable in repo, unless a collector is
+// deleting it this moment.
+func (r *Registry) link(ctx context.Context, repo string, want digest.Digest, size int64) error {
 	gone := newError(errUnavailable, fmt.Sprintf("blob %s was being removed by garbage collection at this moment; upload it again", want))
 	if err := r.meta.LinkBlob(ctx, repo, want, size); errors.Is(err, store.ErrDeleting) {
 		// The store already held these bytes, so the upload was dropped,
@@ -246,48 +252,16 @@ func (r *Registry) loadUpload(req *http.Request, rt route) (u *store.Upload, rel
 	return u, release, err
 }
 
-// appendChunk writes the request body at the session's offset, after
-// checking Content-Range, and records the new offset and hash state. A
-// chunk whose length is not the one its Content-Range announces is
-// refused and the session left as it was: what it wrote past the offset
-// is discarded by the next write.
+// appendChunk writes the request body at the session's offset and records
+// the new offset and hash state.
 func (r *Registry) appendChunk(w http.ResponseWriter, req *http.Request, u *store.Upload) error {
-	want := int64(-1)
-	if cr := req.Header.Get("Content-Range"); cr != "" {
-		start, end, ok := parseContentRange(cr)
-		if !ok || start != u.Offset {
-			return rangeInvalid(w, u, fmt.Sprintf("Content-Range %q does not continue the upload, which has %d bytes; send the chunk starting at byte %d", cr, u.Offset, u.Offset))
-		}
-		want = end - start + 1
-		if req.ContentLength >= 0 && req.ContentLength != want {
-			return rangeInvalid(w, u, fmt.Sprintf("Content-Range %q is %d bytes but Content-Length is %d; send a chunk as long as its range", cr, want, req.ContentLength))
-		}
-	}
-	h, err := restoreHash(u)
-	if err != nil {
-		return err
-	}
-	body := io.Reader(bodyReader{req.Body})
-	if want >= 0 {
-		body = io.LimitReader(body, want+1) // one byte more tells a longer chunk
-	}
-	n, err := r.blobs.WriteUpload(req.Context(), u.ID, u.Offset, io.TeeReader(body, h))
+	h, n, err := r.writeChunk(w, req, u)
 	if errors.Is(err, store.ErrNotFound) {
 		// The session's data file is gone (cleaned up, or lost with a disk).
 		return uploadUnknown(u.ID)
 	}
-	if err != nil {
+	if err != nil || n == 0 {
 		return err
-	}
-	if want >= 0 && n != want {
-		got := strconv.FormatInt(n, 10)
-		if n > want {
-			got = "more than " + strconv.FormatInt(want, 10)
-		}
-		return rangeInvalid(w, u, fmt.Sprintf("Content-Range %q announces %d bytes but the chunk had %s; nothing was added, send the chunk again with its true range", req.Header.Get("Content-Range"), want, got))
-	}
-	if n == 0 {
-		return nil
 	}
 	from := u.Offset
 	u.Offset += n
@@ -305,6 +279,49 @@ func (r *Registry) appendChunk(w http.ResponseWriter, req *http.Request, u *stor
 		return err
 	}
 	return nil
+}
+
+// writeChunk writes the request body at the session's offset, after
+// checking Content-Range, and returns the running hash over the session
+// and the chunk, and the chunk's length. It does not move the session:
+// until the offset is recorded, the bytes written are strays that the
+// next write at the same offset replaces, so a request resent after a
+// failure (or by a balancer after a replica died) cannot add its body
+// twice. A chunk whose length is not the one its Content-Range announces
+// is refused. The data file being gone is store.ErrNotFound, with the
+// body unread.
+func (r *Registry) writeChunk(w http.ResponseWriter, req *http.Request, u *store.Upload) (hash.Hash, int64, error) {
+	want := int64(-1)
+	if cr := req.Header.Get("Content-Range"); cr != "" {
+		start, end, ok := parseContentRange(cr)
+		if !ok || start != u.Offset {
+			return nil, 0, rangeInvalid(w, u, fmt.Sprintf("Content-Range %q does not continue the upload, which has %d bytes; send the chunk starting at byte %d", cr, u.Offset, u.Offset))
+		}
+		want = end - start + 1
+		if req.ContentLength >= 0 && req.ContentLength != want {
+			return nil, 0, rangeInvalid(w, u, fmt.Sprintf("Content-Range %q is %d bytes but Content-Length is %d; send a chunk as long as its range", cr, want, req.ContentLength))
+		}
+	}
+	h, err := restoreHash(u)
+	if err != nil {
+		return nil, 0, err
+	}
+	body := io.Reader(bodyReader{req.Body})
+	if want >= 0 {
+		body = io.LimitReader(body, want+1) // one byte more tells a longer chunk
+	}
+	n, err := r.blobs.WriteUpload(req.Context(), u.ID, u.Offset, io.TeeReader(body, h))
+	if err != nil {
+		return nil, 0, err
+	}
+	if want >= 0 && n != want {
+		got := strconv.FormatInt(n, 10)
+		if n > want {
+			got = "more than " + strconv.FormatInt(want, 10)
+		}
+		return nil, 0, rangeInvalid(w, u, fmt.Sprintf("Content-Range %q announces %d bytes but the chunk had %s; nothing was added, send the chunk again with its true range", req.Header.Get("Content-Range"), want, got))
+	}
+	return h, n, nil
 }
 
 // rangeInvalid answers 416 with the range the session really has, so the
@@ -330,7 +347,12 @@ func (r *Registry) patchUpload(w http.ResponseWriter, req *http.Request, rt rout
 }
 
 // finishUpload handles PUT ?digest=: an optional last chunk, then the
-// digest check and the commit.
+// digest check and the commit. It is safe to repeat: the last chunk
+// becomes part of the session only in the commit, so the same PUT resent
+// after a replica died mid-way (by a balancer, or the client) finds
+// either the session as it was, the data already committed, or the
+// session ended with the blob in place, and answers 201 each time the
+// bytes are right.
 func (r *Registry) finishUpload(w http.ResponseWriter, req *http.Request, rt route) error {
 	ds := req.URL.Query().Get("digest")
 	if ds == "" {
@@ -340,40 +362,100 @@ func (r *Registry) finishUpload(w http.ResponseWriter, req *http.Request, rt rou
 	if aerr != nil {
 		return aerr
 	}
+	ctx := req.Context()
 	u, release, err := r.loadUpload(req, rt)
 	defer release()
+	var ae *apiError
+	if errors.As(err, &ae) && ae.code == errBlobUploadUnknown {
+		return r.finishedBefore(w, req, rt, d, err)
+	}
 	if err != nil {
 		return err
 	}
-	if err := r.appendChunk(w, req, u); err != nil {
-		return err
-	}
-	var got digest.Digest
-	if d.Algorithm() == u.Algorithm {
-		h, err := restoreHash(u)
-		if err != nil {
+	h, n, err := r.writeChunk(w, req, u)
+	committed := false
+	if errors.Is(err, store.ErrNotFound) {
+		// The data is gone: an earlier attempt of this PUT committed it
+		// and stopped before ending the session, or it was purged. The
+		// body, unread, tells which.
+		if _, serr := r.blobs.Stat(ctx, d); serr != nil {
+			return uploadUnknown(u.ID)
+		}
+		if h, err = restoreHash(u); err != nil {
 			return err
 		}
+		n, err = io.Copy(h, bodyReader{req.Body})
+		committed = true
+	}
+	if err != nil {
+		return err
+	}
+	size := u.Offset + n
+	var got digest.Digest
+	if d.Algorithm() == u.Algorithm {
 		got = digest.NewDigest(u.Algorithm, h)
+	} else if committed {
+		got = "" // cannot be checked without the data: a fresh upload will do
 	} else {
 		// The running hash is sha256; another algorithm needs one read.
-		rc, err := r.blobs.OpenUpload(req.Context(), u.ID)
+		rc, err := r.blobs.OpenUpload(ctx, u.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return uploadUnknown(u.ID)
 		}
 		if err != nil {
 			return err
 		}
-		got, err = d.Algorithm().FromReader(io.LimitReader(rc, u.Offset))
+		got, err = d.Algorithm().FromReader(io.LimitReader(rc, size))
 		rc.Close()
 		if err != nil {
 			return err
 		}
 	}
-	if err := r.commit(req.Context(), rt.name, u.ID, d, got, u.Offset); err != nil {
+	if committed {
+		if got != d {
+			return uploadUnknown(u.ID)
+		}
+		err = r.link(ctx, rt.name, d, size)
+	} else {
+		err = r.commit(ctx, rt.name, u.ID, d, got, size)
+	}
+	if err != nil {
 		return err
 	}
-	if err := r.meta.DeleteUpload(req.Context(), u.ID); err != nil {
+	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
+		return err
+	}
+	blobCreated(w, rt.name, d)
+	return nil
+}
+
+// finishedBefore answers a PUT ?digest= on a session that does not exist
+// (any more). When blob d is already in repo, an earlier attempt of the
+// same PUT most likely committed it and ended the session before its
+// answer was lost; the body, when it is the whole blob, must then have
+// digest d, and the repeat gets 201. Anything else is unknownErr.
+func (r *Registry) finishedBefore(w http.ResponseWriter, req *http.Request, rt route, d digest.Digest, unknownErr error) error {
+	ctx := req.Context()
+	if _, err := r.meta.BlobLink(ctx, rt.name, d); errors.Is(err, store.ErrNotFound) {
+		return unknownErr
+	} else if err != nil {
+		return err
+	}
+	if req.ContentLength != 0 {
+		if !d.Algorithm().Available() {
+			return unknownErr
+		}
+		got, err := d.Algorithm().FromReader(bodyReader{req.Body})
+		if err != nil {
+			return err
+		}
+		if got != d {
+			return unknownErr
+		}
+	}
+	if err := r.linkedBytesExist(ctx, rt.name, d); errors.Is(err, store.ErrNotFound) {
+		return unknownErr
+	} else if err != nil {
 		return err
 	}
 	blobCreated(w, rt.name, d)
