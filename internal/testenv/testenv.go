@@ -249,10 +249,14 @@ func (s *Server) start() {
 }
 
 // Start runs the process again after Kill or Stop, on the same port and
-// data, and waits until it answers; unlike Restart it returns its failure,
+// data, and waits until it answers (nothing when it runs); unlike Restart it returns its failure,
 // so it may be called outside the test's goroutine.
 func (s *Server) Start() error {
 	s.mu.Lock()
+	if s.cmd != nil {
+		s.mu.Unlock()
+		return nil // running
+	}
 	cmd := exec.Command(s.bin, s.Args...)
 	cmd.Env = append(os.Environ(), s.env...)
 	if s.Log == nil {
