@@ -21,6 +21,7 @@ import (
 
 	"github.com/ferry-mirror/ferry/internal/auth"
 	"github.com/ferry-mirror/ferry/internal/store"
+	"github.com/ferry-mirror/ferry/internal/upload"
 )
 
 // DefaultMaxManifestSize is the largest manifest accepted unless configured.
@@ -68,19 +69,18 @@ type Registry struct {
 	readOnly bool
 	metrics  *metrics
 	gatherer prometheus.Gatherer
-	uploads  uploadLocks
+	uploads  *upload.Manager
 	auth     *auth.Authorizer
 	redirect time.Duration
 	presign  presigner // nil unless redirects are on and the store can
 
 	bodyTimeout time.Duration
-	maxUploads  int
 }
 
 // New returns a Registry; call Handler to serve it.
 func New(o Options) *Registry {
 	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly, auth: o.Auth,
-		bodyTimeout: o.BodyReadTimeout, maxUploads: o.MaxUploadsPerUser}
+		bodyTimeout: o.BodyReadTimeout, uploads: upload.New(o.Blobs, o.Meta, o.MaxUploadsPerUser)}
 	if p, ok := o.Blobs.(presigner); ok && o.BlobRedirect > 0 {
 		r.presign, r.redirect = p, o.BlobRedirect
 	}
