@@ -13,6 +13,7 @@
 package upload
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding"
@@ -300,20 +301,27 @@ func (s *Session) Cancel(ctx context.Context) error {
 // Recommit answers a commit of blob d into repo on a session that does not
 // exist (any more). When d is already in repo, an earlier attempt of the
 // same request most likely committed it and ended the session before its
-// answer was lost: r, when it holds anything (bodyLen not 0), must then be
-// the whole blob. It reports whether d is in repo as asked.
+// answer was lost. The resent body r (bodyLen bytes, -1 when unknown) must
+// then be what that attempt sent: nothing, the blob's last bodyLen bytes
+// (the last chunk), or, of unknown length, the whole blob. It reports
+// whether d is in repo and r fits.
 func (m *Manager) Recommit(ctx context.Context, repo string, d digest.Digest, r io.Reader, bodyLen int64) (bool, error) {
-	if _, err := m.meta.BlobLink(ctx, repo, d); errors.Is(err, store.ErrNotFound) {
+	size, err := m.meta.BlobLink(ctx, repo, d)
+	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	} else if err != nil {
 		return false, err
 	}
-	if bodyLen != 0 {
+	switch {
+	case bodyLen < 0:
 		if !d.Algorithm().Available() {
 			return false, nil
 		}
-		got, err := d.Algorithm().FromReader(r)
-		if err != nil || got != d {
+		if got, err := d.Algorithm().FromReader(r); err != nil || got != d {
+			return false, err
+		}
+	case bodyLen > 0:
+		if ok, err := m.endsWith(ctx, d, size, r, bodyLen); err != nil || !ok {
 			return false, err
 		}
 	}
@@ -321,6 +329,39 @@ func (m *Manager) Recommit(ctx context.Context, repo string, d digest.Digest, r 
 		return false, nil
 	} else if err != nil {
 		return false, err
+	}
+	return true, nil
+}
+
+// endsWith reports whether blob d (size bytes) ends with the n bytes of r.
+func (m *Manager) endsWith(ctx context.Context, d digest.Digest, size int64, r io.Reader, n int64) (bool, error) {
+	if n > size {
+		return false, nil
+	}
+	b, err := m.blobs.Open(ctx, d)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	defer b.Close()
+	if _, err := b.Seek(size-n, io.SeekStart); err != nil {
+		return false, fmt.Errorf("blob %s: %w", d, err)
+	}
+	const chunk = 64 << 10
+	want, got := make([]byte, chunk), make([]byte, chunk)
+	for n > 0 {
+		k := min(n, chunk)
+		if _, err := io.ReadFull(b, want[:k]); err != nil {
+			return false, fmt.Errorf("blob %s: %w", d, err)
+		}
+		if _, err := io.ReadFull(r, got[:k]); err != nil {
+			return false, err
+		}
+		if !bytes.Equal(want[:k], got[:k]) {
+			return false, nil
+		}
+		n -= k
 	}
 	return true, nil
 }

@@ -290,21 +290,30 @@ func TestCommitIsSafeToRepeat(t *testing.T) {
 		if _, err := m.Resume(ctx, "r/app", id); !errors.Is(err, upload.ErrUnknown) {
 			t.Fatalf("resume a finished session: %v, want ErrUnknown", err)
 		}
-		// The resent PUT carries the last chunk only: it cannot be
-		// checked alone, but the blob it names is in the repository.
-		ok, err := m.Recommit(ctx, "r/app", d, bytes.NewReader(nil), 0)
-		if err != nil || !ok {
-			t.Fatalf("an empty resent PUT of a committed blob: %v %v, want true", ok, err)
+		// The resent PUT carries the last chunk: the blob ends with it.
+		if ok, err := m.Recommit(ctx, "r/app", d, bytes.NewReader(last), int64(len(last))); err != nil || !ok {
+			t.Fatalf("the last chunk resent: %v %v, want true", ok, err)
 		}
-		// A body that is the whole blob is checked.
-		if ok, err := m.Recommit(ctx, "r/app", d, bytes.NewReader(whole), int64(len(whole))); err != nil || !ok {
-			t.Fatalf("the whole blob resent: %v %v, want true", ok, err)
+		for name, body := range map[string][]byte{"empty": nil, "whole": whole} {
+			if ok, err := m.Recommit(ctx, "r/app", d, bytes.NewReader(body), int64(len(body))); err != nil || !ok {
+				t.Fatalf("%s body resent: %v %v, want true", name, ok, err)
+			}
 		}
-		if ok, _ := m.Recommit(ctx, "r/app", d, bytes.NewReader(last), int64(len(last))); ok {
-			t.Fatal("a body that is not the blob was taken for it")
+		if ok, err := m.Recommit(ctx, "r/app", d, bytes.NewReader(whole), -1); err != nil || !ok {
+			t.Fatalf("the whole blob resent without a length: %v %v, want true", ok, err)
+		}
+		other := append([]byte(nil), last...)
+		other[100] ^= 1
+		for name, body := range map[string][]byte{"other bytes": other, "the first chunk": first, "longer than the blob": append(whole, 0)} {
+			if ok, _ := m.Recommit(ctx, "r/app", d, bytes.NewReader(body), int64(len(body))); ok {
+				t.Errorf("a resent body of %s was taken for the blob's", name)
+			}
+		}
+		if ok, _ := m.Recommit(ctx, "r/app", d, bytes.NewReader(last), -1); ok {
+			t.Error("a body of unknown length that is not the whole blob was accepted")
 		}
 		if ok, _ := m.Recommit(ctx, "other/app", d, bytes.NewReader(nil), 0); ok {
-			t.Fatal("a blob of another repository was taken as committed")
+			t.Error("a blob of another repository was taken as committed")
 		}
 	})
 }

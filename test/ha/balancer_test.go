@@ -30,6 +30,7 @@ type balancer struct {
 	passedOn atomic.Int64 // requests resent to another replica
 
 	mu       sync.Mutex
+	resent   map[string]int // passed on, by method
 	statuses map[int]int
 	errors   []string // 500s: method, path and body
 }
@@ -45,6 +46,7 @@ func startBalancer(t *testing.T, backends []string) *balancer {
 		backends: backends,
 		tr:       &http.Transport{MaxIdleConnsPerHost: 32, DisableCompression: true, ResponseHeaderTimeout: 60 * time.Second},
 		statuses: map[int]int{},
+		resent:   map[string]int{},
 	}
 	srv := &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
@@ -75,6 +77,9 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		resp, err := b.tr.RoundTrip(out)
 		if err != nil {
 			b.passedOn.Add(1)
+			b.mu.Lock()
+			b.resent[req.Method]++
+			b.mu.Unlock()
 			if try >= len(b.backends)-1 {
 				// Every replica refused: some are restarting.
 				time.Sleep(200 * time.Millisecond)
@@ -131,8 +136,18 @@ func (b *balancer) report() (summary string, count500 int, errs []string) {
 	return strings.Join(s, " "), b.statuses[http.StatusInternalServerError], append([]string(nil), b.errors...)
 }
 
-func (b *balancer) count(status int) int {
+// resentByMethod is how many requests were passed on, by method, e.g.
+// "GET=12 PUT=3".
+func (b *balancer) resentByMethod() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.statuses[status]
+	var ms []string
+	for m := range b.resent {
+		ms = append(ms, m)
+	}
+	sort.Strings(ms)
+	for i, m := range ms {
+		ms[i] = m + "=" + strconv.Itoa(b.resent[m])
+	}
+	return strings.Join(ms, " ")
 }

@@ -34,7 +34,7 @@ type chaosFigures struct {
 	images, verified                                int
 	pulls, failedPulls                              int64
 	passedOn                                        int64
-	statuses                                        string
+	statuses, resent                                string
 
 	killsDuringMirror                 int
 	pgDuringMirror, minioDuringMirror bool
@@ -272,7 +272,7 @@ mirror:
 			}
 		}
 	}
-	fig.pulls, fig.failedPulls, fig.passedOn = pulls.Load(), failedPulls.Load(), lb.passedOn.Load()
+	fig.pulls, fig.failedPulls, fig.passedOn, fig.resent = pulls.Load(), failedPulls.Load(), lb.passedOn.Load(), lb.resentByMethod()
 	var n500 int
 	var errs []string
 	fig.statuses, n500, errs = lb.report()
@@ -297,7 +297,7 @@ func (f *chaosFigures) table() string {
 	row("ferry mirror under chaos", f.mirrorTime.Round(time.Second).String()+", exit 0")
 	row("images verified (balancer + each)", fmt.Sprintf("%d of %d", f.verified, f.images))
 	row("pulls during the storm / failed", fmt.Sprintf("%d / %d", f.pulls, f.failedPulls))
-	row("requests passed on to a replica", fmt.Sprint(f.passedOn))
+	row("requests passed on to a replica", fmt.Sprintf("%d (%s)", f.passedOn, f.resent))
 	row("answers by status", f.statuses)
 	return b.String()
 }

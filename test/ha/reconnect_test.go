@@ -1,6 +1,11 @@
 package ha
 
 import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -9,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/ferry-mirror/ferry/internal/testenv"
 )
@@ -175,4 +181,79 @@ func TestMinIOPause(t *testing.T) {
 		}
 	}
 	verifyImage(t, r, "pause/app:v1", want)
+}
+
+// TestResentPutOnAnotherReplica sends the closing PUT of an upload the
+// way a balancer resends it after a replica died: first cut mid-body on A
+// and sent whole to B, then, for another blob, answered by A and sent
+// again to B. Each blob ends up stored once with its exact bytes (never
+// the last chunk twice) and every resend is answered 201.
+func TestResentPutOnAnotherReplica(t *testing.T) {
+	c := startCluster(t, 3)
+	a, b, cc := c.replicas[0], c.replicas[1], c.replicas[2]
+	for _, tc := range []struct {
+		name string
+		// first sends the PUT to A the first time.
+		first func(t *testing.T, url string, last []byte)
+	}{
+		{"cut on A mid-body", func(t *testing.T, url string, last []byte) {
+			pr, pw := io.Pipe()
+			go func() {
+				pw.Write(last[:300])
+				pw.CloseWithError(errors.New("replica died"))
+			}()
+			req, _ := http.NewRequest(http.MethodPut, url, pr)
+			req.ContentLength = int64(len(last))
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusCreated {
+					t.Fatal("a PUT cut mid-body was answered 201")
+				}
+			}
+		}},
+		{"answered by A, answer lost", func(t *testing.T, url string, last []byte) {
+			if resp := do(t, http.MethodPut, url, last); resp.StatusCode != http.StatusCreated {
+				t.Fatalf("PUT on A: %d", resp.StatusCode)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, last := randomData(t, 4096), randomData(t, 532)
+			whole := append(append([]byte(nil), first...), last...)
+			d := digest.FromBytes(whole)
+			resp := do(t, http.MethodPost, a.URL+"/v2/resend/app/blobs/uploads/", nil)
+			resp.Body.Close()
+			loc := resp.Header.Get("Location")
+			if resp.StatusCode != http.StatusAccepted || loc == "" {
+				t.Fatalf("POST: %d, Location %q", resp.StatusCode, loc)
+			}
+			resp = do(t, http.MethodPatch, a.URL+loc, first, "Content-Range", fmt.Sprintf("0-%d", len(first)-1))
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				t.Fatalf("PATCH: %d", resp.StatusCode)
+			}
+			put := loc + "?digest=" + d.String()
+			tc.first(t, a.URL+put, last)
+			resp = do(t, http.MethodPut, b.URL+put, last)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("the same PUT resent to B: %d, want 201", resp.StatusCode)
+			}
+			got := do(t, http.MethodGet, cc.URL+"/v2/resend/app/blobs/"+d.String(), nil)
+			body, _ := io.ReadAll(got.Body)
+			got.Body.Close()
+			if got.StatusCode != http.StatusOK || !bytes.Equal(body, whole) {
+				t.Fatalf("blob through C: %d, %d bytes; want 200 and the %d bytes sent", got.StatusCode, len(body), len(whole))
+			}
+		})
+	}
+}
+
+func randomData(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
