@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-mirror/ferry/internal/audit"
+	"github.com/ferry-mirror/ferry/internal/store"
 )
 
 // tokenResponse is the Docker token API answer; "token" and
@@ -57,6 +58,13 @@ func (a *Authorizer) ServeToken(w http.ResponseWriter, req *http.Request) {
 			if errors.Is(err, errBadCredentials) {
 				w.Header().Set("WWW-Authenticate", `Basic realm="ferry"`)
 				tokenError(w, http.StatusUnauthorized, "UNAUTHORIZED", err.Error())
+				return
+			}
+			if errors.Is(err, store.ErrUnavailable) {
+				// The user store is restarting: the client may ask again.
+				a.log.WarnContext(ctx, "token request failed", "err", err)
+				w.Header().Set("Retry-After", "1")
+				tokenError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the user store is unavailable for the moment; retry shortly")
 				return
 			}
 			a.log.ErrorContext(ctx, "token request failed", "err", err)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"github.com/ferry-mirror/ferry/internal/auth"
 	"github.com/ferry-mirror/ferry/internal/runreport"
 	"github.com/ferry-mirror/ferry/internal/store"
+	"github.com/ferry-mirror/ferry/internal/upload"
 )
 
 // DefaultMaxManifestSize is the largest manifest accepted unless configured.
@@ -75,7 +77,7 @@ type Registry struct {
 	readOnly bool
 	metrics  *metrics
 	gatherer prometheus.Gatherer
-	uploads  uploadLocks
+	uploads  *upload.Manager
 	auth     *auth.Authorizer
 	audit    *audit.Logger
 	redirect time.Duration
@@ -83,13 +85,12 @@ type Registry struct {
 	console  http.Handler
 
 	bodyTimeout time.Duration
-	maxUploads  int
 }
 
 // New returns a Registry; call Handler to serve it.
 func New(o Options) *Registry {
 	r := &Registry{blobs: o.Blobs, meta: o.Meta, log: o.Logger, maxMan: o.MaxManifestSize, readOnly: o.ReadOnly, auth: o.Auth, audit: o.Audit,
-		console: o.Console, bodyTimeout: o.BodyReadTimeout, maxUploads: o.MaxUploadsPerUser}
+		console: o.Console, bodyTimeout: o.BodyReadTimeout, uploads: upload.New(o.Blobs, o.Meta, o.MaxUploadsPerUser)}
 	if p, ok := o.Blobs.(presigner); ok && o.BlobRedirect > 0 {
 		r.presign, r.redirect = p, o.BlobRedirect
 	}
@@ -236,11 +237,25 @@ func (r *Registry) fail(w http.ResponseWriter, req *http.Request, err error) {
 		ae = newError(errDenied, re.Msg)
 	case errors.As(err, &be):
 		ae = newError(errBlobUploadInvalid, "reading the request body failed: "+be.err.Error())
+	case errors.Is(err, store.ErrUnavailable), backendUnreachable(err):
+		// A store restarting or unreachable: nothing was half-done (writes
+		// are transactions, uploads commit last), so the client may simply
+		// send the request again, which balancers and clients do on 503.
+		r.log.WarnContext(req.Context(), "store unavailable", "method", req.Method, "path", req.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		ae = newError(errUnavailable, "a storage backend is unavailable for the moment; retry the request shortly")
 	default:
 		r.log.ErrorContext(req.Context(), "request failed", "method", req.Method, "path", req.URL.Path, "err", err)
 		ae = newError(errUnknown, "internal error; see the server log")
 	}
 	writeAPIError(w, req, ae)
+}
+
+// backendUnreachable reports a network failure talking to a store (the
+// client's own connection failing is a bodyError, tested first).
+func backendUnreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 // bodyError marks a failure to read the client's request body: the

@@ -1,27 +1,19 @@
 package registry
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"net/http"
 	"strconv"
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/ferry-mirror/ferry/internal/store"
+	"github.com/ferry-mirror/ferry/internal/upload"
 )
 
-func newUploadID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+// The upload protocol itself (hash state, offsets, commit, the race with
+// garbage collection) is package upload's; these handlers turn HTTP into
+// its calls and its errors into the spec's answers.
 
 func uploadLocation(repo, id string) string { return "/v2/" + repo + "/blobs/uploads/" + id }
 
@@ -57,29 +49,33 @@ func rangeHeader(offset int64) string {
 	return "0-" + strconv.FormatInt(offset-1, 10)
 }
 
-func marshalHash(h hash.Hash) ([]byte, error) {
-	m, ok := h.(encoding.BinaryMarshaler)
-	if !ok {
-		return nil, fmt.Errorf("hash %T cannot save its state", h)
+// uploadError answers the errors of package upload for session id of
+// repo; others pass through.
+func uploadError(w http.ResponseWriter, repo, id string, err error) error {
+	var re *upload.RangeError
+	var de *upload.DigestError
+	var qe *upload.QuotaError
+	switch {
+	case errors.Is(err, upload.ErrUnknown):
+		return uploadUnknown(id)
+	case errors.Is(err, upload.ErrConflict):
+		return newError(errBlobUploadInvalid, "another request wrote to this upload at the same time; check its status with GET and continue from there").
+			withStatus(http.StatusRequestedRangeNotSatisfiable)
+	case errors.Is(err, upload.ErrGone):
+		return newError(errUnavailable, err.Error()+" at this moment; upload it again")
+	case errors.As(err, &re):
+		// The range the session really has, so the client can continue.
+		w.Header().Set("Location", uploadLocation(repo, id))
+		w.Header().Set("Range", rangeHeader(re.Offset))
+		return newError(errRangeInvalid, re.Msg)
+	case errors.As(err, &de):
+		return newError(errDigestInvalid, de.Error()+"; nothing was stored, upload the right content or correct the digest").
+			withDetail(map[string]string{"digest": string(de.Want), "computed": string(de.Got)})
+	case errors.As(err, &qe):
+		w.Header().Set("Retry-After", "30")
+		return newError(errTooManyRequests, fmt.Sprintf("%s has %d upload sessions open, the most allowed (--max-uploads-per-user); finish or cancel (DELETE) open uploads, or wait until abandoned ones are purged (--upload-max-age)", quote(qe.Owner), qe.Open))
 	}
-	return m.MarshalBinary()
-}
-
-func restoreHash(u *store.Upload) (hash.Hash, error) {
-	if !u.Algorithm.Available() {
-		return nil, fmt.Errorf("upload %s: digest algorithm %q unavailable", u.ID, u.Algorithm)
-	}
-	h := u.Algorithm.Hash()
-	if len(u.HashState) > 0 {
-		um, ok := h.(encoding.BinaryUnmarshaler)
-		if !ok {
-			return nil, fmt.Errorf("hash %T cannot restore its state", h)
-		}
-		if err := um.UnmarshalBinary(u.HashState); err != nil {
-			return nil, fmt.Errorf("upload %s: restore hash state: %w", u.ID, err)
-		}
-	}
-	return h, nil
+	return err
 }
 
 // startUpload handles POST /v2/<name>/blobs/uploads/: a mount, a
@@ -92,13 +88,16 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 		if aerr != nil {
 			return aerr
 		}
-		mounted, err := r.mount(req, rt.name, d, q.Get("from"))
-		if err != nil {
-			return err
-		}
-		if mounted {
-			blobCreated(w, rt.name, d)
-			return nil
+		// A source that is no valid name cannot hold it: open a session.
+		if from := q.Get("from"); from == "" || validName(from) {
+			mounted, err := r.uploads.Mount(ctx, rt.name, d, from)
+			if err != nil {
+				return err
+			}
+			if mounted {
+				blobCreated(w, rt.name, d)
+				return nil
+			}
 		}
 		// Not mountable: the spec says open a session instead.
 	}
@@ -107,230 +106,64 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 		if aerr != nil {
 			return aerr
 		}
-		id := newUploadID()
-		h := d.Algorithm().Hash()
-		n, err := r.blobs.WriteUpload(ctx, id, 0, io.TeeReader(bodyReader{req.Body}, h))
-		if err != nil {
-			r.blobs.DeleteUpload(ctx, id)
-			return err
-		}
-		if err := r.commit(ctx, rt.name, id, d, digest.NewDigest(d.Algorithm(), h), n); err != nil {
-			r.blobs.DeleteUpload(ctx, id)
-			return err
+		if err := r.uploads.Put(ctx, rt.name, d, bodyReader{req.Body}); err != nil {
+			return uploadError(w, rt.name, "", err)
 		}
 		blobCreated(w, rt.name, d)
 		return nil
 	}
-	if err := r.checkUploadQuota(ctx, w, rt.who); err != nil {
-		return err
-	}
-	u := &store.Upload{ID: newUploadID(), Repo: rt.name, Algorithm: digest.Canonical, Owner: rt.who}
-	state, err := marshalHash(u.Algorithm.Hash())
+	s, err := r.uploads.Start(ctx, rt.name, rt.who)
 	if err != nil {
-		return err
+		return uploadError(w, rt.name, "", err)
 	}
-	u.HashState = state
-	if _, err := r.blobs.WriteUpload(ctx, u.ID, 0, http.NoBody); err != nil {
-		return err
-	}
-	if err := r.meta.CreateUpload(ctx, u); err != nil {
-		return err
-	}
-	uploadAccepted(w, http.StatusAccepted, rt.name, u.ID, 0)
+	defer s.Close()
+	uploadAccepted(w, http.StatusAccepted, rt.name, s.ID(), 0)
 	return nil
 }
 
-// checkUploadQuota refuses a new session to who when it has as many open
-// as allowed. The count is read from the metadata store, so it holds
-// across replicas; two sessions opened at the same instant may both pass,
-// which a limit against floods can afford.
-func (r *Registry) checkUploadQuota(ctx context.Context, w http.ResponseWriter, who string) error {
-	if r.maxUploads <= 0 {
-		return nil
+// chunkRange reads the Content-Range of a chunk for a session at offset;
+// nil when there is none.
+func chunkRange(w http.ResponseWriter, req *http.Request, s *upload.Session) (*upload.Range, error) {
+	cr := req.Header.Get("Content-Range")
+	if cr == "" {
+		return nil, nil
 	}
-	n, err := r.meta.OpenUploads(ctx, who)
-	if err != nil {
-		return err
+	bad := func(msg string) error {
+		return uploadError(w, s.Repo(), s.ID(), &upload.RangeError{Offset: s.Offset(), Msg: msg})
 	}
-	if n < r.maxUploads {
-		return nil
+	start, end, ok := parseContentRange(cr)
+	if !ok || start != s.Offset() {
+		return nil, bad(fmt.Sprintf("Content-Range %q does not continue the upload, which has %d bytes; send the chunk starting at byte %d", cr, s.Offset(), s.Offset()))
 	}
-	w.Header().Set("Retry-After", "30")
-	return newError(errTooManyRequests, fmt.Sprintf("%s has %d upload sessions open, the most allowed (--max-uploads-per-user); finish or cancel (DELETE) open uploads, or wait until abandoned ones are purged (--upload-max-age)", quote(who), n))
-}
-
-// mount links blob d into repo from repository from, or, when from is
-// empty, from any repository holding it.
-func (r *Registry) mount(req *http.Request, repo string, d digest.Digest, from string) (bool, error) {
-	ctx := req.Context()
-	var size int64
-	var err error
-	switch {
-	case from == "":
-		size, err = r.meta.AnyBlobLink(ctx, d)
-	case validName(from):
-		size, err = r.meta.BlobLink(ctx, from, d)
-	default:
-		return false, nil
+	n := end - start + 1
+	if req.ContentLength >= 0 && req.ContentLength != n {
+		return nil, bad(fmt.Sprintf("Content-Range %q is %d bytes but Content-Length is %d; send a chunk as long as its range", cr, n, req.ContentLength))
 	}
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := r.meta.LinkBlob(ctx, repo, d, size); errors.Is(err, store.ErrDeleting) {
-		return false, nil // the client uploads it instead
-	} else if err != nil {
-		return false, err
-	}
-	if err := r.linkedBytesExist(ctx, repo, d); errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
-// commit checks the computed digest got against the client's want and
-// makes the blob readable in repo.
-func (r *Registry) commit(ctx context.Context, repo, id string, want, got digest.Digest, size int64) error {
-	if got != want {
-		return newError(errDigestInvalid, fmt.Sprintf("the %d bytes uploaded have digest %s, not %s; nothing was stored, upload the right content or correct the digest", size, got, want)).
-			withDetail(map[string]string{"digest": string(want), "computed": string(got)})
-	}
-	if err := r.blobs.CommitUpload(ctx, id, want); errors.Is(err, store.ErrNotFound) {
-		return uploadUnknown(id)
-	} else if err != nil {
-		return err
-	}
-	gone := newError(errUnavailable, fmt.Sprintf("blob %s was being removed by garbage collection at this moment; upload it again", want))
-	if err := r.meta.LinkBlob(ctx, repo, want, size); errors.Is(err, store.ErrDeleting) {
-		// The store already held these bytes, so the upload was dropped,
-		// and a collector is deleting them this moment.
-		return gone
-	} else if err != nil {
-		return err
-	}
-	if err := r.linkedBytesExist(ctx, repo, want); errors.Is(err, store.ErrNotFound) {
-		return gone
-	} else if err != nil {
-		return err
-	}
-	return nil
-}
-
-// linkedBytesExist checks, once blob d is linked in repo, that its bytes
-// are still stored. A collector claims a blob only while nothing links
-// it, so once linked the bytes stay; but one that deleted them between
-// the commit (which found them there and dropped the upload) and the link
-// would leave a link to nothing, which is undone here.
-func (r *Registry) linkedBytesExist(ctx context.Context, repo string, d digest.Digest) error {
-	_, err := r.blobs.Stat(ctx, d)
-	if errors.Is(err, store.ErrNotFound) {
-		if uerr := r.meta.UnlinkBlob(ctx, repo, d); uerr != nil && !errors.Is(uerr, store.ErrNotFound) {
-			return uerr
-		}
-	}
-	return err
-}
-
-// loadUpload locks session rt.ref and loads it; the caller must call
-// release, even on error.
-func (r *Registry) loadUpload(req *http.Request, rt route) (u *store.Upload, release func(), err error) {
-	release = r.uploads.lock(rt.ref)
-	u, err = r.meta.Upload(req.Context(), rt.ref)
-	if errors.Is(err, store.ErrNotFound) || err == nil && u.Repo != rt.name {
-		return nil, release, uploadUnknown(rt.ref)
-	}
-	return u, release, err
-}
-
-// appendChunk writes the request body at the session's offset, after
-// checking Content-Range, and records the new offset and hash state. A
-// chunk whose length is not the one its Content-Range announces is
-// refused and the session left as it was: what it wrote past the offset
-// is discarded by the next write.
-func (r *Registry) appendChunk(w http.ResponseWriter, req *http.Request, u *store.Upload) error {
-	want := int64(-1)
-	if cr := req.Header.Get("Content-Range"); cr != "" {
-		start, end, ok := parseContentRange(cr)
-		if !ok || start != u.Offset {
-			return rangeInvalid(w, u, fmt.Sprintf("Content-Range %q does not continue the upload, which has %d bytes; send the chunk starting at byte %d", cr, u.Offset, u.Offset))
-		}
-		want = end - start + 1
-		if req.ContentLength >= 0 && req.ContentLength != want {
-			return rangeInvalid(w, u, fmt.Sprintf("Content-Range %q is %d bytes but Content-Length is %d; send a chunk as long as its range", cr, want, req.ContentLength))
-		}
-	}
-	h, err := restoreHash(u)
-	if err != nil {
-		return err
-	}
-	body := io.Reader(bodyReader{req.Body})
-	if want >= 0 {
-		body = io.LimitReader(body, want+1) // one byte more tells a longer chunk
-	}
-	n, err := r.blobs.WriteUpload(req.Context(), u.ID, u.Offset, io.TeeReader(body, h))
-	if errors.Is(err, store.ErrNotFound) {
-		// The session's data file is gone (cleaned up, or lost with a disk).
-		return uploadUnknown(u.ID)
-	}
-	if err != nil {
-		return err
-	}
-	if want >= 0 && n != want {
-		got := strconv.FormatInt(n, 10)
-		if n > want {
-			got = "more than " + strconv.FormatInt(want, 10)
-		}
-		return rangeInvalid(w, u, fmt.Sprintf("Content-Range %q announces %d bytes but the chunk had %s; nothing was added, send the chunk again with its true range", req.Header.Get("Content-Range"), want, got))
-	}
-	if n == 0 {
-		return nil
-	}
-	from := u.Offset
-	u.Offset += n
-	if u.HashState, err = marshalHash(h); err != nil {
-		return err
-	}
-	if err := r.meta.AdvanceUpload(req.Context(), u, from); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return newError(errBlobUploadInvalid, "another request wrote to this upload at the same time; check its status with GET and continue from there").
-				withStatus(http.StatusRequestedRangeNotSatisfiable)
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			return uploadUnknown(u.ID)
-		}
-		return err
-	}
-	return nil
-}
-
-// rangeInvalid answers 416 with the range the session really has, so the
-// client can continue from there.
-func rangeInvalid(w http.ResponseWriter, u *store.Upload, msg string) *apiError {
-	w.Header().Set("Location", uploadLocation(u.Repo, u.ID))
-	w.Header().Set("Range", rangeHeader(u.Offset))
-	return newError(errRangeInvalid, msg)
+	return &upload.Range{Start: start, Length: n}, nil
 }
 
 // patchUpload handles PATCH: one chunk, in order.
 func (r *Registry) patchUpload(w http.ResponseWriter, req *http.Request, rt route) error {
-	u, release, err := r.loadUpload(req, rt)
-	defer release()
+	s, err := r.uploads.Resume(req.Context(), rt.name, rt.ref)
+	if err != nil {
+		return uploadError(w, rt.name, rt.ref, err)
+	}
+	defer s.Close()
+	rng, err := chunkRange(w, req, s)
 	if err != nil {
 		return err
 	}
-	if err := r.appendChunk(w, req, u); err != nil {
-		return err
+	if err := s.Append(req.Context(), bodyReader{req.Body}, rng); err != nil {
+		return uploadError(w, rt.name, rt.ref, err)
 	}
-	uploadAccepted(w, http.StatusAccepted, rt.name, u.ID, u.Offset)
+	uploadAccepted(w, http.StatusAccepted, rt.name, s.ID(), s.Offset())
 	return nil
 }
 
 // finishUpload handles PUT ?digest=: an optional last chunk, then the
-// digest check and the commit.
+// digest check and the commit. It is safe to repeat, so the same PUT
+// resent by a balancer after a replica died mid-way gets 201 when the
+// bytes are right, whether the first attempt committed or not.
 func (r *Registry) finishUpload(w http.ResponseWriter, req *http.Request, rt route) error {
 	ds := req.URL.Query().Get("digest")
 	if ds == "" {
@@ -340,41 +173,29 @@ func (r *Registry) finishUpload(w http.ResponseWriter, req *http.Request, rt rou
 	if aerr != nil {
 		return aerr
 	}
-	u, release, err := r.loadUpload(req, rt)
-	defer release()
+	ctx := req.Context()
+	s, err := r.uploads.Resume(ctx, rt.name, rt.ref)
+	if errors.Is(err, upload.ErrUnknown) {
+		// Finished by an earlier attempt whose answer was lost?
+		ok, rerr := r.uploads.Recommit(ctx, rt.name, d, bodyReader{req.Body}, req.ContentLength)
+		if rerr != nil {
+			return rerr
+		}
+		if ok {
+			blobCreated(w, rt.name, d)
+			return nil
+		}
+	}
+	if err != nil {
+		return uploadError(w, rt.name, rt.ref, err)
+	}
+	defer s.Close()
+	rng, err := chunkRange(w, req, s)
 	if err != nil {
 		return err
 	}
-	if err := r.appendChunk(w, req, u); err != nil {
-		return err
-	}
-	var got digest.Digest
-	if d.Algorithm() == u.Algorithm {
-		h, err := restoreHash(u)
-		if err != nil {
-			return err
-		}
-		got = digest.NewDigest(u.Algorithm, h)
-	} else {
-		// The running hash is sha256; another algorithm needs one read.
-		rc, err := r.blobs.OpenUpload(req.Context(), u.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return uploadUnknown(u.ID)
-		}
-		if err != nil {
-			return err
-		}
-		got, err = d.Algorithm().FromReader(io.LimitReader(rc, u.Offset))
-		rc.Close()
-		if err != nil {
-			return err
-		}
-	}
-	if err := r.commit(req.Context(), rt.name, u.ID, d, got, u.Offset); err != nil {
-		return err
-	}
-	if err := r.meta.DeleteUpload(req.Context(), u.ID); err != nil {
-		return err
+	if err := s.Commit(ctx, d, bodyReader{req.Body}, rng); err != nil {
+		return uploadError(w, rt.name, rt.ref, err)
 	}
 	blobCreated(w, rt.name, d)
 	return nil
@@ -382,26 +203,23 @@ func (r *Registry) finishUpload(w http.ResponseWriter, req *http.Request, rt rou
 
 // uploadStatus handles GET on a session.
 func (r *Registry) uploadStatus(w http.ResponseWriter, req *http.Request, rt route) error {
-	u, release, err := r.loadUpload(req, rt)
-	defer release()
+	s, err := r.uploads.Resume(req.Context(), rt.name, rt.ref)
 	if err != nil {
-		return err
+		return uploadError(w, rt.name, rt.ref, err)
 	}
-	uploadAccepted(w, http.StatusNoContent, rt.name, u.ID, u.Offset)
+	defer s.Close()
+	uploadAccepted(w, http.StatusNoContent, rt.name, s.ID(), s.Offset())
 	return nil
 }
 
 // cancelUpload handles DELETE on a session.
 func (r *Registry) cancelUpload(w http.ResponseWriter, req *http.Request, rt route) error {
-	u, release, err := r.loadUpload(req, rt)
-	defer release()
+	s, err := r.uploads.Resume(req.Context(), rt.name, rt.ref)
 	if err != nil {
-		return err
+		return uploadError(w, rt.name, rt.ref, err)
 	}
-	if err := r.meta.DeleteUpload(req.Context(), u.ID); err != nil {
-		return err
-	}
-	if err := r.blobs.DeleteUpload(req.Context(), u.ID); err != nil {
+	defer s.Close()
+	if err := s.Cancel(req.Context()); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")

@@ -26,6 +26,12 @@ var ErrDeleting = errors.New("blob is being deleted by garbage collection")
 // claim left by a collector that died expires after it.
 const DeletionTimeout = 10 * time.Minute
 
+// ErrUnavailable is returned (wrapped) when a backend cannot be reached
+// for the moment: a database restarting, a connection it closed, an
+// object store not answering. The request may be sent again later; the
+// registry answers 503 with Retry-After.
+var ErrUnavailable = errors.New("store temporarily unavailable")
+
 // ErrConflict is returned when an upload's offset moved under the caller:
 // another request wrote to the same session first.
 var ErrConflict = errors.New("conflict")

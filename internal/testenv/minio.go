@@ -87,6 +87,13 @@ func (m *MinIO) stop() {
 	m.cmd = nil
 }
 
+// Pause stops the MinIO process (SIGSTOP): connections stay open and
+// requests hang, as with a stalled storage node, until Resume.
+func (m *MinIO) Pause() error { return syscall.Kill(-m.cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Resume continues a paused MinIO (SIGCONT).
+func (m *MinIO) Resume() error { return syscall.Kill(-m.cmd.Process.Pid, syscall.SIGCONT) }
+
 // BucketName returns a fresh bucket name (the bucket itself is created by
 // whoever uses it, as Ferry's S3 store does on start).
 func BucketName() string {

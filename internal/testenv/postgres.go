@@ -86,22 +86,38 @@ func StartPostgres(t testing.TB) *Postgres {
 	if out, err := p.command("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	p.cmd = p.command("postgres", "-D", data, "-h", "127.0.0.1", "-p", strconv.Itoa(p.port), "-k", dir,
+	t.Cleanup(p.stop)
+	if err := p.start(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// start runs the server on the cluster initialized in p.dir.
+func (p *Postgres) start() error {
+	p.cmd = p.command("postgres", "-D", filepath.Join(p.dir, "data"), "-h", "127.0.0.1", "-p", strconv.Itoa(p.port), "-k", p.dir,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200", "-c", "shared_buffers=32MB")
 	p.cmd.Stdout, p.cmd.Stderr = p.Log, p.Log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start postgres: %v", err)
+		p.cmd = nil
+		return fmt.Errorf("start postgres: %w", err)
 	}
 	p.done = make(chan error, 1)
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(p.stop)
+	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(p.cmd, p.done)
 	if err := p.waitReady(30 * time.Second); err != nil {
-		t.Fatalf("postgres did not become ready: %v\n%s", err, p.Log.String())
+		return fmt.Errorf("postgres did not become ready: %w\n%s", err, p.Log.String())
 	}
-	return p
+	return nil
 }
+
+// Stop shuts the server down (fast shutdown: sessions are terminated, as
+// in a restart for maintenance) and waits for it to exit.
+func (p *Postgres) Stop() { p.stop() }
+
+// Start runs the server again after Stop, on the same port and data.
+func (p *Postgres) Start() error { return p.start() }
 
 // command runs a PostgreSQL program, as the postgres user when root.
 func (p *Postgres) command(name string, args ...string) *exec.Cmd {

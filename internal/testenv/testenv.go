@@ -252,7 +252,20 @@ http:
 
 func (s *Server) start() {
 	s.t.Helper()
+	if err := s.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// Start runs the process again after Kill or Stop, on the same port and
+// data, and waits until it answers (nothing when it runs); unlike Restart it returns its failure,
+// so it may be called outside the test's goroutine.
+func (s *Server) Start() error {
 	s.mu.Lock()
+	if s.cmd != nil {
+		s.mu.Unlock()
+		return nil // running
+	}
 	cmd := exec.Command(s.bin, s.Args...)
 	cmd.Env = append(os.Environ(), s.env...)
 	if s.Log == nil {
@@ -263,16 +276,18 @@ func (s *Server) start() {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		s.mu.Unlock()
-		s.t.Fatalf("start %s: %v", s.bin, err)
+		return fmt.Errorf("start %s: %w", s.bin, err)
 	}
 	s.cmd = cmd
-	s.waitErr = make(chan error, 1)
-	go func() { s.waitErr <- cmd.Wait() }()
+	waitErr := make(chan error, 1)
+	s.waitErr = waitErr
+	go func() { waitErr <- cmd.Wait() }()
 	s.mu.Unlock()
 	if err := s.waitReady(30 * time.Second); err != nil {
 		s.Kill()
-		s.t.Fatalf("%s %s did not become ready: %v\n%s", filepath.Base(s.bin), strings.Join(s.Args, " "), err, s.Log.String())
+		return fmt.Errorf("%s %s did not become ready: %v\n%s", filepath.Base(s.bin), strings.Join(s.Args, " "), err, s.Log.String())
 	}
+	return nil
 }
 
 func (s *Server) waitReady(limit time.Duration) error {

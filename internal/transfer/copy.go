@@ -345,6 +345,13 @@ func (e *Engine) upload(ctx context.Context, run *jobRun, src, dst string, b oci
 		if v.err != nil && errors.As(v.err, &de) {
 			return v.err
 		}
+		if (v.err == nil || v.err == io.EOF) && lostUpload(err) {
+			// The bytes sent had the right digest, so the registry lost
+			// or doubled them on the way: a request resent by a balancer
+			// after a replica died, or a session purged. A fresh session
+			// fixes both.
+			return &freshUpload{err}
+		}
 		return err
 	}
 	if v.err != nil && v.err != io.EOF {
@@ -374,6 +381,10 @@ func Temporary(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	var fu *freshUpload
+	if errors.As(err, &fu) {
+		return true
+	}
 	var he *HTTPError
 	if errors.As(err, &he) {
 		return he.Temporary()
@@ -381,6 +392,22 @@ func Temporary(err error) bool {
 	var pe *PermanentError
 	return !errors.As(err, &pe)
 }
+
+// lostUpload reports a registry refusing an upload session it should have
+// accepted: DIGEST_INVALID or BLOB_UPLOAD_UNKNOWN.
+func lostUpload(err error) bool {
+	var he *HTTPError
+	return errors.As(err, &he) && (he.Code == "DIGEST_INVALID" || he.Code == "BLOB_UPLOAD_UNKNOWN")
+}
+
+// freshUpload is an upload to retry in a new session (ensureBlob opens one
+// on every retry).
+type freshUpload struct{ err error }
+
+func (e *freshUpload) Error() string {
+	return e.err.Error() + " (the bytes sent were right; retrying in a new upload session)"
+}
+func (e *freshUpload) Unwrap() error { return e.err }
 
 // PermanentError marks a failure that retrying cannot fix.
 type PermanentError struct{ Err error }

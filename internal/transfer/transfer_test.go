@@ -49,6 +49,15 @@ func TestTemporary(t *testing.T) {
 	if !Temporary(io.ErrUnexpectedEOF) {
 		t.Error("a cut connection was not retried")
 	}
+	for _, code := range []string{"DIGEST_INVALID", "BLOB_UPLOAD_UNKNOWN"} {
+		he := &HTTPError{Status: 400, Code: code}
+		if !lostUpload(he) || !Temporary(&freshUpload{he}) {
+			t.Errorf("an upload refused with %s after right bytes is not retried in a fresh session", code)
+		}
+	}
+	if lostUpload(&HTTPError{Status: 400, Code: "MANIFEST_INVALID"}) {
+		t.Error("MANIFEST_INVALID taken for a lost upload")
+	}
 }
 
 func TestKeychain(t *testing.T) {

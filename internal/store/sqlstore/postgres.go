@@ -24,7 +24,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse %s: %w", redact(dsn), err)
 	}
-	db := stdlib.OpenDB(*cfg.ConnConfig)
+	db := sql.OpenDB(reconnector{stdlib.GetConnector(*cfg.ConnConfig)})
 	db.SetMaxOpenConns(int(cfg.MaxConns))
 	db.SetMaxIdleConns(int(cfg.MaxConns))
 	db.SetConnMaxLifetime(cfg.MaxConnLifetime)

@@ -13,6 +13,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -166,13 +167,19 @@ func (t tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 }
 
 // inTx runs f in a write transaction, again from the start when the
-// dialect says the failure was only contention (f must not keep state
-// from a failed attempt).
+// dialect says the failure was only contention, or once when the server
+// closed the connection before the transaction could end (f must not keep
+// state from a failed attempt).
 func (s *Store) inTx(ctx context.Context, f func(tx) error) error {
 	var err error
+	reconnected := false
 	for attempt := 0; attempt < 5; attempt++ {
 		err = s.tryTx(ctx, f)
-		if !s.d.retryable(err) {
+		switch {
+		case s.d.retryable(err):
+		case !reconnected && errors.Is(err, driver.ErrBadConn):
+			reconnected = true
+		default:
 			return err
 		}
 	}

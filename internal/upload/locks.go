@@ -1,30 +1,30 @@
-package registry
+package upload
 
 import "sync"
 
-// uploadLocks serializes requests on one upload session within this
+// locks serializes requests on one upload session within this
 // process, so two chunks sent at once cannot interleave their bytes in the
 // data file while only one of them is recorded. (Across replicas the
 // offset compare-and-swap in the metadata store rejects the loser.)
-type uploadLocks struct {
+type locks struct {
 	mu sync.Mutex
-	m  map[string]*uploadLock
+	m  map[string]*entry
 }
 
-type uploadLock struct {
+type entry struct {
 	sync.Mutex
 	refs int
 }
 
 // lock takes the lock of upload id and returns its release.
-func (l *uploadLocks) lock(id string) func() {
+func (l *locks) lock(id string) func() {
 	l.mu.Lock()
 	if l.m == nil {
-		l.m = make(map[string]*uploadLock)
+		l.m = make(map[string]*entry)
 	}
 	ul := l.m[id]
 	if ul == nil {
-		ul = &uploadLock{}
+		ul = &entry{}
 		l.m[id] = ul
 	}
 	ul.refs++
