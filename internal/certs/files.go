@@ -14,14 +14,24 @@ import (
 // private (0600); certificates are public (0644) so that an admin who is not
 // root can copy the CA into a cluster's additionalTrustBundle.
 func writePair(certPath, keyPath string, certDER []byte, key *ecdsa.PrivateKey) error {
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	certPEM, keyPEM, err := encodePair(certDER, key)
 	if err != nil {
-		return fmt.Errorf("tls: encode key: %w", err)
-	}
-	if err := writeFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return err
 	}
-	return writeFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}), 0o644)
+	if err := writeFile(keyPath, keyPEM, 0o600); err != nil {
+		return err
+	}
+	return writeFile(certPath, certPEM, 0o644)
+}
+
+// encodePair is a certificate and its key in PEM.
+func encodePair(certDER []byte, key *ecdsa.PrivateKey) (certPEM, keyPEM []byte, err error) {
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls: encode key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
 }
 
 // writeFile replaces path atomically: readers see the old or the new file,

@@ -34,28 +34,46 @@ func (m *Manager) loadOrCreateCA() (*authority, error) {
 	return m.localCA()
 }
 
-// sharedCA offers this replica's CA (made now if it has none) to the
-// others and adopts the one they use. A replica whose own CA lost is
-// refused rather than switched: clients may trust the one it has.
+// sharedCA offers this replica's CA (made now, in memory, if it has none)
+// to the others and adopts the one they use. Only the CA that wins is
+// written here, so the CA file never names a CA the replicas do not use. A
+// replica whose own CA lost is refused rather than switched: clients may
+// trust the one it has.
 func (m *Manager) sharedCA() (*authority, error) {
 	certPath, keyPath := filepath.Join(m.dir, caCertFile), filepath.Join(m.dir, caKeyFile)
-	local, err := m.localCA()
-	if err != nil {
-		return nil, err
-	}
-	certPEM, err := os.ReadFile(certPath)
-	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
-	keyPEM, err := os.ReadFile(keyPath)
-	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
+	var local *authority
+	var certPEM, keyPEM, der []byte
+	var err error
+	if _, statErr := os.Stat(certPath); statErr == nil {
+		if local, err = m.localCA(); err != nil {
+			return nil, err
+		}
+		if certPEM, err = os.ReadFile(certPath); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		if keyPEM, err = os.ReadFile(keyPath); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+	} else {
+		if local, der, err = m.newCA(); err != nil {
+			return nil, err
+		}
+		if certPEM, keyPEM, err = encodePair(der, local.key); err != nil {
+			return nil, err
+		}
+		m.created = true
 	}
 	shared, err := m.opts.share(string(certPEM) + string(keyPEM))
 	if err != nil {
 		return nil, fmt.Errorf("tls: share the CA with the other replicas: %w", err)
 	}
 	if shared == string(certPEM)+string(keyPEM) {
+		if der != nil {
+			if err := writePair(certPath, keyPath, der, local.key); err != nil {
+				return nil, err
+			}
+			m.logger.Info("created TLS CA", "file", certPath, "expires", local.cert.NotAfter)
+		}
 		return local, nil
 	}
 	pair, err := tls.X509KeyPair([]byte(shared), []byte(shared))
@@ -106,9 +124,23 @@ func (m *Manager) localCA() (*authority, error) {
 }
 
 func (m *Manager) createCA() (*authority, error) {
+	a, der, err := m.newCA()
+	if err != nil {
+		return nil, err
+	}
+	if err := writePair(filepath.Join(m.dir, caCertFile), filepath.Join(m.dir, caKeyFile), der, a.key); err != nil {
+		return nil, err
+	}
+	m.logger.Info("created TLS CA", "file", filepath.Join(m.dir, caCertFile), "expires", a.cert.NotAfter)
+	m.created = true
+	return a, nil
+}
+
+// newCA makes a CA in memory.
+func (m *Manager) newCA() (*authority, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("tls: generate CA key: %w", err)
+		return nil, nil, fmt.Errorf("tls: generate CA key: %w", err)
 	}
 	now := m.opts.now()
 	host, _ := os.Hostname()
@@ -129,14 +161,9 @@ func (m *Manager) createCA() (*authority, error) {
 	}
 	cert, der, err := sign(tmpl, &key.PublicKey, tmpl, key)
 	if err != nil {
-		return nil, fmt.Errorf("tls: create CA: %w", err)
+		return nil, nil, fmt.Errorf("tls: create CA: %w", err)
 	}
-	if err := writePair(filepath.Join(m.dir, caCertFile), filepath.Join(m.dir, caKeyFile), der, key); err != nil {
-		return nil, err
-	}
-	m.logger.Info("created TLS CA", "file", filepath.Join(m.dir, caCertFile), "expires", cert.NotAfter)
-	m.created = true
-	return &authority{cert: cert, key: key}, nil
+	return &authority{cert: cert, key: key}, der, nil
 }
 
 // issueServer signs a new server certificate, stores it and makes it current.
