@@ -114,7 +114,7 @@ func NewVerifier(opts SignatureOptions) (*Verifier, error) {
 	}
 	keys, err := simplesign.ReadKeys(data)
 	if err != nil {
-		return nil, fmt.Errorf("release signature key %s is %w", opts.KeyFile, err)
+		return nil, fmt.Errorf("release signature key %s %w", opts.KeyFile, err)
 	}
 	return &Verifier{opts: opts, keys: keys, keySource: "the key in " + opts.KeyFile}, nil
 }

@@ -53,7 +53,7 @@ func ReadKeys(data []byte) (openpgp.EntityList, error) {
 		keys, err = openpgp.ReadKeyRing(bytes.NewReader(data))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("not an OpenPGP public key (gpg --export --armor writes one): %w", err)
+		return nil, fmt.Errorf("is not an OpenPGP public key (gpg --export --armor writes one): %w", err)
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("holds no OpenPGP public key; export one with gpg --export --armor")
