@@ -89,8 +89,9 @@ and GRAPH_DATA_URL_OVERRIDE, the graph-data tarball for graph: true.`,
 	f.BoolVar(&v2, "v2", false, "accepted for oc-mirror compatibility; ignored")
 	// oc-mirror users type -v2 (one dash): pflag reads that as -v with "2".
 	f.StringP("oc-mirror-v", "v", "", "accepted for oc-mirror compatibility (-v2); ignored")
-	f.BoolVar(&secure, "secure-policy", false, "verify source images against the containers signature policy (--policy, default ~/.config/containers/policy.json, then /etc/containers/policy.json): sigstoreSigned requirements need a cosign signature by one of its keys; an image that fails is not mirrored")
+	f.BoolVar(&secure, "secure-policy", false, "verify source images against the containers signature policy (--policy, default ~/.config/containers/policy.json, then /etc/containers/policy.json): sigstoreSigned requirements need a cosign signature by one of its keys, signedBy ones a GPG signature from the lookaside server --registries.d names; an image that fails is not mirrored")
 	f.StringVar(&o.PolicyPath, "policy", "", "containers-policy.json for --secure-policy")
+	f.StringVar(&o.RegistriesD, "registries.d", "", "containers-registries.d `DIR` naming the lookaside servers of signedBy signatures (default ~/.config/containers/registries.d, else /etc/containers/registries.d)")
 	f.BoolVar(&strict, "strict-archive", false, "accepted for oc-mirror compatibility; chunks never exceed archiveSize")
 	f.StringVar(&cacheDir, "cache-dir", "", "accepted for oc-mirror compatibility; Ferry keeps no cache")
 	f.Uint16VarP(&port, "port", "p", 55000, "accepted for oc-mirror compatibility; Ferry runs no local registry")

@@ -39,7 +39,6 @@ var ignoredFlags = map[string]string{
 	"v2":                    "Ferry is oc-mirror v2 only",
 	"cpu-prof":              "use --cpu-profile",
 	"mem-prof":              "not supported",
-	"registries.d":          "signature storage comes from the image set",
 	"strict-archive":        "archive chunks never exceed archiveSize",
 	"rootless-storage-path": "Ferry uses no containers storage",
 	"quiet":                 "",
@@ -68,7 +67,7 @@ func (c *ocFlags) registerPersistent(f *pflag.FlagSet) {
 	f.UintVar(&c.parallelImages, "parallel-images", 4, "Indicates the number of images mirrored in parallel")
 	f.Bool("cpu-prof", false, "Enable CPU profiling")
 	f.Bool("mem-prof", false, "Enable Memory profiling")
-	f.String("registries.d", "", "use registry configuration files in `DIR` (e.g. for container signature storage)")
+	f.StringVar(&c.o.RegistriesD, "registries.d", "", "use registry configuration files in `DIR` (e.g. for container signature storage)")
 	f.StringVar(&c.o.PolicyPath, "policy", "", "Path to a trust policy file (containers-policy.json), used with --secure-policy")
 	f.StringVar(&c.o.AuthFile, "authfile", os.Getenv("REGISTRY_AUTH_FILE"), "path of the authentication file. Default is ${XDG_RUNTIME_DIR}/containers/auth.json")
 	f.IntVar(&c.retryTimes, "retry-times", 5, "the number of times to possibly retry")

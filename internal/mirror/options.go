@@ -87,6 +87,10 @@ type Options struct {
 	// before copying it; an image that fails is not mirrored.
 	SecurePolicy bool
 	PolicyPath   string
+	// RegistriesD is the containers-registries.d directory naming the
+	// lookaside servers of signedBy requirements (default: the user's,
+	// else /etc/containers/registries.d).
+	RegistriesD string
 	// LogName is the log file's name in working-dir/logs; {time} is
 	// replaced by the run's time stamp. Default ferry-mirror.log.
 	LogName string

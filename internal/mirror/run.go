@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferry-mirror/ferry/internal/clusterresources"
 	"github.com/ferry-mirror/ferry/internal/imageset"
+	"github.com/ferry-mirror/ferry/internal/lookaside"
 	"github.com/ferry-mirror/ferry/internal/plan"
 	"github.com/ferry-mirror/ferry/internal/policy"
 	"github.com/ferry-mirror/ferry/internal/transfer"
@@ -34,6 +35,7 @@ type run struct {
 	cfgBytes []byte
 	rel      *releaseRun
 	policy   *policy.Policy
+	sigstore *lookaside.Config // lookaside servers, for signedBy
 	// dst is the destination registry (m2m, d2m), for the run report.
 	dst *transfer.Registry
 }
@@ -85,6 +87,11 @@ func Run(ctx context.Context, o Options) error {
 	if o.SecurePolicy {
 		if r.policy, err = loadPolicy(o.PolicyPath); err != nil {
 			return err
+		}
+		if o.RegistriesD != "" || r.policy.HasSignedBy() {
+			if r.sigstore, err = lookaside.Load(o.RegistriesD); err != nil {
+				return err
+			}
 		}
 		if o.Mode == DiskToMirror {
 			r.log.Warn("--secure-policy checks images when they are read from their source registries (m2m, m2d); disk to mirror pushes what the archive holds unchecked")

@@ -40,19 +40,28 @@ func (r *run) checkPolicy(ctx context.Context, src *transfer.Registries, im plan
 	if rest := strings.TrimPrefix(im.Source, im.SourceRepo); strings.HasPrefix(rest, ":") {
 		target.Tag = rest[1:]
 	}
-	var sigs []policy.Signature
-	if r.policy.NeedsSignatures() {
+	var sigs policy.Signatures
+	cosign, simple := r.policy.Needs(target)
+	if cosign {
 		var err error
-		if sigs, err = cosignSignatures(ctx, src, im); err != nil {
+		if sigs.Cosign, err = cosignSignatures(ctx, src, im); err != nil {
 			return fmt.Errorf("read the signatures of %s: %w", target, err)
 		}
+	}
+	if simple && r.sigstore != nil {
+		var err error
+		if sigs.Simple, err = r.sigstore.Fetch(ctx, target.Repo, target.Tag, target.Digest); err != nil {
+			r.stats.ImagesFailed.Add(1)
+			return fmt.Errorf("refused by --secure-policy: read the GPG signatures of %s: %w", target, err)
+		}
+		sigs.Where = r.sigstore.Where()
 	}
 	if err := r.policy.Check(target, sigs); err != nil {
 		r.stats.ImagesFailed.Add(1)
 		r.log.Warn("refused by --secure-policy, not mirrored", "image", target.String(), "error", err)
 		return fmt.Errorf("refused by --secure-policy: %w", err)
 	}
-	r.log.Debug("signature policy accepts", "image", target.String(), "signatures", len(sigs))
+	r.log.Debug("signature policy accepts", "image", target.String(), "cosign signatures", len(sigs.Cosign), "GPG signatures", len(sigs.Simple))
 	return nil
 }
 

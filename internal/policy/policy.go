@@ -2,9 +2,11 @@
 // (containers-policy.json(5)) before they are mirrored, as oc-mirror's
 // --secure-policy does: sigstoreSigned requirements are verified against
 // cosign signatures (the sha256-<hex>.sig tag next to the image) with
-// sigstore's verifiers; insecureAcceptAnything and reject apply as
-// written. Other requirement types are refused when the file is read, so
-// a policy is never half applied.
+// sigstore's verifiers; signedBy (GPGKeys) requirements against simple
+// signatures from the lookaside server registries.d names, with
+// internal/simplesign; insecureAcceptAnything and reject apply as
+// written. What Ferry cannot verify (keyless sigstore, other key types)
+// is refused when the file is read, so a policy is never half applied.
 package policy
 
 import (
@@ -18,17 +20,19 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/ferry-mirror/ferry/internal/simplesign"
 )
 
 // Policy is a parsed containers-policy.json, for the docker transport.
 type Policy struct {
-	file    string
-	def     []requirement
-	scopes  map[string][]requirement
-	anySigs bool
+	file   string
+	def    []requirement
+	scopes map[string][]requirement
 }
 
 type requirement struct {
@@ -38,18 +42,22 @@ type requirement struct {
 	KeyData        string    `json:"keyData"`
 	KeyDatas       []string  `json:"keyDatas"`
 	SignedIdentity *identity `json:"signedIdentity"`
+	// KeyType is signedBy's; only GPGKeys is defined.
+	KeyType string `json:"keyType"`
 	// Present only to be refused: Ferry verifies public keys alone.
 	Fulcio       json.RawMessage `json:"fulcio"`
 	RekorKeyPath string          `json:"rekorPublicKeyPath"`
-	KeyType      string          `json:"keyType"`
 
-	verifiers []signature.Verifier
+	verifiers []signature.Verifier // sigstoreSigned
+	gpgKeys   openpgp.EntityList   // signedBy
 }
 
 type identity struct {
 	Type             string `json:"type"`
 	DockerReference  string `json:"dockerReference"`
 	DockerRepository string `json:"dockerRepository"`
+	Prefix           string `json:"prefix"`
+	SignedPrefix     string `json:"signedPrefix"`
 }
 
 type file struct {
@@ -131,20 +139,30 @@ func (p *Policy) check(reqs []requirement, where, base string) ([]requirement, e
 				}
 				r.verifiers = append(r.verifiers, v)
 			}
-			if id := r.SignedIdentity; id != nil {
-				switch id.Type {
-				case "matchRepoDigestOrExact", "matchRepository", "matchExact":
-				case "exactRepository":
-					if id.DockerRepository == "" {
-						return nil, fmt.Errorf("%s: signedIdentity exactRepository needs dockerRepository", at)
-					}
-				default:
-					return nil, fmt.Errorf("%s: signedIdentity type %q is not supported; use matchRepoDigestOrExact, matchRepository, matchExact or exactRepository", at, id.Type)
-				}
+			if err := r.SignedIdentity.check(); err != nil {
+				return nil, fmt.Errorf("%s: %w", at, err)
 			}
-			p.anySigs = true
 		case "signedBy":
-			return nil, fmt.Errorf("%s: signedBy (GPG simple signing) is not supported by Ferry's --secure-policy; use sigstoreSigned with the cosign public key", at)
+			if r.KeyType != "GPGKeys" {
+				return nil, fmt.Errorf("%s: signedBy keyType %q is not supported; containers-policy.json(5) defines \"GPGKeys\"", at, r.KeyType)
+			}
+			keys, err := r.keys(base)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", at, err)
+			}
+			if len(keys) == 0 {
+				return nil, fmt.Errorf("%s: signedBy needs keyPath, keyPaths or keyData (an OpenPGP public key, as gpg --export writes)", at)
+			}
+			for _, k := range keys {
+				ring, err := simplesign.ReadKeys(k.pem)
+				if err != nil {
+					return nil, fmt.Errorf("%s: GPG key %s %w", at, k.name, err)
+				}
+				r.gpgKeys = append(r.gpgKeys, ring...)
+			}
+			if err := r.SignedIdentity.check(); err != nil {
+				return nil, fmt.Errorf("%s: %w", at, err)
+			}
 		default:
 			return nil, fmt.Errorf("%s: unknown requirement type %q; containers-policy.json(5) has insecureAcceptAnything, reject, signedBy and sigstoreSigned", at, r.Type)
 		}
@@ -185,9 +203,63 @@ func (r *requirement) keys(base string) ([]key, error) {
 	return ks, nil
 }
 
-// NeedsSignatures reports whether any requirement verifies signatures, so
-// callers fetch them only then.
-func (p *Policy) NeedsSignatures() bool { return p.anySigs }
+func (id *identity) check() error {
+	if id == nil {
+		return nil
+	}
+	switch id.Type {
+	case "matchRepoDigestOrExact", "matchRepository", "matchExact":
+	case "exactReference":
+		if id.DockerReference == "" {
+			return errors.New("signedIdentity exactReference needs dockerReference")
+		}
+	case "exactRepository":
+		if id.DockerRepository == "" {
+			return errors.New("signedIdentity exactRepository needs dockerRepository")
+		}
+	case "remapIdentity":
+		if id.Prefix == "" || id.SignedPrefix == "" {
+			return errors.New("signedIdentity remapIdentity needs prefix and signedPrefix")
+		}
+	default:
+		return fmt.Errorf("signedIdentity type %q is not supported; use matchRepoDigestOrExact, matchRepository, matchExact, exactReference, exactRepository or remapIdentity", id.Type)
+	}
+	return nil
+}
+
+// HasSignedBy reports whether any requirement is signedBy, so callers
+// read registries.d only then.
+func (p *Policy) HasSignedBy() bool {
+	for _, reqs := range p.scopes {
+		for _, r := range reqs {
+			if r.Type == "signedBy" {
+				return true
+			}
+		}
+	}
+	for _, r := range p.def {
+		if r.Type == "signedBy" {
+			return true
+		}
+	}
+	return false
+}
+
+// Needs reports which signatures checking im reads, so callers fetch
+// them only then: cosign ones (sigstoreSigned) and simple ones from the
+// lookaside (signedBy).
+func (p *Policy) Needs(im Image) (cosign, simple bool) {
+	_, reqs := p.requirementsFor(im)
+	for _, r := range reqs {
+		switch r.Type {
+		case "sigstoreSigned":
+			cosign = true
+		case "signedBy":
+			simple = true
+		}
+	}
+	return cosign, simple
+}
 
 // Image is what is checked: the source repository (host/path), the tag
 // it was asked by ("" for a digest), and the digest it resolved to.
@@ -209,6 +281,15 @@ func (im Image) String() string {
 type Signature struct {
 	Payload []byte
 	Base64  string
+}
+
+// Signatures are what an image's requirements are checked with.
+type Signatures struct {
+	Cosign []Signature
+	// Simple are OpenPGP signed messages from the lookaside, raw.
+	Simple [][]byte
+	// Where says where Simple came from, for messages.
+	Where string
 }
 
 // requirementsFor finds the most specific scope for im, as
@@ -249,7 +330,7 @@ func (p *Policy) requirementsFor(im Image) (string, []requirement) {
 
 // Check returns nil when im satisfies the policy with sigs, or an error
 // saying which requirement failed and why.
-func (p *Policy) Check(im Image, sigs []Signature) error {
+func (p *Policy) Check(im Image, sigs Signatures) error {
 	scope, reqs := p.requirementsFor(im)
 	for _, r := range reqs {
 		switch r.Type {
@@ -257,7 +338,11 @@ func (p *Policy) Check(im Image, sigs []Signature) error {
 		case "reject":
 			return fmt.Errorf("signature policy %s rejects %s (scope %s)", p.file, im, scope)
 		case "sigstoreSigned":
-			if err := r.verify(im, sigs); err != nil {
+			if err := r.verify(im, sigs.Cosign); err != nil {
+				return fmt.Errorf("signature policy %s (scope %s): %s: %w", p.file, scope, im, err)
+			}
+		case "signedBy":
+			if err := r.verifySimple(im, sigs); err != nil {
 				return fmt.Errorf("signature policy %s (scope %s): %s: %w", p.file, scope, im, err)
 			}
 		}
@@ -321,6 +406,32 @@ func (r requirement) verify(im Image, sigs []Signature) error {
 	return fmt.Errorf("no valid sigstore signature: %s", strings.Join(why, "; "))
 }
 
+func (r requirement) verifySimple(im Image, sigs Signatures) error {
+	if len(sigs.Simple) == 0 {
+		return fmt.Errorf("no simple signature (GPG) at the lookaside (%s)", sigs.Where)
+	}
+	var why []string
+	for i, s := range sigs.Simple {
+		c, err := simplesign.Open(s, r.gpgKeys)
+		var unknown *simplesign.UnknownKeyError
+		switch {
+		case errors.As(err, &unknown):
+			why = append(why, fmt.Sprintf("signature-%d is signed by key %s, not one of the policy's GPG keys (fingerprints %s)", i+1, unknown.KeyID, strings.Join(simplesign.Fingerprints(r.gpgKeys), ", ")))
+		case err != nil:
+			why = append(why, fmt.Sprintf("signature-%d: %v", i+1, err))
+		case c.Digest != im.Digest.String():
+			why = append(why, fmt.Sprintf("signature-%d is for digest %s", i+1, c.Digest))
+		default:
+			if err := r.identityMatches(im, c.DockerReference); err != nil {
+				why = append(why, fmt.Sprintf("signature-%d: %v", i+1, err))
+				continue
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no valid GPG signature: %s", strings.Join(why, "; "))
+}
+
 func (r requirement) identityMatches(im Image, signed string) error {
 	typ := "matchRepoDigestOrExact"
 	if r.SignedIdentity != nil {
@@ -332,6 +443,22 @@ func (r requirement) identityMatches(im Image, signed string) error {
 	}
 	signedRepo, _, _ = strings.Cut(signedRepo, "@")
 	switch typ {
+	case "exactReference":
+		if signed == r.SignedIdentity.DockerReference {
+			return nil
+		}
+	case "remapIdentity":
+		id := r.SignedIdentity
+		if repo, ok := remap(im.Repo, id.Prefix, id.SignedPrefix); ok {
+			mapped := Image{Repo: repo, Tag: im.Tag, Digest: im.Digest}
+			if im.Tag == "" && signedRepo == mapped.Repo || signed == mapped.String() {
+				return nil
+			}
+			break
+		}
+		if im.Tag == "" && signedRepo == im.Repo || signed == im.String() {
+			return nil
+		}
 	case "matchRepository":
 		if signedRepo == im.Repo {
 			return nil
@@ -350,4 +477,16 @@ func (r requirement) identityMatches(im Image, signed string) error {
 		}
 	}
 	return fmt.Errorf("a signature names %q, which %s does not accept for %s", signed, typ, im)
+}
+
+// remap replaces prefix by signedPrefix in repo when prefix names repo or
+// one of its namespaces (whole path elements only), as remapIdentity does.
+func remap(repo, prefix, signedPrefix string) (string, bool) {
+	if repo == prefix {
+		return signedPrefix, true
+	}
+	if rest, ok := strings.CutPrefix(repo, prefix+"/"); ok {
+		return signedPrefix + "/" + rest, true
+	}
+	return "", false
 }

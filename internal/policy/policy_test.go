@@ -44,7 +44,7 @@ func TestScopes(t *testing.T) {
 		{Image{Repo: "registry.lan:5000/x", Tag: "1", Digest: d}, true},
 		{Image{Repo: "docker.io/library/busybox", Tag: "1", Digest: d}, false},
 	} {
-		err := pol.Check(c.im, nil)
+		err := pol.Check(c.im, Signatures{})
 		if (err == nil) != c.accept {
 			t.Errorf("%s: accepted %v, want %v (%v)", c.im, err == nil, c.accept, err)
 		}

@@ -2,6 +2,8 @@ package release
 
 import (
 	"testing"
+
+	"github.com/ferry-mirror/ferry/internal/simplesign"
 )
 
 // FuzzParseGraph feeds arbitrary documents to the graph parser and walks
@@ -52,7 +54,7 @@ func FuzzVerify(f *testing.F) {
 		f.Fatal(err)
 	}
 	d := hashOf("4.16.3")
-	f.Add(sign(f, key, atomicDocument(d, "q.example/r:4.16.3-x86_64", atomicSignatureType)))
+	f.Add(sign(f, key, atomicDocument(d, "q.example/r:4.16.3-x86_64", simplesign.AtomicType)))
 	f.Add([]byte("-----BEGIN PGP MESSAGE-----\n\n-----END PGP MESSAGE-----\n"))
 	f.Fuzz(func(t *testing.T, sig []byte) {
 		c, err := v.Verify(sig, d)

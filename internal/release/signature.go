@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -16,8 +14,9 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/ferry-mirror/ferry/internal/simplesign"
 )
 
 // DefaultSignatureURL is where Red Hat publishes release signatures, as
@@ -40,9 +39,6 @@ func BuiltinKeys() (openpgp.EntityList, error) {
 	}
 	return keys, nil
 }
-
-// atomicSignatureType is critical.type of a release signature document.
-const atomicSignatureType = "atomic container signature"
 
 // maxSignatures bounds how many signature-N files are fetched per release;
 // servers publish one or two.
@@ -112,17 +108,13 @@ func NewVerifier(opts SignatureOptions) (*Verifier, error) {
 		}
 		return &Verifier{opts: opts, keys: keys, keySource: "the built-in Red Hat release keys"}, nil
 	}
-	f, err := os.Open(opts.KeyFile)
+	data, err := os.ReadFile(opts.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("release signature key: %w; %s", err, signatureAdvice)
 	}
-	defer f.Close()
-	keys, err := openpgp.ReadArmoredKeyRing(f)
+	keys, err := simplesign.ReadKeys(data)
 	if err != nil {
-		return nil, fmt.Errorf("release signature key %s is not an armored OpenPGP public key (gpg --export --armor writes one): %w", opts.KeyFile, err)
-	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("release signature key %s holds no public key; export one with gpg --export --armor", opts.KeyFile)
+		return nil, fmt.Errorf("release signature key %s %w", opts.KeyFile, err)
 	}
 	return &Verifier{opts: opts, keys: keys, keySource: "the key in " + opts.KeyFile}, nil
 }
@@ -134,13 +126,7 @@ func (v *Verifier) Fingerprints() []string {
 }
 
 // Fingerprints lists the primary key fingerprints of keys.
-func Fingerprints(keys openpgp.EntityList) []string {
-	out := make([]string, 0, len(keys))
-	for _, e := range keys {
-		out = append(out, fmt.Sprintf("%X", e.PrimaryKey.Fingerprint))
-	}
-	return out
-}
+func Fingerprints(keys openpgp.EntityList) []string { return simplesign.Fingerprints(keys) }
 
 // KeySource says which keys verify: the built-in ones or a file.
 func (v *Verifier) KeySource() string { return v.keySource }
@@ -219,50 +205,20 @@ func (v *Verifier) FetchAndVerify(ctx context.Context, d v1.Hash) (*Signed, erro
 // Verify checks that sig is an OpenPGP-signed atomic container signature
 // by a key of the keyring, for the manifest digest d.
 func (v *Verifier) Verify(sig []byte, d v1.Hash) (*Claim, error) {
-	md, err := openpgp.ReadMessage(bytes.NewReader(sig), v.keys, nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("release %s: the signature is not an OpenPGP signed message: %w", d, err)
-	}
-	if !md.IsSigned {
-		return nil, fmt.Errorf("release %s: the signature document is not signed", d)
-	}
-	// The signature is checked only once the body is read to its end, so
-	// a document over the limit is refused rather than cut short.
-	const maxDocument = 1 << 20
-	body, err := io.ReadAll(io.LimitReader(md.UnverifiedBody, maxDocument+1))
-	if err != nil && md.SignatureError == nil {
-		return nil, fmt.Errorf("release %s: reading the signed document: %w", d, err)
-	}
-	if len(body) > maxDocument {
-		return nil, fmt.Errorf("release %s: the signed document is larger than 1 MiB; it is not a release signature", d)
-	}
-	keyID := fmt.Sprintf("%016X", md.SignedByKeyId)
-	if md.SignedBy == nil || errors.Is(md.SignatureError, pgperrors.ErrUnknownIssuer) {
+	c, err := simplesign.Open(sig, v.keys)
+	var unknown *simplesign.UnknownKeyError
+	if errors.As(err, &unknown) {
 		return nil, fmt.Errorf("release %s is signed by key %s, which is not one of %s (fingerprints %s); %s",
-			d, keyID, v.keySource, strings.Join(v.Fingerprints(), ", "), signatureAdvice)
+			d, unknown.KeyID, v.keySource, strings.Join(v.Fingerprints(), ", "), signatureAdvice)
 	}
-	if md.SignatureError != nil {
-		return nil, fmt.Errorf("release %s: bad signature by key %s: %w; %s", d, keyID, md.SignatureError, signatureAdvice)
+	if errors.Is(err, simplesign.ErrBadSignature) {
+		return nil, fmt.Errorf("release %s: %w; %s", d, err, signatureAdvice)
 	}
-	var doc struct {
-		Critical struct {
-			Type  string `json:"type"`
-			Image struct {
-				Digest string `json:"docker-manifest-digest"`
-			} `json:"image"`
-			Identity struct {
-				Reference string `json:"docker-reference"`
-			} `json:"identity"`
-		} `json:"critical"`
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", d, err)
 	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, fmt.Errorf("release %s: the signed document is not JSON: %w", d, err)
+	if c.Digest != d.String() {
+		return nil, fmt.Errorf("release %s: the signature is for %s, another image; the signature server or the release reference is wrong", d, c.Digest)
 	}
-	if doc.Critical.Type != atomicSignatureType {
-		return nil, fmt.Errorf("release %s: the signed document has critical.type %q, want %q", d, doc.Critical.Type, atomicSignatureType)
-	}
-	if doc.Critical.Image.Digest != d.String() {
-		return nil, fmt.Errorf("release %s: the signature is for %s, another image; the signature server or the release reference is wrong", d, doc.Critical.Image.Digest)
-	}
-	return &Claim{DockerReference: doc.Critical.Identity.Reference, Digest: d, KeyID: keyID}, nil
+	return &Claim{DockerReference: c.DockerReference, Digest: d, KeyID: c.KeyID}, nil
 }

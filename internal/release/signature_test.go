@@ -24,6 +24,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ferry-mirror/ferry/internal/simplesign"
 	"github.com/ferry-mirror/ferry/internal/testenv"
 )
 
@@ -189,11 +190,11 @@ func TestFetchAndVerify(t *testing.T) {
 	srv := startSignatureServer(t)
 	good, multi, unsigned, foreign := hashOf("4.16.3"), hashOf("4.16.4"), hashOf("4.16.5"), hashOf("4.17.0")
 	ref := "quay.example/ocp-release:4.16.3-x86_64"
-	srv.put("/pub/sigs", good, 1, sign(t, trusted, atomicDocument(good, ref, atomicSignatureType)))
+	srv.put("/pub/sigs", good, 1, sign(t, trusted, atomicDocument(good, ref, simplesign.AtomicType)))
 	// Two signatures, one by a key we do not trust: the trusted one is kept.
-	srv.put("/pub/sigs", multi, 1, sign(t, other, atomicDocument(multi, ref, atomicSignatureType)))
-	srv.put("/pub/sigs", multi, 2, sign(t, trusted, atomicDocument(multi, ref, atomicSignatureType)))
-	srv.put("/pub/sigs", foreign, 1, sign(t, other, atomicDocument(foreign, ref, atomicSignatureType)))
+	srv.put("/pub/sigs", multi, 1, sign(t, other, atomicDocument(multi, ref, simplesign.AtomicType)))
+	srv.put("/pub/sigs", multi, 2, sign(t, trusted, atomicDocument(multi, ref, simplesign.AtomicType)))
+	srv.put("/pub/sigs", foreign, 1, sign(t, other, atomicDocument(foreign, ref, simplesign.AtomicType)))
 
 	// OCP_SIGNATURE_URL is written with a trailing slash by oc-mirror users.
 	env := map[string]string{"OCP_SIGNATURE_URL": srv.URL + "/pub/sigs/", "OCP_SIGNATURE_VERIFICATION_PK": writePublicKey(t, trusted)}
@@ -321,7 +322,7 @@ func TestNoKeyFileUsesBuiltinKeys(t *testing.T) {
 		t.Fatalf("verifier keys %v, want the built-in %v", v.Fingerprints(), redHatFingerprints)
 	}
 	d := hashOf("release 4.16.3")
-	_, err = v.Verify(sign(t, newKey(t, "Other"), atomicDocument(d, "q.example/r:4.16.3-x86_64", atomicSignatureType)), d)
+	_, err = v.Verify(sign(t, newKey(t, "Other"), atomicDocument(d, "q.example/r:4.16.3-x86_64", simplesign.AtomicType)), d)
 	if err == nil {
 		t.Fatal("a signature by a key that is not Red Hat's was accepted")
 	}
@@ -340,7 +341,7 @@ func TestNewVerifierBadKeyFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "key.asc")
 	os.WriteFile(p, []byte("not a key"), 0o644)
 	_, err = NewVerifier(SignatureOptions{KeyFile: p})
-	if err == nil || !strings.Contains(err.Error(), "is not an armored OpenPGP public key") {
+	if err == nil || !strings.Contains(err.Error(), "is not an OpenPGP public key") {
 		t.Fatalf("err %v", err)
 	}
 	_, err = NewVerifier(SignatureOptions{BaseURL: "mirror.example/sigs", KeyFile: p})
@@ -358,8 +359,8 @@ func TestNewVerifierBadKeyFile(t *testing.T) {
 func TestSignatureConfigMapVerifiesWithGPG(t *testing.T) {
 	key := newKey(t, "Release")
 	d1, d2 := hashOf("4.16.3"), hashOf("4.16.4")
-	sig1 := sign(t, key, atomicDocument(d1, "q.example/r:4.16.3-x86_64", atomicSignatureType))
-	sig2 := sign(t, key, atomicDocument(d2, "q.example/r:4.16.4-x86_64", atomicSignatureType))
+	sig1 := sign(t, key, atomicDocument(d1, "q.example/r:4.16.3-x86_64", simplesign.AtomicType))
+	sig2 := sign(t, key, atomicDocument(d2, "q.example/r:4.16.4-x86_64", simplesign.AtomicType))
 	out, err := SignatureConfigMaps([]Signed{{Digest: d2, Signatures: [][]byte{sig2}}, {Digest: d1, Signatures: [][]byte{sig1}}})
 	if err != nil {
 		t.Fatal(err)
@@ -414,7 +415,7 @@ func TestVerifyGPGMadeSignature(t *testing.T) {
 	os.WriteFile(keyFile, pub, 0o644)
 
 	d := hashOf("4.17.2")
-	sig := run(atomicDocument(d, "q.example/r:4.17.2-x86_64", atomicSignatureType), "--sign", "--compress-level", "6")
+	sig := run(atomicDocument(d, "q.example/r:4.17.2-x86_64", simplesign.AtomicType), "--sign", "--compress-level", "6")
 	v, err := NewVerifier(SignatureOptions{KeyFile: keyFile})
 	if err != nil {
 		t.Fatal(err)

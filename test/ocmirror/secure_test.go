@@ -166,7 +166,7 @@ mirror:
 	for _, bad := range []struct{ body, want string }{
 		{`{"default": [{"type": "reject"}`, "does not parse"},
 		{`{"default": [{"type": "sigstoreSigned"}]}`, "needs keyPath"},
-		{`{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "k.gpg"}]}`, "signedBy"},
+		{`{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "k.gpg"}]}`, "k.gpg"},
 		{`{"default": [{"type": "sigstoreSigned", "keyPath": "missing.pub"}]}`, "missing.pub"},
 	} {
 		p := writeFile(t, filepath.Join(t.TempDir(), "policy.json"), bad.body)
