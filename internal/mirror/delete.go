@@ -127,7 +127,7 @@ func GenerateDelete(ctx context.Context, o DeleteOptions) error {
 		return err
 	}
 	r.log.Info("resolving what to delete", "requests", len(pl.reqs))
-	p, _, err := pl.b.Build(ctx, pl.reqs)
+	p, err := pl.b.Build(ctx, pl.reqs)
 	if err != nil {
 		return fmt.Errorf("resolve the images to delete: %w", err)
 	}

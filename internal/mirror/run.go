@@ -152,6 +152,9 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 		}
 		cs = append(cs, plan.Helm{Config: m.Helm, Client: plan.NewHelmClient(ro.Keychain, !r.o.SrcTLSVerify), Src: src, Sandbox: r.o.HelmSandbox, Log: r.log})
 	}
+	if p.Graph {
+		cs = append(cs, r.graphCollector(src))
+	}
 	if len(cs) == 0 {
 		return nil, fmt.Errorf("%s: nothing to mirror: the mirror section lists no platform releases, operators, additionalImages or helm charts", r.o.ConfigPath)
 	}
@@ -191,32 +194,20 @@ func (r *run) newPlanner(ctx context.Context) (*planner, error) {
 		return nil, err
 	}
 	var reqs []plan.Request
-	for _, c := range cs {
-		rs, err := c.Collect(ctx)
-		if err != nil {
-			return nil, sectionError(fmt.Sprintf("collect %s: %v", c.Section(), err), "", map[string]bool{c.Section(): true})
-		}
-		reqs = append(reqs, rs...)
-	}
 	var generated []plan.Generated
 	var ops *plan.Operators
 	for _, c := range cs {
-		switch c := c.(type) {
-		case *plan.Operators:
-			ops = c
-			generated = append(generated, c.Generated...)
-		case *plan.Additional:
-			generated = append(generated, c.Generated...)
-		}
-	}
-	if r.cfg.Mirror.Platform.Graph {
-		g, err := r.graphImage(ctx, src)
+		got, err := c.Collect(ctx)
 		if err != nil {
-			return nil, sectionError(fmt.Sprintf("graph image: %v", err), "", map[string]bool{plan.SectionRelease: true})
+			return nil, sectionError(fmt.Sprintf("collect %s: %v", c.Section(), err), "", map[string]bool{c.Section(): true})
 		}
-		generated = append(generated, g)
+		reqs = append(reqs, got.Requests...)
+		generated = append(generated, got.Generated...)
+		if o, ok := c.(*plan.Operators); ok {
+			ops = o // its Users name the bundles a missing image breaks
+		}
 	}
-	b := &plan.Builder{Src: src, Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, DigestTags: !r.o.NoDigestTags, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log, Generated: generated}
+	b := &plan.Builder{Src: plan.Registries(src), Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, DigestTags: !r.o.NoDigestTags, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log, Generated: generated}
 	return &planner{b: b, reqs: reqs, ops: ops, reg: src, src: generatedSource{dir: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")), next: src}}, nil
 }
 
@@ -224,7 +215,7 @@ func (r *run) newPlanner(ctx context.Context) (*planner, error) {
 // Resolved hook, when set, sees each image before build returns.
 func (r *run) build(ctx context.Context, pl *planner) (*plan.Plan, error) {
 	r.log.Info("collecting images", "requests", len(pl.reqs))
-	p, _, err := pl.b.Build(ctx, pl.reqs)
+	p, err := pl.b.Build(ctx, pl.reqs)
 	if err != nil {
 		return nil, fmt.Errorf("collect images: %w", err)
 	}

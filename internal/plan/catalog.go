@@ -25,9 +25,8 @@ type Operators struct {
 	Blobs     BlobDir
 	Log       *slog.Logger
 
-	// Generated holds the rebuilt catalog images after Collect, for the
-	// Builder.
-	Generated []Generated
+	// generated holds the catalog images built so far by Collect.
+	generated []Generated
 	// Users maps an image reference to the bundles needing it, so a
 	// missing image can be reported with the bundles it breaks.
 	Users map[string][]catalog.ImageUser
@@ -41,20 +40,21 @@ func (*Operators) Section() string { return SectionOperator }
 // package the catalog cannot satisfy (unknown, or an unknown channel)
 // becomes a failed request naming what the catalog has, and the rest of
 // the catalog is mirrored.
-func (o *Operators) Collect(ctx context.Context) ([]Request, error) {
+func (o *Operators) Collect(ctx context.Context) (Collected, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	o.Users = map[string][]catalog.ImageUser{}
+	o.generated = nil
 	var reqs []Request
 	for _, op := range o.Operators {
 		rs, err := o.collectOne(ctx, op)
 		if err != nil {
-			return nil, err
+			return Collected{}, err
 		}
 		reqs = append(reqs, rs...)
 	}
-	return reqs, nil
+	return Collected{Requests: reqs, Generated: o.generated}, nil
 }
 
 // sourceImage is a catalog image as read for the run.
@@ -137,7 +137,7 @@ func (o *Operators) collectOne(ctx context.Context, op imageset.Operator) ([]Req
 	if _, err := CatalogResourceName(destRepo, destTag); err != nil { // fail now, not after the copy
 		return nil, err
 	}
-	o.Generated = append(o.Generated, Generated{
+	o.generated = append(o.generated, Generated{
 		Section: SectionOperator, Name: catalogImageName(op.Catalog, res.Unchanged), Origin: catalogOrigin(op.Catalog), BaseRepo: si.repo,
 		DestRepo: destRepo, DestTag: destTag, Manifest: m, Children: children,
 	})

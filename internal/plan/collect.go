@@ -30,10 +30,18 @@ type Request struct {
 	Failed string
 }
 
+// Collected is what a collector found: the images to resolve against the
+// source registries and the images Ferry built, which the plan takes as
+// they are.
+type Collected struct {
+	Requests  []Request
+	Generated []Generated
+}
+
 // Collector turns one section of the configuration into requests.
 type Collector interface {
 	Section() string
-	Collect(ctx context.Context) ([]Request, error)
+	Collect(ctx context.Context) (Collected, error)
 }
 
 // Additional collects mirror.additionalImages (docker:// already dropped by
@@ -43,29 +51,26 @@ type Collector interface {
 type Additional struct {
 	Images []imageset.AdditionalImage
 	Blobs  BlobDir
-	// Generated, filled by Collect, are the images read from OCI layouts.
-	Generated []Generated
 }
 
 // Section implements Collector.
 func (*Additional) Section() string { return SectionAdditional }
 
 // Collect implements Collector.
-func (a *Additional) Collect(context.Context) ([]Request, error) {
-	reqs := make([]Request, 0, len(a.Images))
-	a.Generated = nil
+func (a *Additional) Collect(context.Context) (Collected, error) {
+	var out Collected
 	for _, im := range a.Images {
 		if dir, ok := strings.CutPrefix(im.Name, "oci://"); ok {
 			g, err := a.layout(dir, im)
 			if err != nil {
-				return nil, fmt.Errorf("additional image %s: %w", im.Name, err)
+				return Collected{}, fmt.Errorf("additional image %s: %w", im.Name, err)
 			}
-			a.Generated = append(a.Generated, g)
+			out.Generated = append(out.Generated, g)
 			continue
 		}
-		reqs = append(reqs, Request{Section: SectionAdditional, Name: im.Name, TargetRepo: im.TargetRepo, TargetTag: im.TargetTag, Platforms: im.Platforms})
+		out.Requests = append(out.Requests, Request{Section: SectionAdditional, Name: im.Name, TargetRepo: im.TargetRepo, TargetTag: im.TargetTag, Platforms: im.Platforms})
 	}
-	return reqs, nil
+	return out, nil
 }
 
 // layout reads the one image of an OCI layout folder and stores its blobs.
@@ -102,7 +107,7 @@ func (a *Additional) layout(dir string, im imageset.AdditionalImage) (Generated,
 
 // Builder resolves requests against source registries into a Plan.
 type Builder struct {
-	Src              *transfer.Registries
+	Src              Source
 	Blocked          []*regexp.Regexp
 	RemoveSignatures bool
 	// DigestTags tags each image configured by digest alone with
@@ -148,9 +153,9 @@ type resolvedImage struct {
 }
 
 // Build resolves every request. Images that cannot be resolved are listed
-// in Plan.Missing rather than failing the whole plan. The returned map
-// holds every manifest's bytes, for the copy.
-func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.Digest]transfer.Manifest, error) {
+// in Plan.Missing rather than failing the whole plan. Manifest gives the
+// bytes of every manifest it read, for the copy.
+func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, error) {
 	if b.Log == nil {
 		b.Log = slog.New(slog.DiscardHandler)
 	}
@@ -198,7 +203,7 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	seen := map[string]bool{}
 	synthSeen := map[digest.Digest]bool{}
@@ -225,11 +230,11 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 	}
 	for _, gen := range b.Generated {
 		if err := b.addGenerated(p, gen); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	p.finish(b.manifests, b.blobs)
-	return p, b.manifests, nil
+	return p, nil
 }
 
 // start hands img to Resolved the first time its key is seen.
@@ -285,7 +290,7 @@ func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Ma
 	if r.TargetTag != "" {
 		img.DestTag = r.TargetTag
 	}
-	reg, err := b.Src.Client(host)
+	reg, err := b.Src.Registry(host)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -340,7 +345,7 @@ func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Ma
 }
 
 // walk records m, its children and their blobs.
-func (b *Builder) walk(ctx context.Context, reg *transfer.Registry, path string, m transfer.Manifest) error {
+func (b *Builder) walk(ctx context.Context, reg Registry, path string, m transfer.Manifest) error {
 	// Parsed before it is recorded: a manifest that does not parse must
 	// fail every image that uses it, not just the first.
 	p, err := m.Parse()

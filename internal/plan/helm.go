@@ -42,7 +42,12 @@ func (Helm) Section() string { return SectionHelm }
 // something that is not there. A chart that does not load or render
 // fails that chart only: it becomes a failed request carrying Helm's
 // message (the errors file, exit bit 16) and the other charts mirror.
-func (h Helm) Collect(ctx context.Context) ([]Request, error) {
+func (h Helm) Collect(ctx context.Context) (Collected, error) {
+	reqs, err := h.requests(ctx)
+	return Collected{Requests: reqs}, err
+}
+
+func (h Helm) requests(ctx context.Context) ([]Request, error) {
 	log := h.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

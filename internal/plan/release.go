@@ -70,7 +70,12 @@ func Arches(p imageset.Platform) ([]release.Arch, error) {
 }
 
 // Collect implements Collector.
-func (c *Releases) Collect(ctx context.Context) ([]Request, error) {
+func (c *Releases) Collect(ctx context.Context) (Collected, error) {
+	reqs, err := c.requests(ctx)
+	return Collected{Requests: reqs}, err
+}
+
+func (c *Releases) requests(ctx context.Context) ([]Request, error) {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
