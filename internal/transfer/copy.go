@@ -355,16 +355,7 @@ func (e *Engine) upload(ctx context.Context, run *jobRun, src, dst string, b oci
 
 // retry runs f until it succeeds, fails for good, or runs out of tries.
 func (e *Engine) retry(ctx context.Context, f func() error) error {
-	for n := 0; ; n++ {
-		err := f()
-		if err == nil || n >= e.Retry.Times || !Temporary(err) || ctx.Err() != nil {
-			return err
-		}
-		e.Log.Warn("retrying", "attempt", n+1, "error", err)
-		if werr := e.Retry.wait(ctx, n); werr != nil {
-			return err
-		}
-	}
+	return e.Retry.Do(ctx, Temporary, func(n int, err error) { e.Log.Warn("retrying", "attempt", n+1, "error", err) }, f)
 }
 
 // Temporary reports whether err may go away on another try: network

@@ -252,17 +252,18 @@ func (r *Registry) HeadManifest(ctx context.Context, repo, ref string) (Descript
 // checked against the bytes received. A body cut short or corrupted is
 // fetched again, within the retry budget.
 func (r *Registry) GetManifest(ctx context.Context, repo, ref string) (Manifest, error) {
-	for n := 0; ; n++ {
-		m, err := r.getManifest(ctx, repo, ref)
+	var m Manifest
+	retryable := func(err error) bool {
 		var he *HTTPError // statuses were retried by the transport already
-		if err == nil || n >= r.opts.Retry.Times || !Temporary(err) || errors.As(err, &he) || ctx.Err() != nil {
-			return m, err
-		}
-		r.opts.Logger.Debug("retrying manifest", "repo", repo, "ref", ref, "error", err)
-		if werr := r.opts.Retry.wait(ctx, n); werr != nil {
-			return m, err
-		}
+		return Temporary(err) && !errors.As(err, &he)
 	}
+	err := r.opts.Retry.Do(ctx, retryable, func(_ int, err error) {
+		r.opts.Logger.Debug("retrying manifest", "repo", repo, "ref", ref, "error", err)
+	}, func() (err error) {
+		m, err = r.getManifest(ctx, repo, ref)
+		return err
+	})
+	return m, err
 }
 
 func (r *Registry) getManifest(ctx context.Context, repo, ref string) (Manifest, error) {
