@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
@@ -234,18 +233,13 @@ func (o *Operators) open(ctx context.Context, op imageset.Operator) (sourceImage
 	if dir, ok := strings.CutPrefix(op.Catalog, "oci://"); ok {
 		return openLayout(dir, op.Platforms)
 	}
-	named, err := reference.ParseNormalizedNamed(op.Catalog)
+	sr, err := splitRef(op.Catalog)
 	if err != nil {
 		return sourceImage{}, fmt.Errorf("not a valid image reference (use host/path:tag, host/path@sha256:..., or oci://<folder>): %w", err)
 	}
-	named = reference.TagNameOnly(named)
-	host, path := reference.Domain(named), reference.Path(named)
-	ref, tag := "", ""
-	switch n := named.(type) {
-	case reference.Canonical:
-		ref = n.Digest().String()
-	case reference.Tagged:
-		ref, tag = n.Tag(), n.Tag()
+	host, path, ref, tag := sr.host, sr.path, sr.ref, sr.tag
+	if sr.ref != sr.tag {
+		tag = "" // by digest: tagged from the mirrored digest
 	}
 	reg, err := o.Src.Client(host)
 	if err != nil {

@@ -264,26 +264,16 @@ func IsBlocked(blocked []*regexp.Regexp, names ...string) bool {
 }
 
 func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Manifest, bool, error) {
-	named, err := reference.ParseNormalizedNamed(r.Name)
+	sr, err := splitRef(r.Name)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("%q is not a valid image reference: %w", r.Name, err)
 	}
-	named = reference.TagNameOnly(named)
-	host, path := reference.Domain(named), reference.Path(named)
-	if IsBlocked(b.Blocked, r.Name, named.String(), named.Name()) {
+	host, path, ref := sr.host, sr.path, sr.ref
+	if IsBlocked(b.Blocked, r.Name, sr.named.String(), sr.named.Name()) {
 		return nil, nil, true, nil
 	}
-	img := &Image{Section: r.Section, Source: named.String(), SourceRepo: host + "/" + path, DestRepo: path}
-	ref := ""
-	if t, ok := named.(reference.Tagged); ok {
-		// Tag and digest (repo:tag@sha256:...): pulled by the digest,
-		// pushed under the tag, as oc-mirror does.
-		img.DestTag = t.Tag()
-		ref = t.Tag()
-	}
-	if c, ok := named.(reference.Canonical); ok {
-		ref = c.Digest().String()
-	}
+	// A tag and a digest (repo:tag@sha256:...) push under the tag.
+	img := &Image{Section: r.Section, Source: sr.named.String(), SourceRepo: sr.repo(), DestRepo: path, DestTag: sr.tag}
 	if r.TargetRepo != "" {
 		img.DestRepo = r.TargetRepo
 	}

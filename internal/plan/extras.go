@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 
@@ -152,11 +151,11 @@ type tagSet struct {
 // more than it saves.
 func (b *Builder) planTagLookups(reqs []Request) {
 	for _, r := range reqs {
-		named, err := reference.ParseNormalizedNamed(r.Name)
+		sr, err := splitRef(r.Name)
 		if err != nil {
 			continue
 		}
-		key := reference.Domain(named) + "/" + reference.Path(named)
+		key := sr.repo()
 		ts := b.tagSets[key]
 		if ts == nil {
 			ts = &tagSet{}

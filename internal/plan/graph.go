@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/ferry-mirror/ferry/internal/release"
@@ -56,19 +55,11 @@ func (g *Graph) build(ctx context.Context) (Generated, error) {
 	if err := release.DownloadGraphData(ctx, gdo, g.Tarball()); err != nil {
 		return Generated{}, err
 	}
-	named, err := reference.ParseNormalizedNamed(g.BaseImage)
+	sr, err := splitRef(g.BaseImage)
 	if err != nil {
 		return Generated{}, fmt.Errorf("--graph-base-image %q is not a valid image reference: %w", g.BaseImage, err)
 	}
-	named = reference.TagNameOnly(named)
-	host, path := reference.Domain(named), reference.Path(named)
-	ref := ""
-	switch n := named.(type) {
-	case reference.Canonical:
-		ref = n.Digest().String()
-	case reference.Tagged:
-		ref = n.Tag()
-	}
+	host, path, ref := sr.host, sr.path, sr.ref
 	reg, err := g.Src.Client(host)
 	if err != nil {
 		return Generated{}, err
@@ -96,7 +87,7 @@ func (g *Graph) build(ctx context.Context) (Generated, error) {
 	}
 	log.Info("graph image built", "base", g.BaseImage, "digest", gm.Digest)
 	return Generated{
-		Section: SectionRelease, Name: "graph image on " + named.String(), BaseRepo: host + "/" + path,
+		Section: SectionRelease, Name: "graph image on " + sr.named.String(), BaseRepo: host + "/" + path,
 		Origin:   "generated://" + release.GraphImageRepo + "@" + gm.Digest.String(),
 		DestRepo: release.GraphImageRepo, DestTag: "latest", Manifest: gm,
 	}, nil

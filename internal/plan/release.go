@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
@@ -150,19 +149,11 @@ func (c *Releases) requests(ctx context.Context) ([]Request, error) {
 // collectOne reads one release image and returns its requests, with the
 // KubeVirt images of the kubeVirt architectures.
 func (c *Releases) collectOne(ctx context.Context, r release.Release, kubeVirt []release.Arch) ([]Request, error) {
-	named, err := reference.ParseNormalizedNamed(r.Payload)
+	sr, err := splitRef(r.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("release image %q is not a valid reference: %w", r.Payload, err)
 	}
-	named = reference.TagNameOnly(named)
-	host, path := reference.Domain(named), reference.Path(named)
-	ref := ""
-	switch n := named.(type) {
-	case reference.Canonical:
-		ref = n.Digest().String()
-	case reference.Tagged:
-		ref = n.Tag()
-	}
+	host, path, ref := sr.host, sr.path, sr.ref
 	reg, err := c.Src.Client(host)
 	if err != nil {
 		return nil, err
