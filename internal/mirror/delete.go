@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-mirror/ferry/internal/imageset"
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/plan"
 	"github.com/ferry-mirror/ferry/internal/release"
 	"github.com/ferry-mirror/ferry/internal/transfer"
@@ -345,7 +346,7 @@ func Delete(ctx context.Context, o DeleteOptions) error {
 			continue
 		}
 		t.digest = desc.Digest
-		if desc.Digest == "" || desc.MediaType == transfer.MediaTypeOCIIndex || desc.MediaType == transfer.MediaTypeDockerList {
+		if desc.Digest == "" || desc.MediaType == oci.MediaTypeImageIndex || desc.MediaType == oci.MediaTypeDockerList {
 			m, err := dst.GetManifest(ctx, t.repo, t.ref)
 			if err != nil {
 				return fmt.Errorf("read %s: %w; nothing was deleted", t.item.ImageReference, err)

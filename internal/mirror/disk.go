@@ -14,6 +14,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/ferry-mirror/ferry/internal/archive"
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/plan"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
@@ -236,8 +237,8 @@ func (r *run) checkBase(ctx context.Context, a *archive.Archive, dst *transfer.R
 		for _, c := range pm.Children {
 			walk(repo, c.Digest)
 		}
-		for _, b := range pm.Blobs {
-			if !a.Has(b.Digest) && !transfer.Foreign(b) {
+		for _, b := range pm.Blobs() {
+			if !a.Has(b.Digest) && oci.Distributable(b) {
 				repos[b.Digest] = append(repos[b.Digest], repo)
 			}
 		}

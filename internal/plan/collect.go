@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-mirror/ferry/internal/imageset"
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
@@ -350,8 +351,8 @@ func (b *Builder) walk(ctx context.Context, reg Registry, path string, m transfe
 		return nil
 	}
 	b.mu.Lock()
-	for _, bl := range p.Blobs {
-		if !transfer.Foreign(bl) {
+	for _, bl := range p.Blobs() {
+		if oci.Distributable(bl) {
 			b.blobs[bl.Digest] = bl.Size
 		}
 	}

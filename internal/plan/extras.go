@@ -10,6 +10,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
@@ -97,11 +98,11 @@ func (b *Builder) extras(ctx context.Context, reg Registry, path string, d diges
 		return out, nil, nil
 	}
 	// Re-encode as a plain index so the bytes are stable across runs.
-	data, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": transfer.MediaTypeOCIIndex, "manifests": doc.Manifests})
+	data, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageIndex, "manifests": doc.Manifests})
 	if err != nil {
 		return nil, nil, err
 	}
-	m := transfer.Manifest{MediaType: transfer.MediaTypeOCIIndex, Digest: digest.FromBytes(data), Data: data}
+	m := transfer.Manifest{MediaType: oci.MediaTypeImageIndex, Digest: digest.FromBytes(data), Data: data}
 	if err := b.walk(ctx, reg, path, m); err != nil {
 		return nil, nil, fmt.Errorf("referrers of %s: %w", d, err)
 	}

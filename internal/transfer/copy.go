@@ -13,6 +13,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-mirror/ferry/internal/oci"
 )
 
 // Item is one manifest tree to copy: an image, a signature, a referrer.
@@ -198,8 +200,8 @@ func (e *Engine) copyTree(ctx context.Context, run *jobRun, src, dst, ref string
 	for _, c := range p.Children {
 		g.Go(func() error { return e.copyTree(gctx, run, src, dst, "", c.Digest) })
 	}
-	for _, b := range p.Blobs {
-		if Foreign(b) {
+	for _, b := range p.Blobs() {
+		if !oci.Distributable(b) {
 			continue
 		}
 		g.Go(func() error { return e.copyBlob(gctx, run, src, dst, b) })

@@ -22,6 +22,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-mirror/ferry/internal/oci"
 )
 
 // maxManifestBytes bounds what is read for one manifest; registries cap
@@ -30,8 +33,8 @@ const maxManifestBytes = 8 << 20
 
 // manifestAccept lists every manifest type Ferry copies.
 var manifestAccept = strings.Join([]string{
-	MediaTypeOCIManifest, MediaTypeOCIIndex, MediaTypeDockerManifest, MediaTypeDockerList,
-	"application/vnd.docker.distribution.manifest.v1+prettyjws",
+	oci.MediaTypeImageManifest, oci.MediaTypeImageIndex, oci.MediaTypeDockerManifest, oci.MediaTypeDockerList,
+	oci.MediaTypeDockerSchema1,
 }, ", ")
 
 // RegistryOptions tune a Registry client.
@@ -224,28 +227,21 @@ func (r *Registry) send(ctx context.Context, c *http.Client, method, u string, h
 	return c.Do(req)
 }
 
-// Descriptor is what a HEAD tells about a manifest.
-type Descriptor struct {
-	MediaType string
-	Digest    digest.Digest
-	Size      int64
-}
-
 // HeadManifest returns the descriptor of repo:ref, or found=false on 404.
-func (r *Registry) HeadManifest(ctx context.Context, repo, ref string) (Descriptor, bool, error) {
+func (r *Registry) HeadManifest(ctx context.Context, repo, ref string) (ocispec.Descriptor, bool, error) {
 	resp, err := r.do(ctx, repo, false, http.MethodHead, r.url(repo, "manifests", ref), http.Header{"Accept": {manifestAccept}}, nil)
 	if err != nil {
-		return Descriptor{}, false, fmt.Errorf("head manifest %s/%s:%s: %w", r.host, repo, ref, err)
+		return ocispec.Descriptor{}, false, fmt.Errorf("head manifest %s/%s:%s: %w", r.host, repo, ref, err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
 		size, _ := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64)
-		return Descriptor{MediaType: resp.Header.Get("Content-Type"), Digest: digest.Digest(resp.Header.Get("Docker-Content-Digest")), Size: size}, true, nil
+		return ocispec.Descriptor{MediaType: resp.Header.Get("Content-Type"), Digest: digest.Digest(resp.Header.Get("Docker-Content-Digest")), Size: size}, true, nil
 	case http.StatusNotFound:
-		return Descriptor{}, false, nil
+		return ocispec.Descriptor{}, false, nil
 	}
-	return Descriptor{}, false, httpError(resp)
+	return ocispec.Descriptor{}, false, httpError(resp)
 }
 
 // GetManifest fetches repo:ref (a tag or a digest). A digest reference is
@@ -424,7 +420,7 @@ func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest) 
 	if r.noReferrers.Load() {
 		return nil, false, nil
 	}
-	resp, err := r.do(ctx, repo, false, http.MethodGet, r.url(repo, "referrers", d.String()), http.Header{"Accept": {MediaTypeOCIIndex}}, nil)
+	resp, err := r.do(ctx, repo, false, http.MethodGet, r.url(repo, "referrers", d.String()), http.Header{"Accept": {oci.MediaTypeImageIndex}}, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("referrers of %s/%s@%s: %w", r.host, repo, d, err)
 	}
@@ -440,7 +436,7 @@ func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest) 
 	case resp.StatusCode != http.StatusOK:
 		return nil, false, httpError(resp)
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, MediaTypeOCIIndex) {
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, oci.MediaTypeImageIndex) {
 		// Something answered 200 that is not a referrers API (a catch-all route).
 		r.noReferrers.Store(true)
 		return nil, false, nil
