@@ -592,7 +592,7 @@ func mergeImage(a, b mirroredImage) mirroredImage {
 
 // blobsOf returns the blobs (config and layers) of repo@ref and of the
 // manifests it lists, with their sizes.
-func blobsOf(ctx context.Context, dst *transfer.Registry, repo, ref string, into map[digest.Digest]int64) error {
+func blobsOf(ctx context.Context, dst *transfer.Client, repo, ref string, into map[digest.Digest]int64) error {
 	m, err := dst.GetManifest(ctx, repo, ref)
 	if err != nil {
 		return err
@@ -631,7 +631,7 @@ func blobsOf(ctx context.Context, dst *transfer.Registry, repo, ref string, into
 // (goneBlobs) that no image still recorded in the workspace uses: what
 // `ferry gc` frees on a Ferry destination, unless images from outside
 // this workspace share them. -1 when it cannot be worked out.
-func estimateFreed(ctx context.Context, dst *transfer.Registry, workDir, host string, goneBlobs map[digest.Digest]int64) int64 {
+func estimateFreed(ctx context.Context, dst *transfer.Client, workDir, host string, goneBlobs map[digest.Digest]int64) int64 {
 	l, err := loadMirrored(workDir)
 	if err != nil {
 		return -1

@@ -222,7 +222,7 @@ func (r *run) diskToMirror(ctx context.Context) error {
 // checkBase makes sure every blob a differential archive left out is at
 // the destination already, before anything is pushed, and tells the
 // engine where each is so it can be mounted into new repositories.
-func (r *run) checkBase(ctx context.Context, a *archive.Archive, dst *transfer.Registry, jobs []transfer.Job, manifests map[digest.Digest]transfer.Manifest, eng *transfer.Engine) error {
+func (r *run) checkBase(ctx context.Context, a *archive.Archive, dst *transfer.Client, jobs []transfer.Job, manifests map[digest.Digest]transfer.Manifest, eng *transfer.Engine) error {
 	repos := map[digest.Digest][]string{}
 	var walk func(repo string, d digest.Digest)
 	walk = func(repo string, d digest.Digest) {

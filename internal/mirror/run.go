@@ -35,7 +35,7 @@ type run struct {
 	rel      *releaseRun
 	policy   *policy.Policy
 	// dst is the destination registry (m2m, d2m), for the run report.
-	dst *transfer.Registry
+	dst *transfer.Client
 }
 
 // Run executes one `ferry mirror` invocation.
@@ -343,7 +343,7 @@ func (r *run) dryRun(p *plan.Plan, root string) error {
 }
 
 func (r *run) mirrorToMirror(ctx context.Context) error {
-	var dst *transfer.Registry
+	var dst *transfer.Client
 	if !r.o.DryRun { // a wrong destination should fail before a long plan
 		var err error
 		if dst, err = r.destination(ctx); err != nil {
@@ -369,13 +369,13 @@ func (r *run) mirrorToMirror(ctx context.Context) error {
 	return r.finish(p, results, true)
 }
 
-func (r *run) destination(ctx context.Context) (*transfer.Registry, error) {
+func (r *run) destination(ctx context.Context) (*transfer.Client, error) {
 	do, err := r.registryOptions(r.o.DestTLSVerify, r.o.DestCreds)
 	if err != nil {
 		return nil, err
 	}
 	host, _, _ := strings.Cut(r.o.Dest, "/")
-	reg, err := transfer.NewRegistry(host, do)
+	reg, err := transfer.NewClient(host, do)
 	if err != nil {
 		return nil, err
 	}

@@ -103,7 +103,7 @@ func (r *run) signedReleases() []release.Signed {
 }
 
 // pushReport pushes rep as an OCI artifact tagged by the run's start.
-func pushReport(ctx context.Context, dst *transfer.Registry, rep *runreport.Report, started time.Time) (string, error) {
+func pushReport(ctx context.Context, dst *transfer.Client, rep *runreport.Report, started time.Time) (string, error) {
 	body, err := json.Marshal(rep)
 	if err != nil {
 		return "", err

@@ -95,7 +95,7 @@ func (g *Graph) build(ctx context.Context) (Generated, error) {
 
 // linuxAMD64 picks the linux/amd64 image of a list: the update service
 // runs on it.
-func linuxAMD64(ctx context.Context, reg *transfer.Registry, path string, m transfer.Manifest) (transfer.Manifest, error) {
+func linuxAMD64(ctx context.Context, reg *transfer.Client, path string, m transfer.Manifest) (transfer.Manifest, error) {
 	idx, err := v1.ParseIndexManifest(strings.NewReader(string(m.Data)))
 	if err != nil {
 		return m, err

@@ -48,9 +48,9 @@ func startRegistry(t *testing.T) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-func client(t *testing.T, host string) *transfer.Registry {
+func client(t *testing.T, host string) *transfer.Client {
 	t.Helper()
-	r, err := transfer.NewRegistry(host, transfer.RegistryOptions{Insecure: true})
+	r, err := transfer.NewClient(host, transfer.RegistryOptions{Insecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ type faultDest struct {
 	hold bool
 }
 
-func newFaultDest(r *transfer.Registry) *faultDest {
+func newFaultDest(r *transfer.Client) *faultDest {
 	return &faultDest{Dest: transfer.RegistryDest{R: r}, calls: map[string]int{}}
 }
 
@@ -188,7 +188,7 @@ func (s *corruptSource) Blob(ctx context.Context, repo string, d digest.Digest) 
 
 type setup struct {
 	src, dst string // hosts
-	dstReg   *transfer.Registry
+	dstReg   *transfer.Client
 	img      digest.Digest
 	blobs    []digest.Digest
 	source   transfer.Source
