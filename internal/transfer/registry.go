@@ -130,6 +130,12 @@ func (r *Client) client(ctx context.Context, repo string, push bool, mountFrom .
 			scopes = append(scopes, r.reg.Repo(from).Scope(transport.PullScope))
 		}
 	}
+	return r.scoped(ctx, key, scopes)
+}
+
+// scoped returns the client cached under key, made on first use with a
+// token for scopes.
+func (r *Client) scoped(ctx context.Context, key string, scopes []string) (*http.Client, error) {
 	r.mu.Lock()
 	c, ok := r.transports[key]
 	r.mu.Unlock()
@@ -529,25 +535,5 @@ func (r *Client) DeleteManifest(ctx context.Context, repo, ref string) error {
 // deleteClient is a client whose token carries the delete action, which
 // token registries (Ferry, Quay, distribution) require for DELETE.
 func (r *Client) deleteClient(ctx context.Context, repo string) (*http.Client, error) {
-	key := repo + "#delete"
-	r.mu.Lock()
-	c, ok := r.transports[key]
-	r.mu.Unlock()
-	if ok {
-		return c, nil
-	}
-	auth, err := authn.Resolve(ctx, r.opts.Keychain, r.reg)
-	if err != nil {
-		return nil, fmt.Errorf("credentials for %s: %w", r.host, err)
-	}
-	scope := r.reg.Repo(repo).Scope(transport.PullScope + "," + transport.PushScope + ",delete")
-	t, err := transport.NewWithContext(ctx, r.reg, auth, r.base, []string{scope})
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", r.host, err)
-	}
-	c = &http.Client{Transport: t}
-	r.mu.Lock()
-	r.transports[key] = c
-	r.mu.Unlock()
-	return c, nil
+	return r.scoped(ctx, repo+"#delete", []string{r.reg.Repo(repo).Scope(transport.PullScope + "," + transport.PushScope + ",delete")})
 }
