@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -49,33 +50,46 @@ func GetManifest(t testing.TB, host, repo, ref string) Manifest {
 	return Manifest{Status: resp.StatusCode, MediaType: resp.Header.Get("Content-Type"), Digest: "sha256:" + hex.EncodeToString(sum[:]), Body: body}
 }
 
-// Catalog lists the repositories of the registry at host.
+// Catalog lists the repositories of the registry at host, every page.
 func Catalog(t testing.TB, host string) []string {
 	t.Helper()
-	var doc struct {
-		Repositories []string `json:"repositories"`
+	var out []string
+	for next := "/v2/_catalog"; next != ""; {
+		var doc struct {
+			Repositories []string `json:"repositories"`
+		}
+		next, _ = getJSON(t, host, next, &doc)
+		out = append(out, doc.Repositories...)
 	}
-	getJSON(t, "http://"+host+"/v2/_catalog?n=10000", &doc)
-	return doc.Repositories
+	return out
 }
 
-// Tags lists repo's tags at host, sorted; nil when the repository is not
-// there.
+// Tags lists repo's tags at host, every page, sorted; nil when the
+// repository is not there.
 func Tags(t testing.TB, host, repo string) []string {
 	t.Helper()
-	var doc struct {
-		Tags []string `json:"tags"`
+	var out []string
+	for next := "/v2/" + repo + "/tags/list"; next != ""; {
+		var doc struct {
+			Tags []string `json:"tags"`
+		}
+		var found bool
+		if next, found = getJSON(t, host, next, &doc); !found {
+			return nil
+		}
+		out = append(out, doc.Tags...)
 	}
-	if !getJSON(t, "http://"+host+"/v2/"+repo+"/tags/list?n=10000", &doc) {
-		return nil
-	}
-	sort.Strings(doc.Tags)
-	return doc.Tags
+	sort.Strings(out)
+	return out
 }
 
-// getJSON decodes the answer to a GET of url into v; false on 404.
-func getJSON(t testing.TB, url string, v any) bool {
+// getJSON decodes the answer to a GET of path at host into v and returns
+// the next page's path from the Link header; found is false on 404. No
+// page size is asked for: registries cap it differently (distribution
+// refuses more than 1000).
+func getJSON(t testing.TB, host, path string, v any) (next string, found bool) {
 	t.Helper()
+	url := "http://" + host + path
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -84,14 +98,23 @@ func getJSON(t testing.TB, url string, v any) bool {
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound:
-		return false
+		return "", false
 	default:
 		t.Fatalf("GET %s: status %d", url, resp.StatusCode)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	return true
+	// Link: </v2/_catalog?last=x&n=100>; rel="next"
+	if l := resp.Header.Get("Link"); strings.Contains(l, `rel="next"`) {
+		if a, b := strings.Index(l, "<"), strings.Index(l, ">"); a >= 0 && b > a {
+			next = l[a+1 : b]
+			if i := strings.Index(next, "/v2/"); i > 0 {
+				next = next[i:] // an absolute URL: keep the path
+			}
+		}
+	}
+	return next, true
 }
 
 // AssertDigest checks that repo:ref at host is the manifest want and that
