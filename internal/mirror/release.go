@@ -89,7 +89,7 @@ func (r *run) releaseCollector(src *transfer.Registries) (*plan.Releases, error)
 		go_.Log = r.log
 		r.rel = &releaseRun{graphs: release.NewGraphClient(go_)}
 	}
-	c := &plan.Releases{Platform: p, Graphs: r.rel.graphs, Src: src, Verifier: ver, Parallel: max(r.o.ParallelImages, 2), Log: r.log}
+	c := &plan.Releases{Platform: p, Graphs: r.rel.graphs, Src: plan.Registries(src), Verifier: ver, Parallel: max(r.o.ParallelImages, 2), Log: r.log}
 	r.rel.collector = c
 	return c, nil
 }
@@ -102,7 +102,7 @@ func (r *run) graphCollector(src *transfer.Registries) *plan.Graph {
 	if base == "" {
 		base = DefaultGraphBaseImage
 	}
-	g := &plan.Graph{Data: gdo, BaseImage: base, Src: src, Dir: filepath.Join(r.workDir, "release"),
+	g := &plan.Graph{Data: gdo, BaseImage: base, Src: plan.Registries(src), Dir: filepath.Join(r.workDir, "release"),
 		Blobs: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")), Log: r.log}
 	if r.rel != nil {
 		r.rel.graphData = g.Tarball()

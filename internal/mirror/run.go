@@ -150,7 +150,7 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 		if err != nil {
 			return nil, err
 		}
-		cs = append(cs, plan.Helm{Config: m.Helm, Client: plan.NewHelmClient(ro.Keychain, !r.o.SrcTLSVerify), Src: src, Sandbox: r.o.HelmSandbox, Log: r.log})
+		cs = append(cs, plan.Helm{Config: m.Helm, Client: plan.NewHelmClient(ro.Keychain, !r.o.SrcTLSVerify), Src: plan.Registries(src), Sandbox: r.o.HelmSandbox, Log: r.log})
 	}
 	if p.Graph {
 		cs = append(cs, r.graphCollector(src))

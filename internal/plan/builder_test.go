@@ -3,7 +3,9 @@ package plan_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -100,6 +102,10 @@ func (r *memRegistry) GetManifest(_ context.Context, repo, ref string) (transfer
 		}
 	}
 	return transfer.Manifest{}, &transfer.HTTPError{Method: http.MethodGet, URL: "https://" + r.host + "/v2/" + repo + "/manifests/" + ref, Status: http.StatusNotFound, Code: "MANIFEST_UNKNOWN"}
+}
+
+func (r *memRegistry) GetBlob(context.Context, string, digest.Digest) (io.ReadCloser, int64, error) {
+	return nil, 0, errors.New("the builder reads no blob")
 }
 
 func (r *memRegistry) Tags(_ context.Context, repo string, _ int) ([]string, bool, error) {

@@ -20,7 +20,7 @@ import (
 // a Generated image whose new blobs go to Blobs.
 type Operators struct {
 	Operators []imageset.Operator
-	Src       *transfer.Registries
+	Src       Source
 	Blobs     BlobDir
 	Log       *slog.Logger
 
@@ -241,7 +241,7 @@ func (o *Operators) open(ctx context.Context, op imageset.Operator) (sourceImage
 	if sr.ref != sr.tag {
 		tag = "" // by digest: tagged from the mirrored digest
 	}
-	reg, err := o.Src.Client(host)
+	reg, err := o.Src.Registry(host)
 	if err != nil {
 		return sourceImage{}, err
 	}
@@ -346,7 +346,7 @@ func Filter(op imageset.Operator) catalog.Filter {
 
 // ReadCatalog reads the catalog a reference or oci:// path names, for
 // `ferry list operators`.
-func ReadCatalog(ctx context.Context, src *transfer.Registries, ref string) (*catalog.Catalog, error) {
+func ReadCatalog(ctx context.Context, src Source, ref string) (*catalog.Catalog, error) {
 	o := &Operators{Src: src}
 	si, err := o.open(ctx, imageset.Operator{Catalog: ref})
 	if err != nil {

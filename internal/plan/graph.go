@@ -21,7 +21,7 @@ import (
 type Graph struct {
 	Data      release.GraphDataOptions
 	BaseImage string
-	Src       *transfer.Registries
+	Src       Source
 	Dir       string
 	Blobs     BlobDir
 	Log       *slog.Logger
@@ -60,7 +60,7 @@ func (g *Graph) build(ctx context.Context) (Generated, error) {
 		return Generated{}, fmt.Errorf("--graph-base-image %q is not a valid image reference: %w", g.BaseImage, err)
 	}
 	host, path, ref := sr.host, sr.path, sr.ref
-	reg, err := g.Src.Client(host)
+	reg, err := g.Src.Registry(host)
 	if err != nil {
 		return Generated{}, err
 	}
@@ -95,7 +95,7 @@ func (g *Graph) build(ctx context.Context) (Generated, error) {
 
 // linuxAMD64 picks the linux/amd64 image of a list: the update service
 // runs on it.
-func linuxAMD64(ctx context.Context, reg *transfer.Client, path string, m transfer.Manifest) (transfer.Manifest, error) {
+func linuxAMD64(ctx context.Context, reg Registry, path string, m transfer.Manifest) (transfer.Manifest, error) {
 	idx, err := v1.ParseIndexManifest(strings.NewReader(string(m.Data)))
 	if err != nil {
 		return m, err

@@ -16,7 +16,6 @@ import (
 
 	"github.com/ferry-mirror/ferry/internal/helm"
 	"github.com/ferry-mirror/ferry/internal/imageset"
-	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
 // FailedChart starts the Name of a failed request that stands for a Helm
@@ -28,7 +27,7 @@ type Helm struct {
 	Config imageset.Helm
 	Client *helm.Client
 	// Src reads oci:// chart repositories, which are registries.
-	Src *transfer.Registries
+	Src Source
 	// Sandbox renders each chart; its zero value renders in this process.
 	Sandbox helm.Sandbox
 	Log     *slog.Logger

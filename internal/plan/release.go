@@ -24,7 +24,7 @@ import (
 type Releases struct {
 	Platform imageset.Platform
 	Graphs   release.GraphSource
-	Src      *transfer.Registries
+	Src      Source
 	// Verifier checks signatures; nil skips the check
 	// (--ignore-release-signature).
 	Verifier *release.Verifier
@@ -154,7 +154,7 @@ func (c *Releases) collectOne(ctx context.Context, r release.Release, kubeVirt [
 		return nil, fmt.Errorf("release image %q is not a valid reference: %w", r.Payload, err)
 	}
 	host, path, ref := sr.host, sr.path, sr.ref
-	reg, err := c.Src.Client(host)
+	reg, err := c.Src.Registry(host)
 	if err != nil {
 		return nil, err
 	}
