@@ -129,7 +129,7 @@ func listMinorVersions(cmd *cobra.Command, access sourceAccess, repoRef string) 
 	if err != nil {
 		return err
 	}
-	reg, err := transfer.NewRegistry(host, ro)
+	reg, err := transfer.NewClient(host, ro)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func newListOperatorsCmd(tlsVerify *bool, authFile *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cat, err := plan.ReadCatalog(cmd.Context(), transfer.NewRegistries(ro), ref)
+			cat, err := plan.ReadCatalog(cmd.Context(), plan.Registries(transfer.NewRegistries(ro)), ref)
 			if err != nil {
 				return err
 			}

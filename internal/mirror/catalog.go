@@ -14,7 +14,7 @@ import (
 // new blobs go with the other generated blobs.
 func (r *run) operatorCollector(src *transfer.Registries) *plan.Operators {
 	return &plan.Operators{
-		Operators: r.cfg.Mirror.Operators, Src: src, Log: r.log,
+		Operators: r.cfg.Mirror.Operators, Src: plan.Registries(src), Log: r.log,
 		Blobs: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")),
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-mirror/ferry/internal/imageset"
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/plan"
 	"github.com/ferry-mirror/ferry/internal/release"
 	"github.com/ferry-mirror/ferry/internal/transfer"
@@ -127,7 +128,7 @@ func GenerateDelete(ctx context.Context, o DeleteOptions) error {
 		return err
 	}
 	r.log.Info("resolving what to delete", "requests", len(pl.reqs))
-	p, _, err := pl.b.Build(ctx, pl.reqs)
+	p, err := pl.b.Build(ctx, pl.reqs)
 	if err != nil {
 		return fmt.Errorf("resolve the images to delete: %w", err)
 	}
@@ -345,7 +346,7 @@ func Delete(ctx context.Context, o DeleteOptions) error {
 			continue
 		}
 		t.digest = desc.Digest
-		if desc.Digest == "" || desc.MediaType == transfer.MediaTypeOCIIndex || desc.MediaType == transfer.MediaTypeDockerList {
+		if desc.Digest == "" || desc.MediaType == oci.MediaTypeImageIndex || desc.MediaType == oci.MediaTypeDockerList {
 			m, err := dst.GetManifest(ctx, t.repo, t.ref)
 			if err != nil {
 				return fmt.Errorf("read %s: %w; nothing was deleted", t.item.ImageReference, err)
@@ -591,7 +592,7 @@ func mergeImage(a, b mirroredImage) mirroredImage {
 
 // blobsOf returns the blobs (config and layers) of repo@ref and of the
 // manifests it lists, with their sizes.
-func blobsOf(ctx context.Context, dst *transfer.Registry, repo, ref string, into map[digest.Digest]int64) error {
+func blobsOf(ctx context.Context, dst *transfer.Client, repo, ref string, into map[digest.Digest]int64) error {
 	m, err := dst.GetManifest(ctx, repo, ref)
 	if err != nil {
 		return err
@@ -630,7 +631,7 @@ func blobsOf(ctx context.Context, dst *transfer.Registry, repo, ref string, into
 // (goneBlobs) that no image still recorded in the workspace uses: what
 // `ferry gc` frees on a Ferry destination, unless images from outside
 // this workspace share them. -1 when it cannot be worked out.
-func estimateFreed(ctx context.Context, dst *transfer.Registry, workDir, host string, goneBlobs map[digest.Digest]int64) int64 {
+func estimateFreed(ctx context.Context, dst *transfer.Client, workDir, host string, goneBlobs map[digest.Digest]int64) int64 {
 	l, err := loadMirrored(workDir)
 	if err != nil {
 		return -1

@@ -14,6 +14,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/ferry-mirror/ferry/internal/archive"
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/plan"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
@@ -221,7 +222,7 @@ func (r *run) diskToMirror(ctx context.Context) error {
 // checkBase makes sure every blob a differential archive left out is at
 // the destination already, before anything is pushed, and tells the
 // engine where each is so it can be mounted into new repositories.
-func (r *run) checkBase(ctx context.Context, a *archive.Archive, dst *transfer.Registry, jobs []transfer.Job, manifests map[digest.Digest]transfer.Manifest, eng *transfer.Engine) error {
+func (r *run) checkBase(ctx context.Context, a *archive.Archive, dst *transfer.Client, jobs []transfer.Job, manifests map[digest.Digest]transfer.Manifest, eng *transfer.Engine) error {
 	repos := map[digest.Digest][]string{}
 	var walk func(repo string, d digest.Digest)
 	walk = func(repo string, d digest.Digest) {
@@ -236,8 +237,8 @@ func (r *run) checkBase(ctx context.Context, a *archive.Archive, dst *transfer.R
 		for _, c := range pm.Children {
 			walk(repo, c.Digest)
 		}
-		for _, b := range pm.Blobs {
-			if !a.Has(b.Digest) && !transfer.Foreign(b) {
+		for _, b := range pm.Blobs() {
+			if !a.Has(b.Digest) && oci.Distributable(b) {
 				repos[b.Digest] = append(repos[b.Digest], repo)
 			}
 		}

@@ -75,7 +75,7 @@ func (r *run) pushOcMirrorArchive(ctx context.Context) error {
 // is pushed: each manifest must be in the archive, and each blob in the
 // archive or already in its destination repository (what a differential
 // archive leaves out). Otherwise nothing is pushed.
-func (r *run) checkOcMirrorComplete(ctx context.Context, a *ocmirror.Archive, dst *transfer.Registry, jobs []transfer.Job) error {
+func (r *run) checkOcMirrorComplete(ctx context.Context, a *ocmirror.Archive, dst *transfer.Client, jobs []transfer.Job) error {
 	var missing []string
 	seen := map[string]bool{}
 	var walk func(repo, dstRepo string, d digest.Digest) error

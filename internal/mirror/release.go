@@ -10,9 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/distribution/reference"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/ferry-mirror/ferry/internal/archive"
 	"github.com/ferry-mirror/ferry/internal/plan"
 	"github.com/ferry-mirror/ferry/internal/release"
@@ -92,88 +89,25 @@ func (r *run) releaseCollector(src *transfer.Registries) (*plan.Releases, error)
 		go_.Log = r.log
 		r.rel = &releaseRun{graphs: release.NewGraphClient(go_)}
 	}
-	c := &plan.Releases{Platform: p, Graphs: r.rel.graphs, Src: src, Verifier: ver, Parallel: max(r.o.ParallelImages, 2), Log: r.log}
+	c := &plan.Releases{Platform: p, Graphs: r.rel.graphs, Src: plan.Registries(src), Verifier: ver, Parallel: max(r.o.ParallelImages, 2), Log: r.log}
 	r.rel.collector = c
 	return c, nil
 }
 
-// graphImage downloads the graph data and builds the update graph image
-// on the base image, read from its registry like any source image.
-func (r *run) graphImage(ctx context.Context, src *transfer.Registries) (plan.Generated, error) {
-	dir := filepath.Join(r.workDir, "release")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return plan.Generated{}, err
-	}
-	tarball := filepath.Join(dir, "graph-data.tar.gz")
+// graphCollector builds the update graph image. The graph data it
+// downloads goes into the archive too.
+func (r *run) graphCollector(src *transfer.Registries) *plan.Graph {
 	gdo := release.GraphDataOptionsFromEnv(r.getenv)
-	gdo.Log = r.log
-	if err := release.DownloadGraphData(ctx, gdo, tarball); err != nil {
-		return plan.Generated{}, err
+	base := r.o.GraphBaseImage
+	if base == "" {
+		base = DefaultGraphBaseImage
 	}
-	r.rel.graphData = tarball
-	baseRef := r.o.GraphBaseImage
-	if baseRef == "" {
-		baseRef = DefaultGraphBaseImage
+	g := &plan.Graph{Data: gdo, BaseImage: base, Src: plan.Registries(src), Dir: filepath.Join(r.workDir, "release"),
+		Blobs: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")), Log: r.log}
+	if r.rel != nil {
+		r.rel.graphData = g.Tarball()
 	}
-	named, err := reference.ParseNormalizedNamed(baseRef)
-	if err != nil {
-		return plan.Generated{}, fmt.Errorf("--graph-base-image %q is not a valid image reference: %w", baseRef, err)
-	}
-	named = reference.TagNameOnly(named)
-	host, path := reference.Domain(named), reference.Path(named)
-	ref := ""
-	switch n := named.(type) {
-	case reference.Canonical:
-		ref = n.Digest().String()
-	case reference.Tagged:
-		ref = n.Tag()
-	}
-	reg, err := src.Client(host)
-	if err != nil {
-		return plan.Generated{}, err
-	}
-	m, err := reg.GetManifest(ctx, path, ref)
-	if err != nil {
-		return plan.Generated{}, fmt.Errorf("graph image base %s: %w (set --graph-base-image to an image the source registries hold)", baseRef, err)
-	}
-	if m.IsIndex() {
-		if m, err = linuxAMD64(ctx, reg, path, m); err != nil {
-			return plan.Generated{}, fmt.Errorf("graph image base %s: %w", baseRef, err)
-		}
-	}
-	base, err := plan.RemoteImage(ctx, reg, path, m)
-	if err != nil {
-		return plan.Generated{}, err
-	}
-	img, err := release.BuildGraphImage(base, tarball)
-	if err != nil {
-		return plan.Generated{}, err
-	}
-	gm, err := plan.StoreImage(img, base, plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")))
-	if err != nil {
-		return plan.Generated{}, fmt.Errorf("graph image: %w", err)
-	}
-	r.log.Info("graph image built", "base", baseRef, "digest", gm.Digest)
-	return plan.Generated{
-		Section: plan.SectionRelease, Name: "graph image on " + named.String(), BaseRepo: host + "/" + path,
-		Origin:   "generated://" + release.GraphImageRepo + "@" + gm.Digest.String(),
-		DestRepo: release.GraphImageRepo, DestTag: "latest", Manifest: gm,
-	}, nil
-}
-
-// linuxAMD64 picks the linux/amd64 image of a list: the update service
-// runs on it.
-func linuxAMD64(ctx context.Context, reg *transfer.Registry, path string, m transfer.Manifest) (transfer.Manifest, error) {
-	idx, err := v1.ParseIndexManifest(strings.NewReader(string(m.Data)))
-	if err != nil {
-		return m, err
-	}
-	for _, d := range idx.Manifests {
-		if d.Platform != nil && d.Platform.OS == "linux" && d.Platform.Architecture == "amd64" {
-			return reg.GetManifest(ctx, path, d.Digest.String())
-		}
-	}
-	return m, errors.New("the manifest list has no linux/amd64 image")
+	return g
 }
 
 // saveRelease puts what d2m needs into the archive: the signatures, the

@@ -37,7 +37,7 @@ type run struct {
 	policy   *policy.Policy
 	sigstore *lookaside.Config // lookaside servers, for signedBy
 	// dst is the destination registry (m2m, d2m), for the run report.
-	dst *transfer.Registry
+	dst *transfer.Client
 }
 
 // Run executes one `ferry mirror` invocation.
@@ -157,7 +157,10 @@ func (r *run) collectors(src *transfer.Registries) ([]plan.Collector, error) {
 		if err != nil {
 			return nil, err
 		}
-		cs = append(cs, plan.Helm{Config: m.Helm, Client: plan.NewHelmClient(ro.Keychain, !r.o.SrcTLSVerify), Src: src, Sandbox: r.o.HelmSandbox, Log: r.log})
+		cs = append(cs, plan.Helm{Config: m.Helm, Client: plan.NewHelmClient(ro.Keychain, !r.o.SrcTLSVerify), Src: plan.Registries(src), Sandbox: r.o.HelmSandbox, Log: r.log})
+	}
+	if p.Graph {
+		cs = append(cs, r.graphCollector(src))
 	}
 	if len(cs) == 0 {
 		return nil, fmt.Errorf("%s: nothing to mirror: the mirror section lists no platform releases, operators, additionalImages or helm charts", r.o.ConfigPath)
@@ -198,32 +201,20 @@ func (r *run) newPlanner(ctx context.Context) (*planner, error) {
 		return nil, err
 	}
 	var reqs []plan.Request
-	for _, c := range cs {
-		rs, err := c.Collect(ctx)
-		if err != nil {
-			return nil, sectionError(fmt.Sprintf("collect %s: %v", c.Section(), err), "", map[string]bool{c.Section(): true})
-		}
-		reqs = append(reqs, rs...)
-	}
 	var generated []plan.Generated
 	var ops *plan.Operators
 	for _, c := range cs {
-		switch c := c.(type) {
-		case *plan.Operators:
-			ops = c
-			generated = append(generated, c.Generated...)
-		case *plan.Additional:
-			generated = append(generated, c.Generated...)
-		}
-	}
-	if r.cfg.Mirror.Platform.Graph {
-		g, err := r.graphImage(ctx, src)
+		got, err := c.Collect(ctx)
 		if err != nil {
-			return nil, sectionError(fmt.Sprintf("graph image: %v", err), "", map[string]bool{plan.SectionRelease: true})
+			return nil, sectionError(fmt.Sprintf("collect %s: %v", c.Section(), err), "", map[string]bool{c.Section(): true})
 		}
-		generated = append(generated, g)
+		reqs = append(reqs, got.Requests...)
+		generated = append(generated, got.Generated...)
+		if o, ok := c.(*plan.Operators); ok {
+			ops = o // its Users name the bundles a missing image breaks
+		}
 	}
-	b := &plan.Builder{Src: src, Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, DigestTags: !r.o.NoDigestTags, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log, Generated: generated}
+	b := &plan.Builder{Src: plan.Registries(src), Blocked: r.cfg.Mirror.BlockedPatterns(), RemoveSignatures: r.o.RemoveSignatures, DigestTags: !r.o.NoDigestTags, Parallel: max(r.o.ParallelImages*4, 16), Log: r.log, Generated: generated}
 	return &planner{b: b, reqs: reqs, ops: ops, reg: src, src: generatedSource{dir: plan.BlobDir(filepath.Join(r.workDir, "generated", "blobs")), next: src}}, nil
 }
 
@@ -231,7 +222,7 @@ func (r *run) newPlanner(ctx context.Context) (*planner, error) {
 // Resolved hook, when set, sees each image before build returns.
 func (r *run) build(ctx context.Context, pl *planner) (*plan.Plan, error) {
 	r.log.Info("collecting images", "requests", len(pl.reqs))
-	p, _, err := pl.b.Build(ctx, pl.reqs)
+	p, err := pl.b.Build(ctx, pl.reqs)
 	if err != nil {
 		return nil, fmt.Errorf("collect images: %w", err)
 	}
@@ -359,7 +350,7 @@ func (r *run) dryRun(p *plan.Plan, root string) error {
 }
 
 func (r *run) mirrorToMirror(ctx context.Context) error {
-	var dst *transfer.Registry
+	var dst *transfer.Client
 	if !r.o.DryRun { // a wrong destination should fail before a long plan
 		var err error
 		if dst, err = r.destination(ctx); err != nil {
@@ -385,13 +376,13 @@ func (r *run) mirrorToMirror(ctx context.Context) error {
 	return r.finish(p, results, true)
 }
 
-func (r *run) destination(ctx context.Context) (*transfer.Registry, error) {
+func (r *run) destination(ctx context.Context) (*transfer.Client, error) {
 	do, err := r.registryOptions(r.o.DestTLSVerify, r.o.DestCreds)
 	if err != nil {
 		return nil, err
 	}
 	host, _, _ := strings.Cut(r.o.Dest, "/")
-	reg, err := transfer.NewRegistry(host, do)
+	reg, err := transfer.NewClient(host, do)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/plan"
 	"github.com/ferry-mirror/ferry/internal/release"
 	"github.com/ferry-mirror/ferry/internal/runreport"
@@ -102,7 +103,7 @@ func (r *run) signedReleases() []release.Signed {
 }
 
 // pushReport pushes rep as an OCI artifact tagged by the run's start.
-func pushReport(ctx context.Context, dst *transfer.Registry, rep *runreport.Report, started time.Time) (string, error) {
+func pushReport(ctx context.Context, dst *transfer.Client, rep *runreport.Report, started time.Time) (string, error) {
 	body, err := json.Marshal(rep)
 	if err != nil {
 		return "", err
@@ -132,7 +133,7 @@ func pushReport(ctx context.Context, dst *transfer.Registry, rep *runreport.Repo
 		Config        desc              `json:"config"`
 		Layers        []desc            `json:"layers"`
 		Annotations   map[string]string `json:"annotations"`
-	}{2, transfer.MediaTypeOCIManifest, runreport.ArtifactType,
+	}{2, oci.MediaTypeImageManifest, runreport.ArtifactType,
 		desc{"application/vnd.oci.empty.v1+json", cd.String(), len(empty)},
 		[]desc{{runreport.MediaType, ld.String(), len(body)}},
 		map[string]string{"org.opencontainers.image.created": rep.Finished.Format(time.RFC3339)}})
@@ -142,7 +143,7 @@ func pushReport(ctx context.Context, dst *transfer.Registry, rep *runreport.Repo
 	suffix := make([]byte, 3)
 	rand.Read(suffix)
 	tag := runreport.Tag(started, hex.EncodeToString(suffix))
-	if _, err := dst.PutManifest(ctx, runreport.Repo, tag, transfer.Manifest{MediaType: transfer.MediaTypeOCIManifest, Digest: digest.FromBytes(m), Data: m}); err != nil {
+	if _, err := dst.PutManifest(ctx, runreport.Repo, tag, transfer.Manifest{MediaType: oci.MediaTypeImageManifest, Digest: digest.FromBytes(m), Data: m}); err != nil {
 		return "", err
 	}
 	return tag, nil

@@ -28,6 +28,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
@@ -314,9 +315,9 @@ func (a *Archive) Manifest(_ context.Context, repo string, d digest.Digest) (tra
 	}
 	mt := doc.MediaType
 	if mt == "" {
-		mt = transfer.MediaTypeOCIManifest
+		mt = oci.MediaTypeImageManifest
 		if doc.Manifests != nil {
-			mt = transfer.MediaTypeOCIIndex
+			mt = oci.MediaTypeImageIndex
 		}
 	}
 	return transfer.Manifest{MediaType: mt, Digest: d, Data: data}, nil

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
@@ -21,13 +20,12 @@ import (
 // a Generated image whose new blobs go to Blobs.
 type Operators struct {
 	Operators []imageset.Operator
-	Src       *transfer.Registries
+	Src       Source
 	Blobs     BlobDir
 	Log       *slog.Logger
 
-	// Generated holds the rebuilt catalog images after Collect, for the
-	// Builder.
-	Generated []Generated
+	// generated holds the catalog images built so far by Collect.
+	generated []Generated
 	// Users maps an image reference to the bundles needing it, so a
 	// missing image can be reported with the bundles it breaks.
 	Users map[string][]catalog.ImageUser
@@ -41,20 +39,21 @@ func (*Operators) Section() string { return SectionOperator }
 // package the catalog cannot satisfy (unknown, or an unknown channel)
 // becomes a failed request naming what the catalog has, and the rest of
 // the catalog is mirrored.
-func (o *Operators) Collect(ctx context.Context) ([]Request, error) {
+func (o *Operators) Collect(ctx context.Context) (Collected, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	o.Users = map[string][]catalog.ImageUser{}
+	o.generated = nil
 	var reqs []Request
 	for _, op := range o.Operators {
 		rs, err := o.collectOne(ctx, op)
 		if err != nil {
-			return nil, err
+			return Collected{}, err
 		}
 		reqs = append(reqs, rs...)
 	}
-	return reqs, nil
+	return Collected{Requests: reqs, Generated: o.generated}, nil
 }
 
 // sourceImage is a catalog image as read for the run.
@@ -137,7 +136,7 @@ func (o *Operators) collectOne(ctx context.Context, op imageset.Operator) ([]Req
 	if _, err := CatalogResourceName(destRepo, destTag); err != nil { // fail now, not after the copy
 		return nil, err
 	}
-	o.Generated = append(o.Generated, Generated{
+	o.generated = append(o.generated, Generated{
 		Section: SectionOperator, Name: catalogImageName(op.Catalog, res.Unchanged), Origin: catalogOrigin(op.Catalog), BaseRepo: si.repo,
 		DestRepo: destRepo, DestTag: destTag, Manifest: m, Children: children,
 	})
@@ -234,20 +233,15 @@ func (o *Operators) open(ctx context.Context, op imageset.Operator) (sourceImage
 	if dir, ok := strings.CutPrefix(op.Catalog, "oci://"); ok {
 		return openLayout(dir, op.Platforms)
 	}
-	named, err := reference.ParseNormalizedNamed(op.Catalog)
+	sr, err := splitRef(op.Catalog)
 	if err != nil {
 		return sourceImage{}, fmt.Errorf("not a valid image reference (use host/path:tag, host/path@sha256:..., or oci://<folder>): %w", err)
 	}
-	named = reference.TagNameOnly(named)
-	host, path := reference.Domain(named), reference.Path(named)
-	ref, tag := "", ""
-	switch n := named.(type) {
-	case reference.Canonical:
-		ref = n.Digest().String()
-	case reference.Tagged:
-		ref, tag = n.Tag(), n.Tag()
+	host, path, ref, tag := sr.host, sr.path, sr.ref, sr.tag
+	if sr.ref != sr.tag {
+		tag = "" // by digest: tagged from the mirrored digest
 	}
-	reg, err := o.Src.Client(host)
+	reg, err := o.Src.Registry(host)
 	if err != nil {
 		return sourceImage{}, err
 	}
@@ -352,7 +346,7 @@ func Filter(op imageset.Operator) catalog.Filter {
 
 // ReadCatalog reads the catalog a reference or oci:// path names, for
 // `ferry list operators`.
-func ReadCatalog(ctx context.Context, src *transfer.Registries, ref string) (*catalog.Catalog, error) {
+func ReadCatalog(ctx context.Context, src Source, ref string) (*catalog.Catalog, error) {
 	o := &Operators{Src: src}
 	si, err := o.open(ctx, imageset.Operator{Catalog: ref})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-mirror/ferry/internal/imageset"
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
@@ -30,10 +31,18 @@ type Request struct {
 	Failed string
 }
 
+// Collected is what a collector found: the images to resolve against the
+// source registries and the images Ferry built, which the plan takes as
+// they are.
+type Collected struct {
+	Requests  []Request
+	Generated []Generated
+}
+
 // Collector turns one section of the configuration into requests.
 type Collector interface {
 	Section() string
-	Collect(ctx context.Context) ([]Request, error)
+	Collect(ctx context.Context) (Collected, error)
 }
 
 // Additional collects mirror.additionalImages (docker:// already dropped by
@@ -43,29 +52,26 @@ type Collector interface {
 type Additional struct {
 	Images []imageset.AdditionalImage
 	Blobs  BlobDir
-	// Generated, filled by Collect, are the images read from OCI layouts.
-	Generated []Generated
 }
 
 // Section implements Collector.
 func (*Additional) Section() string { return SectionAdditional }
 
 // Collect implements Collector.
-func (a *Additional) Collect(context.Context) ([]Request, error) {
-	reqs := make([]Request, 0, len(a.Images))
-	a.Generated = nil
+func (a *Additional) Collect(context.Context) (Collected, error) {
+	var out Collected
 	for _, im := range a.Images {
 		if dir, ok := strings.CutPrefix(im.Name, "oci://"); ok {
 			g, err := a.layout(dir, im)
 			if err != nil {
-				return nil, fmt.Errorf("additional image %s: %w", im.Name, err)
+				return Collected{}, fmt.Errorf("additional image %s: %w", im.Name, err)
 			}
-			a.Generated = append(a.Generated, g)
+			out.Generated = append(out.Generated, g)
 			continue
 		}
-		reqs = append(reqs, Request{Section: SectionAdditional, Name: im.Name, TargetRepo: im.TargetRepo, TargetTag: im.TargetTag, Platforms: im.Platforms})
+		out.Requests = append(out.Requests, Request{Section: SectionAdditional, Name: im.Name, TargetRepo: im.TargetRepo, TargetTag: im.TargetTag, Platforms: im.Platforms})
 	}
-	return reqs, nil
+	return out, nil
 }
 
 // layout reads the one image of an OCI layout folder and stores its blobs.
@@ -102,7 +108,7 @@ func (a *Additional) layout(dir string, im imageset.AdditionalImage) (Generated,
 
 // Builder resolves requests against source registries into a Plan.
 type Builder struct {
-	Src              *transfer.Registries
+	Src              Source
 	Blocked          []*regexp.Regexp
 	RemoveSignatures bool
 	// DigestTags tags each image configured by digest alone with
@@ -148,9 +154,9 @@ type resolvedImage struct {
 }
 
 // Build resolves every request. Images that cannot be resolved are listed
-// in Plan.Missing rather than failing the whole plan. The returned map
-// holds every manifest's bytes, for the copy.
-func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.Digest]transfer.Manifest, error) {
+// in Plan.Missing rather than failing the whole plan. Manifest gives the
+// bytes of every manifest it read, for the copy.
+func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, error) {
 	if b.Log == nil {
 		b.Log = slog.New(slog.DiscardHandler)
 	}
@@ -198,7 +204,7 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	seen := map[string]bool{}
 	synthSeen := map[digest.Digest]bool{}
@@ -225,11 +231,11 @@ func (b *Builder) Build(ctx context.Context, reqs []Request) (*Plan, map[digest.
 	}
 	for _, gen := range b.Generated {
 		if err := b.addGenerated(p, gen); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	p.finish(b.manifests, b.blobs)
-	return p, b.manifests, nil
+	return p, nil
 }
 
 // start hands img to Resolved the first time its key is seen.
@@ -259,33 +265,23 @@ func IsBlocked(blocked []*regexp.Regexp, names ...string) bool {
 }
 
 func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Manifest, bool, error) {
-	named, err := reference.ParseNormalizedNamed(r.Name)
+	sr, err := splitRef(r.Name)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("%q is not a valid image reference: %w", r.Name, err)
 	}
-	named = reference.TagNameOnly(named)
-	host, path := reference.Domain(named), reference.Path(named)
-	if IsBlocked(b.Blocked, r.Name, named.String(), named.Name()) {
+	host, path, ref := sr.host, sr.path, sr.ref
+	if IsBlocked(b.Blocked, r.Name, sr.named.String(), sr.named.Name()) {
 		return nil, nil, true, nil
 	}
-	img := &Image{Section: r.Section, Source: named.String(), SourceRepo: host + "/" + path, DestRepo: path}
-	ref := ""
-	if t, ok := named.(reference.Tagged); ok {
-		// Tag and digest (repo:tag@sha256:...): pulled by the digest,
-		// pushed under the tag, as oc-mirror does.
-		img.DestTag = t.Tag()
-		ref = t.Tag()
-	}
-	if c, ok := named.(reference.Canonical); ok {
-		ref = c.Digest().String()
-	}
+	// A tag and a digest (repo:tag@sha256:...) push under the tag.
+	img := &Image{Section: r.Section, Source: sr.named.String(), SourceRepo: sr.repo(), DestRepo: path, DestTag: sr.tag}
 	if r.TargetRepo != "" {
 		img.DestRepo = r.TargetRepo
 	}
 	if r.TargetTag != "" {
 		img.DestTag = r.TargetTag
 	}
-	reg, err := b.Src.Client(host)
+	reg, err := b.Src.Registry(host)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -340,7 +336,7 @@ func (b *Builder) resolve(ctx context.Context, r Request) (*Image, []transfer.Ma
 }
 
 // walk records m, its children and their blobs.
-func (b *Builder) walk(ctx context.Context, reg *transfer.Registry, path string, m transfer.Manifest) error {
+func (b *Builder) walk(ctx context.Context, reg Registry, path string, m transfer.Manifest) error {
 	// Parsed before it is recorded: a manifest that does not parse must
 	// fail every image that uses it, not just the first.
 	p, err := m.Parse()
@@ -355,8 +351,8 @@ func (b *Builder) walk(ctx context.Context, reg *transfer.Registry, path string,
 		return nil
 	}
 	b.mu.Lock()
-	for _, bl := range p.Blobs {
-		if !transfer.Foreign(bl) {
+	for _, bl := range p.Blobs() {
+		if oci.Distributable(bl) {
 			b.blobs[bl.Digest] = bl.Size
 		}
 	}

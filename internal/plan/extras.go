@@ -7,10 +7,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
@@ -23,7 +23,7 @@ var cosignSuffixes = []struct{ kind, suffix string }{
 // in it (cosign signs the platform images too when asked to recurse).
 // The list's own extras are skipped when it was filtered: they are about
 // a digest the mirror will not have.
-func (b *Builder) allExtras(ctx context.Context, reg *transfer.Registry, path string, m transfer.Manifest, own bool) ([]Extra, []transfer.Manifest, error) {
+func (b *Builder) allExtras(ctx context.Context, reg Registry, path string, m transfer.Manifest, own bool) ([]Extra, []transfer.Manifest, error) {
 	var digests []digest.Digest
 	if own {
 		digests = append(digests, m.Digest)
@@ -51,7 +51,7 @@ func (b *Builder) allExtras(ctx context.Context, reg *transfer.Registry, path st
 
 // extras finds what travels with image d: cosign tags and OCI referrers.
 // An image with none is normal.
-func (b *Builder) extras(ctx context.Context, reg *transfer.Registry, path string, d digest.Digest) ([]Extra, []transfer.Manifest, error) {
+func (b *Builder) extras(ctx context.Context, reg Registry, path string, d digest.Digest) ([]Extra, []transfer.Manifest, error) {
 	base := d.Algorithm().String() + "-" + d.Encoded()
 	// The lookups are independent and mostly answered 404: ask at once.
 	found := make([]*Extra, len(cosignSuffixes))
@@ -98,11 +98,11 @@ func (b *Builder) extras(ctx context.Context, reg *transfer.Registry, path strin
 		return out, nil, nil
 	}
 	// Re-encode as a plain index so the bytes are stable across runs.
-	data, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": transfer.MediaTypeOCIIndex, "manifests": doc.Manifests})
+	data, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeImageIndex, "manifests": doc.Manifests})
 	if err != nil {
 		return nil, nil, err
 	}
-	m := transfer.Manifest{MediaType: transfer.MediaTypeOCIIndex, Digest: digest.FromBytes(data), Data: data}
+	m := transfer.Manifest{MediaType: oci.MediaTypeImageIndex, Digest: digest.FromBytes(data), Data: data}
 	if err := b.walk(ctx, reg, path, m); err != nil {
 		return nil, nil, fmt.Errorf("referrers of %s: %w", d, err)
 	}
@@ -110,7 +110,7 @@ func (b *Builder) extras(ctx context.Context, reg *transfer.Registry, path strin
 }
 
 // tagged resolves an optional tag and walks it; ok is false when absent.
-func (b *Builder) tagged(ctx context.Context, reg *transfer.Registry, path, tag, kind string) (Extra, bool, error) {
+func (b *Builder) tagged(ctx context.Context, reg Registry, path, tag, kind string) (Extra, bool, error) {
 	if has, known := b.hasTag(ctx, reg, path, tag); known && !has {
 		return Extra{}, false, nil
 	}
@@ -152,11 +152,11 @@ type tagSet struct {
 // more than it saves.
 func (b *Builder) planTagLookups(reqs []Request) {
 	for _, r := range reqs {
-		named, err := reference.ParseNormalizedNamed(r.Name)
+		sr, err := splitRef(r.Name)
 		if err != nil {
 			continue
 		}
-		key := reference.Domain(named) + "/" + reference.Path(named)
+		key := sr.repo()
 		ts := b.tagSets[key]
 		if ts == nil {
 			ts = &tagSet{}
@@ -169,7 +169,7 @@ func (b *Builder) planTagLookups(reqs []Request) {
 // hasTag reports whether repository path of reg has tag; known is false
 // when the repository could not be listed within budget, and the caller
 // asks for the tag itself.
-func (b *Builder) hasTag(ctx context.Context, reg *transfer.Registry, path, tag string) (has, known bool) {
+func (b *Builder) hasTag(ctx context.Context, reg Registry, path, tag string) (has, known bool) {
 	b.mu.Lock()
 	ts := b.tagSets[reg.Host()+"/"+path]
 	b.mu.Unlock()

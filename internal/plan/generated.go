@@ -169,7 +169,7 @@ func (b *Builder) addGenerated(p *Plan, g Generated) error {
 		}
 		b.mu.Lock() // images already streamed read manifests meanwhile
 		b.manifests[m.Digest] = m
-		for _, bl := range pm.Blobs {
+		for _, bl := range pm.Blobs() {
 			b.blobs[bl.Digest] = bl.Size
 		}
 		b.mu.Unlock()

@@ -16,7 +16,6 @@ import (
 
 	"github.com/ferry-mirror/ferry/internal/helm"
 	"github.com/ferry-mirror/ferry/internal/imageset"
-	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
 // FailedChart starts the Name of a failed request that stands for a Helm
@@ -28,7 +27,7 @@ type Helm struct {
 	Config imageset.Helm
 	Client *helm.Client
 	// Src reads oci:// chart repositories, which are registries.
-	Src *transfer.Registries
+	Src Source
 	// Sandbox renders each chart; its zero value renders in this process.
 	Sandbox helm.Sandbox
 	Log     *slog.Logger
@@ -42,7 +41,12 @@ func (Helm) Section() string { return SectionHelm }
 // something that is not there. A chart that does not load or render
 // fails that chart only: it becomes a failed request carrying Helm's
 // message (the errors file, exit bit 16) and the other charts mirror.
-func (h Helm) Collect(ctx context.Context) ([]Request, error) {
+func (h Helm) Collect(ctx context.Context) (Collected, error) {
+	reqs, err := h.requests(ctx)
+	return Collected{Requests: reqs}, err
+}
+
+func (h Helm) requests(ctx context.Context) ([]Request, error) {
 	log := h.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

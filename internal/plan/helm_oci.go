@@ -19,7 +19,7 @@ const helmChartLayer = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 // ociChart downloads chart name at version from an oci:// chart
 // repository: the artifact <repository>/<name>:<version> in a registry,
 // whose chart layer is the .tgz.
-func ociChart(ctx context.Context, src *transfer.Registries, repoURL, name, version string) ([]byte, error) {
+func ociChart(ctx context.Context, src Source, repoURL, name, version string) ([]byte, error) {
 	what := fmt.Sprintf("chart %q version %q in %s", name, version, repoURL)
 	if version == "" {
 		return nil, fmt.Errorf("chart %q in %s: give its version; Ferry does not list the tags of oci:// chart repositories yet", name, repoURL)
@@ -29,7 +29,7 @@ func ociChart(ctx context.Context, src *transfer.Registries, repoURL, name, vers
 	}
 	host, repo, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(repoURL, "oci://"), "/"), "/")
 	repo = strings.TrimPrefix(repo+"/"+name, "/")
-	reg, err := src.Client(host)
+	reg, err := src.Registry(host)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

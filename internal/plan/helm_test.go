@@ -57,7 +57,7 @@ func TestHelmCollectorAuth(t *testing.T) {
 			}
 		}
 	}
-	for _, r := range reqs {
+	for _, r := range reqs.Requests {
 		if r.Section != plan.SectionHelm {
 			t.Errorf("request %s in section %q, want %q", r.Name, r.Section, plan.SectionHelm)
 		}

@@ -8,6 +8,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/ferry-mirror/ferry/internal/imageset"
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
@@ -45,15 +46,15 @@ func list(t *testing.T, archs ...string) transfer.Manifest {
 	var entries []map[string]any
 	for _, a := range archs {
 		entries = append(entries, map[string]any{
-			"mediaType": transfer.MediaTypeDockerManifest, "digest": digest.FromString(a).String(), "size": 10,
+			"mediaType": oci.MediaTypeDockerManifest, "digest": digest.FromString(a).String(), "size": 10,
 			"platform": map[string]string{"os": "linux", "architecture": a},
 		})
 	}
-	data, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": transfer.MediaTypeDockerList, "manifests": entries})
+	data, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeDockerList, "manifests": entries})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return transfer.Manifest{MediaType: transfer.MediaTypeDockerList, Digest: digest.FromBytes(data), Data: data}
+	return transfer.Manifest{MediaType: oci.MediaTypeDockerList, Digest: digest.FromBytes(data), Data: data}
 }
 
 func TestFilterPlatforms(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 // reg, reading blobs through Ferry's own client (auth, retries, TLS
 // settings), so code that works on v1.Image (release contents, image
 // building) needs no second registry client. ctx bounds every read.
-func RemoteImage(ctx context.Context, reg *transfer.Registry, path string, m transfer.Manifest) (v1.Image, error) {
+func RemoteImage(ctx context.Context, reg Registry, path string, m transfer.Manifest) (v1.Image, error) {
 	if m.IsIndex() {
 		return nil, fmt.Errorf("%s/%s@%s is a manifest list, not an image", reg.Host(), path, m.Digest)
 	}
@@ -26,7 +26,7 @@ func RemoteImage(ctx context.Context, reg *transfer.Registry, path string, m tra
 }
 
 // RemoteIndex is RemoteImage for a manifest list or OCI index.
-func RemoteIndex(ctx context.Context, reg *transfer.Registry, path string, m transfer.Manifest) (v1.ImageIndex, error) {
+func RemoteIndex(ctx context.Context, reg Registry, path string, m transfer.Manifest) (v1.ImageIndex, error) {
 	if !m.IsIndex() {
 		return nil, fmt.Errorf("%s/%s@%s is an image, not a manifest list", reg.Host(), path, m.Digest)
 	}
@@ -35,7 +35,7 @@ func RemoteIndex(ctx context.Context, reg *transfer.Registry, path string, m tra
 
 type regImage struct {
 	ctx  context.Context
-	reg  *transfer.Registry
+	reg  Registry
 	path string
 	m    transfer.Manifest
 }
@@ -84,7 +84,7 @@ func (l *regLayer) Compressed() (io.ReadCloser, error) {
 
 type regIndex struct {
 	ctx  context.Context
-	reg  *transfer.Registry
+	reg  Registry
 	path string
 	m    transfer.Manifest
 }

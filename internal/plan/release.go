@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
@@ -25,7 +24,7 @@ import (
 type Releases struct {
 	Platform imageset.Platform
 	Graphs   release.GraphSource
-	Src      *transfer.Registries
+	Src      Source
 	// Verifier checks signatures; nil skips the check
 	// (--ignore-release-signature).
 	Verifier *release.Verifier
@@ -70,7 +69,12 @@ func Arches(p imageset.Platform) ([]release.Arch, error) {
 }
 
 // Collect implements Collector.
-func (c *Releases) Collect(ctx context.Context) ([]Request, error) {
+func (c *Releases) Collect(ctx context.Context) (Collected, error) {
+	reqs, err := c.requests(ctx)
+	return Collected{Requests: reqs}, err
+}
+
+func (c *Releases) requests(ctx context.Context) ([]Request, error) {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -145,20 +149,12 @@ func (c *Releases) Collect(ctx context.Context) ([]Request, error) {
 // collectOne reads one release image and returns its requests, with the
 // KubeVirt images of the kubeVirt architectures.
 func (c *Releases) collectOne(ctx context.Context, r release.Release, kubeVirt []release.Arch) ([]Request, error) {
-	named, err := reference.ParseNormalizedNamed(r.Payload)
+	sr, err := splitRef(r.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("release image %q is not a valid reference: %w", r.Payload, err)
 	}
-	named = reference.TagNameOnly(named)
-	host, path := reference.Domain(named), reference.Path(named)
-	ref := ""
-	switch n := named.(type) {
-	case reference.Canonical:
-		ref = n.Digest().String()
-	case reference.Tagged:
-		ref = n.Tag()
-	}
-	reg, err := c.Src.Client(host)
+	host, path, ref := sr.host, sr.path, sr.ref
+	reg, err := c.Src.Registry(host)
 	if err != nil {
 		return nil, err
 	}

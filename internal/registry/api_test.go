@@ -286,3 +286,22 @@ func TestReadOnly(t *testing.T) {
 	c.do("DELETE", "/v2/ro/app/manifests/v1", nil).wantError(t, 405, "UNSUPPORTED")
 	c.checkImage("ro/app", "v1", img)
 }
+
+// TestForeignLayers: a layer that lives at its URLs (a Windows base
+// layer) need not be pushed; a layer of an ordinary type must be, URLs or
+// not, as distribution decides (oci.Distributable).
+func TestForeignLayers(t *testing.T) {
+	srv := testenv.StartFerry(t, testenv.FerryOptions{})
+	c := client{t, srv.URL}
+	cfg := []byte(`{"architecture":"amd64","os":"windows"}`)
+	cfgD := c.pushBlob("win/app", cfg)
+	absent := digest.FromString("a layer nobody pushed")
+	manifest := func(layerType string) []byte {
+		return []byte(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",` +
+			`"config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"` + string(cfgD) + `","size":` + strconv.Itoa(len(cfg)) + `},` +
+			`"layers":[{"mediaType":"` + layerType + `","digest":"` + string(absent) + `","size":100,"urls":["https://mcr.example/layer"]}]}`)
+	}
+	const ct = "application/vnd.docker.distribution.manifest.v2+json"
+	c.do("PUT", "/v2/win/app/manifests/foreign", manifest("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"), "Content-Type", ct).wantStatus(t, 201)
+	c.do("PUT", "/v2/win/app/manifests/ordinary", manifest("application/vnd.docker.image.rootfs.diff.tar.gzip"), "Content-Type", ct).wantError(t, 400, "MANIFEST_BLOB_UNKNOWN")
+}

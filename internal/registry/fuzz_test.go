@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ferry-mirror/ferry/internal/oci"
 )
 
 // The distribution spec's own patterns for names and tags, as written in
@@ -102,7 +104,7 @@ func FuzzManifest(f *testing.F) {
 			t.Fatalf("accepted invalid JSON %q", body)
 		}
 		switch m.MediaType {
-		case mediaOCIManifest, mediaDockerV2, mediaOCIIndex, mediaDockerList:
+		case oci.MediaTypeImageManifest, oci.MediaTypeDockerManifest, oci.MediaTypeImageIndex, oci.MediaTypeDockerList:
 		default:
 			t.Fatalf("accepted media type %q", m.MediaType)
 		}

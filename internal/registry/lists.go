@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/store"
 )
 
@@ -101,9 +102,9 @@ func (r *Registry) referrers(w http.ResponseWriter, req *http.Request, rt route)
 	if at != "" {
 		w.Header().Set("OCI-Filters-Applied", "artifactType")
 	}
-	return writeJSON(w, req, mediaOCIIndex, struct {
+	return writeJSON(w, req, oci.MediaTypeImageIndex, struct {
 		SchemaVersion int                `json:"schemaVersion"`
 		MediaType     string             `json:"mediaType"`
 		Manifests     []store.Descriptor `json:"manifests"`
-	}{2, mediaOCIIndex, descs})
+	}{2, oci.MediaTypeImageIndex, descs})
 }

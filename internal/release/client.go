@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
 // Default upstream addresses, as oc-mirror uses them.
@@ -214,22 +216,11 @@ func getWithRetry(ctx context.Context, hc *http.Client, rawURL, accept string, a
 // attempts times, waiting backoff before the first retry and twice as long
 // before each next one. A failure after the last try names rawURL.
 func withRetry(ctx context.Context, rawURL string, attempts int, backoff time.Duration, log *slog.Logger, fn func() error) error {
-	var last error
-	for try := 1; try <= attempts; try++ {
-		if last = fn(); last == nil {
-			return nil
-		}
-		if ctx.Err() != nil || !retryable(last) || try == attempts {
-			break
-		}
-		log.Warn("retrying", "url", rawURL, "attempt", try, "error", last)
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
+	r := transfer.Retry{Times: max(attempts, 1) - 1, Delay: backoff}
+	last := r.Do(ctx, retryable, func(n int, err error) { log.Warn("retrying", "url", rawURL, "attempt", n+1, "error", err) }, fn)
 	switch {
+	case last == nil:
+		return nil
 	case ctx.Err() != nil:
 		return fmt.Errorf("GET %s: %w", rawURL, ctx.Err())
 	case retryable(last):

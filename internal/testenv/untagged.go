@@ -13,8 +13,8 @@ import (
 	"testing"
 )
 
-// manifestAccept is every manifest type a mirror holds.
-const manifestAccept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, " +
+// ManifestAccept is every manifest type a mirror holds, for Accept headers.
+const ManifestAccept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, " +
 	"application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
 
 // PlanManifests returns the digest of every manifest a ferry plan.json
@@ -85,7 +85,7 @@ func DeleteUntagged(t testing.TB, host string, candidates []string) []string {
 	var deleted []string
 	for _, repo := range catalog.Repositories {
 		manifest := func(ref string) (bool, doc) {
-			code, body := get("/v2/"+repo+"/manifests/"+url.PathEscape(ref), manifestAccept)
+			code, body := get("/v2/"+repo+"/manifests/"+url.PathEscape(ref), ManifestAccept)
 			var d doc
 			if code != http.StatusOK {
 				return false, d
@@ -111,7 +111,7 @@ func DeleteUntagged(t testing.TB, host string, candidates []string) []string {
 			_ = json.Unmarshal(body, &tags)
 		}
 		for _, tag := range tags.Tags {
-			code, body := get("/v2/"+repo+"/manifests/"+tag, manifestAccept)
+			code, body := get("/v2/"+repo+"/manifests/"+tag, ManifestAccept)
 			if code != http.StatusOK {
 				continue
 			}

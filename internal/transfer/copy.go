@@ -13,6 +13,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-mirror/ferry/internal/oci"
 )
 
 // Item is one manifest tree to copy: an image, a signature, a referrer.
@@ -198,8 +200,8 @@ func (e *Engine) copyTree(ctx context.Context, run *jobRun, src, dst, ref string
 	for _, c := range p.Children {
 		g.Go(func() error { return e.copyTree(gctx, run, src, dst, "", c.Digest) })
 	}
-	for _, b := range p.Blobs {
-		if Foreign(b) {
+	for _, b := range p.Blobs() {
+		if !oci.Distributable(b) {
 			continue
 		}
 		g.Go(func() error { return e.copyBlob(gctx, run, src, dst, b) })
@@ -362,16 +364,7 @@ func (e *Engine) upload(ctx context.Context, run *jobRun, src, dst string, b oci
 
 // retry runs f until it succeeds, fails for good, or runs out of tries.
 func (e *Engine) retry(ctx context.Context, f func() error) error {
-	for n := 0; ; n++ {
-		err := f()
-		if err == nil || n >= e.Retry.Times || !Temporary(err) || ctx.Err() != nil {
-			return err
-		}
-		e.Log.Warn("retrying", "attempt", n+1, "error", err)
-		if werr := e.Retry.wait(ctx, n); werr != nil {
-			return err
-		}
-	}
+	return e.Retry.Do(ctx, Temporary, func(n int, err error) { e.Log.Warn("retrying", "attempt", n+1, "error", err) }, f)
 }
 
 // Temporary reports whether err may go away on another try: network

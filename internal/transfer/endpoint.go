@@ -40,22 +40,22 @@ type Dest interface {
 type Registries struct {
 	opts RegistryOptions
 	mu   sync.Mutex
-	regs map[string]*Registry
+	regs map[string]*Client
 }
 
 // NewRegistries returns a Source reading from registries with opts.
 func NewRegistries(opts RegistryOptions) *Registries {
-	return &Registries{opts: opts, regs: map[string]*Registry{}}
+	return &Registries{opts: opts, regs: map[string]*Client{}}
 }
 
 // Client returns the client for host.
-func (s *Registries) Client(host string) (*Registry, error) {
+func (s *Registries) Client(host string) (*Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.regs[host]; ok {
 		return r, nil
 	}
-	r, err := NewRegistry(host, s.opts)
+	r, err := NewClient(host, s.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func (s *Registries) Client(host string) (*Registry, error) {
 }
 
 // Split cuts "host/path" into its registry client and path.
-func (s *Registries) Split(repo string) (*Registry, string, error) {
+func (s *Registries) Split(repo string) (*Client, string, error) {
 	host, path, ok := strings.Cut(repo, "/")
 	if !ok {
 		return nil, "", fmt.Errorf("repository %q has no registry host", repo)
@@ -100,7 +100,7 @@ func (s *Registries) Blob(ctx context.Context, repo string, d digest.Digest) (io
 }
 
 // RegistryDest is a Dest on one registry.
-type RegistryDest struct{ R *Registry }
+type RegistryDest struct{ R *Client }
 
 // HasManifest implements Dest.
 func (d RegistryDest) HasManifest(ctx context.Context, repo, ref string, dg digest.Digest) (bool, error) {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/ferry-mirror/ferry/internal/oci"
 )
 
 // hostileDigests are "digest" values an upstream has sent in place of
@@ -21,7 +23,7 @@ var hostileDigests = []string{
 // that using it (Algorithm, Encoded, Verifier) cannot panic either.
 func FuzzManifestParse(f *testing.F) {
 	good := digest.FromString("x").String()
-	types := []string{MediaTypeOCIIndex, MediaTypeDockerList, MediaTypeOCIManifest, MediaTypeDockerManifest, ""}
+	types := []string{oci.MediaTypeImageIndex, oci.MediaTypeDockerList, oci.MediaTypeImageManifest, oci.MediaTypeDockerManifest, ""}
 	for _, mt := range types {
 		f.Add(`{"schemaVersion":2,"manifests":[{"digest":"`+good+`","size":1}]}`, mt)
 		f.Add(`{"schemaVersion":2,"config":{"digest":"`+good+`","size":1},"layers":[{"digest":"`+good+`","size":1,"urls":["http://x"],"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"}],"subject":{"digest":"`+good+`"}}`, mt)
@@ -33,8 +35,8 @@ func FuzzManifestParse(f *testing.F) {
 		}
 	}
 	f.Add(`null`, "")
-	f.Add(`{"manifests":null}`, MediaTypeOCIIndex)
-	f.Add(`{"manifests":[null]}`, MediaTypeOCIIndex)
+	f.Add(`{"manifests":null}`, oci.MediaTypeImageIndex)
+	f.Add(`{"manifests":[null]}`, oci.MediaTypeImageIndex)
 	f.Add(`[`, "")
 	f.Fuzz(func(t *testing.T, data, mediaType string) {
 		if mediaType == "" {
@@ -56,9 +58,9 @@ func FuzzManifestParse(f *testing.F) {
 		for _, c := range p.Children {
 			check("child", c.Digest)
 		}
-		for _, b := range p.Blobs {
+		for _, b := range p.Blobs() {
 			check("blob", b.Digest)
-			_ = Foreign(b)
+			_ = !oci.Distributable(b)
 		}
 		if p.Subject != nil {
 			check("subject", p.Subject.Digest)

@@ -6,14 +6,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-)
 
-// Manifest media types Ferry understands.
-const (
-	MediaTypeOCIManifest    = ocispec.MediaTypeImageManifest
-	MediaTypeOCIIndex       = ocispec.MediaTypeImageIndex
-	MediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-	MediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+	"github.com/ferry-mirror/ferry/internal/oci"
 )
 
 // Manifest is a manifest's exact bytes; the digest is of those bytes, so
@@ -26,7 +20,7 @@ type Manifest struct {
 
 // IsIndex reports whether m lists other manifests.
 func (m Manifest) IsIndex() bool {
-	return m.MediaType == MediaTypeOCIIndex || m.MediaType == MediaTypeDockerList
+	return oci.IsIndex(m.MediaType)
 }
 
 // Descriptor returns the descriptor that points at m.
@@ -34,58 +28,12 @@ func (m Manifest) Descriptor() ocispec.Descriptor {
 	return ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Data))}
 }
 
-// Parsed is the part of a manifest the copy needs: children for an index,
-// config and layers for an image, and the subject of a referrer.
-type Parsed struct {
-	Children []ocispec.Descriptor // index entries
-	Blobs    []ocispec.Descriptor // config then layers
-	Subject  *ocispec.Descriptor
-}
-
-// Parse reads m's references. Docker schema 2 and OCI share the field names.
-func (m Manifest) Parse() (Parsed, error) {
-	var doc struct {
-		Manifests []ocispec.Descriptor `json:"manifests"`
-		Config    *ocispec.Descriptor  `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Blobs     []ocispec.Descriptor `json:"blobs"` // OCI artifact manifest (draft) carried blobs here
-		Subject   *ocispec.Descriptor  `json:"subject"`
-		FSLayers  []struct {
-			BlobSum digest.Digest `json:"blobSum"`
-		} `json:"fsLayers"`
-	}
-	if err := json.Unmarshal(m.Data, &doc); err != nil {
-		return Parsed{}, fmt.Errorf("manifest %s (%s) is not valid JSON: %w", m.Digest, m.MediaType, err)
-	}
-	p := Parsed{Subject: doc.Subject}
-	if p.Subject != nil {
-		if err := p.Subject.Digest.Validate(); err != nil {
-			return Parsed{}, fmt.Errorf("manifest %s names a bad subject digest %q: %w", m.Digest, p.Subject.Digest, err)
-		}
-	}
-	if m.IsIndex() {
-		// Every child is checked before any is used: a digest that is not
-		// one would be fetched as a tag, unverified, or panic go-digest.
-		for _, c := range doc.Manifests {
-			if err := c.Digest.Validate(); err != nil {
-				return Parsed{}, fmt.Errorf("index %s names a bad manifest digest %q; the upstream serves a corrupt index: %w", m.Digest, c.Digest, err)
-			}
-		}
-		p.Children = doc.Manifests
-		return p, nil
-	}
-	if doc.Config != nil {
-		p.Blobs = append(p.Blobs, *doc.Config)
-	}
-	p.Blobs = append(p.Blobs, doc.Layers...)
-	p.Blobs = append(p.Blobs, doc.Blobs...)
-	for _, l := range doc.FSLayers {
-		p.Blobs = append(p.Blobs, ocispec.Descriptor{Digest: l.BlobSum, Size: -1})
-	}
-	for _, b := range p.Blobs {
-		if err := b.Digest.Validate(); err != nil {
-			return Parsed{}, fmt.Errorf("manifest %s names a bad blob digest %q: %w", m.Digest, b.Digest, err)
-		}
+// Parse reads m's references. A manifest a registry served is read
+// leniently (see oci.Parse).
+func (m Manifest) Parse() (*oci.Manifest, error) {
+	p, err := oci.Parse(m.Data, m.MediaType)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s (%s): %w", m.Digest, m.MediaType, err)
 	}
 	return p, nil
 }
@@ -104,21 +52,8 @@ func sniffMediaType(data []byte) string {
 	case doc.MediaType != "":
 		return doc.MediaType
 	case doc.Manifests != nil:
-		return MediaTypeOCIIndex
+		return oci.MediaTypeImageIndex
 	default:
-		return MediaTypeOCIManifest
+		return oci.MediaTypeImageManifest
 	}
-}
-
-// Foreign reports whether a layer must not be copied (Windows base layers
-// that registries are not allowed to redistribute).
-func Foreign(d ocispec.Descriptor) bool {
-	switch d.MediaType {
-	case "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-		ocispec.MediaTypeImageLayerNonDistributable,     //nolint:staticcheck // still seen in the wild
-		ocispec.MediaTypeImageLayerNonDistributableGzip, //nolint:staticcheck
-		ocispec.MediaTypeImageLayerNonDistributableZstd: //nolint:staticcheck
-		return len(d.URLs) > 0
-	}
-	return false
 }

@@ -84,7 +84,7 @@ func (a *pingAnswer) response(req *http.Request) *http.Response {
 
 // PingHeader returns the headers of the registry's answer to GET /v2/
 // (nil before Ping): how a destination says what software it runs.
-func (r *Registry) PingHeader() http.Header {
+func (r *Client) PingHeader() http.Header {
 	pc, ok := r.base.(*pingCache)
 	if !ok {
 		return nil

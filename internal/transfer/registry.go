@@ -22,6 +22,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-mirror/ferry/internal/oci"
 )
 
 // maxManifestBytes bounds what is read for one manifest; registries cap
@@ -30,11 +33,11 @@ const maxManifestBytes = 8 << 20
 
 // manifestAccept lists every manifest type Ferry copies.
 var manifestAccept = strings.Join([]string{
-	MediaTypeOCIManifest, MediaTypeOCIIndex, MediaTypeDockerManifest, MediaTypeDockerList,
-	"application/vnd.docker.distribution.manifest.v1+prettyjws",
+	oci.MediaTypeImageManifest, oci.MediaTypeImageIndex, oci.MediaTypeDockerManifest, oci.MediaTypeDockerList,
+	oci.MediaTypeDockerSchema1,
 }, ", ")
 
-// RegistryOptions tune a Registry client.
+// RegistryOptions tune a Client.
 type RegistryOptions struct {
 	// Insecure skips TLS verification and allows plain HTTP.
 	Insecure  bool
@@ -44,10 +47,10 @@ type RegistryOptions struct {
 	UserAgent string
 }
 
-// Registry is a small OCI distribution client for one registry host. It uses
+// Client is a small OCI distribution client for one registry host. It uses
 // go-containerregistry's transport for the ping, scheme and token dance and
 // plain HTTP calls on top, so blob bodies stream end to end.
-type Registry struct {
+type Client struct {
 	host string
 	reg  name.Registry
 	base http.RoundTripper
@@ -61,7 +64,7 @@ type Registry struct {
 }
 
 // NewRegistry returns a client for host (host[:port]).
-func NewRegistry(host string, opts RegistryOptions) (*Registry, error) {
+func NewClient(host string, opts RegistryOptions) (*Client, error) {
 	var nopts []name.Option
 	if opts.Insecure {
 		nopts = append(nopts, name.Insecure)
@@ -94,12 +97,12 @@ func NewRegistry(host string, opts RegistryOptions) (*Registry, error) {
 		ua = "ferry"
 	}
 	base := newPingCache(transport.NewUserAgent(&retryTransport{inner: ht, retry: opts.Retry, log: opts.Logger}, ua))
-	return &Registry{host: reg.RegistryStr(), reg: reg, base: base, opts: opts, transports: map[string]*http.Client{}}, nil
+	return &Client{host: reg.RegistryStr(), reg: reg, base: base, opts: opts, transports: map[string]*http.Client{}}, nil
 }
 
 // Ping checks that the registry answers the distribution API, so a run
 // against a wrong or stopped destination fails at once, not per image.
-func (r *Registry) Ping(ctx context.Context) error {
+func (r *Client) Ping(ctx context.Context) error {
 	if _, err := transport.Ping(ctx, r.reg, r.base); err != nil {
 		return fmt.Errorf("registry %s does not answer: %w", r.host, err)
 	}
@@ -107,13 +110,13 @@ func (r *Registry) Ping(ctx context.Context) error {
 }
 
 // Host is the registry's host[:port].
-func (r *Registry) Host() string { return r.host }
+func (r *Client) Host() string { return r.host }
 
 // client returns an authenticated client for repo, cached per repository
 // and access, so bearer tokens carry the right scope. mountFrom, when
 // set, adds pull access to that repository, which a token registry
 // needs before it mounts a blob from there.
-func (r *Registry) client(ctx context.Context, repo string, push bool, mountFrom ...string) (*http.Client, error) {
+func (r *Client) client(ctx context.Context, repo string, push bool, mountFrom ...string) (*http.Client, error) {
 	key := repo
 	scope := transport.PullScope
 	if push {
@@ -127,6 +130,12 @@ func (r *Registry) client(ctx context.Context, repo string, push bool, mountFrom
 			scopes = append(scopes, r.reg.Repo(from).Scope(transport.PullScope))
 		}
 	}
+	return r.scoped(ctx, key, scopes)
+}
+
+// scoped returns the client cached under key, made on first use with a
+// token for scopes.
+func (r *Client) scoped(ctx context.Context, key string, scopes []string) (*http.Client, error) {
 	r.mu.Lock()
 	c, ok := r.transports[key]
 	r.mu.Unlock()
@@ -148,7 +157,7 @@ func (r *Registry) client(ctx context.Context, repo string, push bool, mountFrom
 	return c, nil
 }
 
-func (r *Registry) url(repo, kind, ref string) string {
+func (r *Client) url(repo, kind, ref string) string {
 	// The scheme is replaced by the transport with what the ping found.
 	return "https://" + r.host + "/v2/" + repo + "/" + kind + "/" + ref
 }
@@ -201,7 +210,7 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &he) && he.Status == http.StatusNotFound
 }
 
-func (r *Registry) do(ctx context.Context, repo string, push bool, method, u string, hdr http.Header, body []byte) (*http.Response, error) {
+func (r *Client) do(ctx context.Context, repo string, push bool, method, u string, hdr http.Header, body []byte) (*http.Response, error) {
 	c, err := r.client(ctx, repo, push)
 	if err != nil {
 		return nil, err
@@ -209,7 +218,7 @@ func (r *Registry) do(ctx context.Context, repo string, push bool, method, u str
 	return r.send(ctx, c, method, u, hdr, body)
 }
 
-func (r *Registry) send(ctx context.Context, c *http.Client, method, u string, hdr http.Header, body []byte) (*http.Response, error) {
+func (r *Client) send(ctx context.Context, c *http.Client, method, u string, hdr http.Header, body []byte) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -224,48 +233,42 @@ func (r *Registry) send(ctx context.Context, c *http.Client, method, u string, h
 	return c.Do(req)
 }
 
-// Descriptor is what a HEAD tells about a manifest.
-type Descriptor struct {
-	MediaType string
-	Digest    digest.Digest
-	Size      int64
-}
-
 // HeadManifest returns the descriptor of repo:ref, or found=false on 404.
-func (r *Registry) HeadManifest(ctx context.Context, repo, ref string) (Descriptor, bool, error) {
+func (r *Client) HeadManifest(ctx context.Context, repo, ref string) (ocispec.Descriptor, bool, error) {
 	resp, err := r.do(ctx, repo, false, http.MethodHead, r.url(repo, "manifests", ref), http.Header{"Accept": {manifestAccept}}, nil)
 	if err != nil {
-		return Descriptor{}, false, fmt.Errorf("head manifest %s/%s:%s: %w", r.host, repo, ref, err)
+		return ocispec.Descriptor{}, false, fmt.Errorf("head manifest %s/%s:%s: %w", r.host, repo, ref, err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
 		size, _ := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64)
-		return Descriptor{MediaType: resp.Header.Get("Content-Type"), Digest: digest.Digest(resp.Header.Get("Docker-Content-Digest")), Size: size}, true, nil
+		return ocispec.Descriptor{MediaType: resp.Header.Get("Content-Type"), Digest: digest.Digest(resp.Header.Get("Docker-Content-Digest")), Size: size}, true, nil
 	case http.StatusNotFound:
-		return Descriptor{}, false, nil
+		return ocispec.Descriptor{}, false, nil
 	}
-	return Descriptor{}, false, httpError(resp)
+	return ocispec.Descriptor{}, false, httpError(resp)
 }
 
 // GetManifest fetches repo:ref (a tag or a digest). A digest reference is
 // checked against the bytes received. A body cut short or corrupted is
 // fetched again, within the retry budget.
-func (r *Registry) GetManifest(ctx context.Context, repo, ref string) (Manifest, error) {
-	for n := 0; ; n++ {
-		m, err := r.getManifest(ctx, repo, ref)
+func (r *Client) GetManifest(ctx context.Context, repo, ref string) (Manifest, error) {
+	var m Manifest
+	retryable := func(err error) bool {
 		var he *HTTPError // statuses were retried by the transport already
-		if err == nil || n >= r.opts.Retry.Times || !Temporary(err) || errors.As(err, &he) || ctx.Err() != nil {
-			return m, err
-		}
-		r.opts.Logger.Debug("retrying manifest", "repo", repo, "ref", ref, "error", err)
-		if werr := r.opts.Retry.wait(ctx, n); werr != nil {
-			return m, err
-		}
+		return Temporary(err) && !errors.As(err, &he)
 	}
+	err := r.opts.Retry.Do(ctx, retryable, func(_ int, err error) {
+		r.opts.Logger.Debug("retrying manifest", "repo", repo, "ref", ref, "error", err)
+	}, func() (err error) {
+		m, err = r.getManifest(ctx, repo, ref)
+		return err
+	})
+	return m, err
 }
 
-func (r *Registry) getManifest(ctx context.Context, repo, ref string) (Manifest, error) {
+func (r *Client) getManifest(ctx context.Context, repo, ref string) (Manifest, error) {
 	resp, err := r.do(ctx, repo, false, http.MethodGet, r.url(repo, "manifests", ref), http.Header{"Accept": {manifestAccept}}, nil)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("get manifest %s/%s:%s: %w", r.host, repo, ref, err)
@@ -293,7 +296,7 @@ func (r *Registry) getManifest(ctx context.Context, repo, ref string) (Manifest,
 
 // PutManifest stores m as repo:ref. subject reports whether the registry
 // answered with OCI-Subject, i.e. it indexes referrers itself.
-func (r *Registry) PutManifest(ctx context.Context, repo, ref string, m Manifest) (subject bool, err error) {
+func (r *Client) PutManifest(ctx context.Context, repo, ref string, m Manifest) (subject bool, err error) {
 	resp, err := r.do(ctx, repo, true, http.MethodPut, r.url(repo, "manifests", ref), http.Header{"Content-Type": {m.MediaType}}, m.Data)
 	if err != nil {
 		return false, fmt.Errorf("put manifest %s/%s:%s: %w", r.host, repo, ref, err)
@@ -306,7 +309,7 @@ func (r *Registry) PutManifest(ctx context.Context, repo, ref string, m Manifest
 }
 
 // HasBlob reports whether repo can serve blob d.
-func (r *Registry) HasBlob(ctx context.Context, repo string, d digest.Digest) (bool, error) {
+func (r *Client) HasBlob(ctx context.Context, repo string, d digest.Digest) (bool, error) {
 	resp, err := r.do(ctx, repo, false, http.MethodHead, r.url(repo, "blobs", d.String()), nil, nil)
 	if err != nil {
 		return false, fmt.Errorf("head blob %s/%s@%s: %w", r.host, repo, d, err)
@@ -322,7 +325,7 @@ func (r *Registry) HasBlob(ctx context.Context, repo string, d digest.Digest) (b
 }
 
 // GetBlob opens blob d of repo for streaming; the caller closes it.
-func (r *Registry) GetBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error) {
+func (r *Client) GetBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, int64, error) {
 	resp, err := r.do(ctx, repo, false, http.MethodGet, r.url(repo, "blobs", d.String()), nil, nil)
 	if err != nil {
 		return nil, 0, fmt.Errorf("get blob %s/%s@%s: %w", r.host, repo, d, err)
@@ -339,7 +342,7 @@ func (r *Registry) GetBlob(ctx context.Context, repo string, d digest.Digest) (i
 // that does not opens an upload session instead: one request where a
 // HEAD and a POST would be two. On true the blob is there; on false
 // location is the open upload session for Upload ("" when none).
-func (r *Registry) Mount(ctx context.Context, repo, from string, d digest.Digest) (mounted bool, location string, err error) {
+func (r *Client) Mount(ctx context.Context, repo, from string, d digest.Digest) (mounted bool, location string, err error) {
 	c, err := r.client(ctx, repo, true, from)
 	if err != nil {
 		return false, "", err
@@ -369,7 +372,7 @@ func (r *Registry) Mount(ctx context.Context, repo, from string, d digest.Digest
 
 // Upload streams size bytes of blob d into repo with one monolithic PUT,
 // opening an upload session unless location names one already open.
-func (r *Registry) Upload(ctx context.Context, repo string, d digest.Digest, size int64, body io.Reader, location string) error {
+func (r *Client) Upload(ctx context.Context, repo string, d digest.Digest, size int64, body io.Reader, location string) error {
 	c, err := r.client(ctx, repo, true)
 	if err != nil {
 		return err
@@ -419,11 +422,11 @@ func (r *Registry) Upload(ctx context.Context, repo string, d digest.Digest, siz
 // Referrers lists the manifests whose subject is d through the referrers
 // API. supported is false when the registry has no such API (404), which
 // is remembered for the rest of the run.
-func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest) (idx []byte, supported bool, err error) {
+func (r *Client) Referrers(ctx context.Context, repo string, d digest.Digest) (idx []byte, supported bool, err error) {
 	if r.noReferrers.Load() {
 		return nil, false, nil
 	}
-	resp, err := r.do(ctx, repo, false, http.MethodGet, r.url(repo, "referrers", d.String()), http.Header{"Accept": {MediaTypeOCIIndex}}, nil)
+	resp, err := r.do(ctx, repo, false, http.MethodGet, r.url(repo, "referrers", d.String()), http.Header{"Accept": {oci.MediaTypeImageIndex}}, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("referrers of %s/%s@%s: %w", r.host, repo, d, err)
 	}
@@ -439,7 +442,7 @@ func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest) 
 	case resp.StatusCode != http.StatusOK:
 		return nil, false, httpError(resp)
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, MediaTypeOCIIndex) {
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, oci.MediaTypeImageIndex) {
 		// Something answered 200 that is not a referrers API (a catch-all route).
 		r.noReferrers.Store(true)
 		return nil, false, nil
@@ -456,7 +459,7 @@ const tagsPageSize = 1000
 
 // Tags lists repo's tags, following the registry's pagination for at
 // most maxPages pages. complete is false when more pages were left.
-func (r *Registry) Tags(ctx context.Context, repo string, maxPages int) (tags []string, complete bool, err error) {
+func (r *Client) Tags(ctx context.Context, repo string, maxPages int) (tags []string, complete bool, err error) {
 	u := "https://" + r.host + "/v2/" + repo + "/tags/list?n=" + strconv.Itoa(tagsPageSize)
 	for page := 0; page < maxPages; page++ {
 		resp, err := r.do(ctx, repo, false, http.MethodGet, u, nil, nil)
@@ -513,7 +516,7 @@ func nextPage(resp *http.Response) string {
 // DeleteManifest deletes repo@ref (a digest deletes the manifest, a tag
 // only the tag on registries that allow it). A registry that refuses
 // (405, 400 UNSUPPORTED) returns an *HTTPError with that status.
-func (r *Registry) DeleteManifest(ctx context.Context, repo, ref string) error {
+func (r *Client) DeleteManifest(ctx context.Context, repo, ref string) error {
 	c, err := r.deleteClient(ctx, repo)
 	if err != nil {
 		return err
@@ -531,26 +534,6 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo, ref string) error {
 
 // deleteClient is a client whose token carries the delete action, which
 // token registries (Ferry, Quay, distribution) require for DELETE.
-func (r *Registry) deleteClient(ctx context.Context, repo string) (*http.Client, error) {
-	key := repo + "#delete"
-	r.mu.Lock()
-	c, ok := r.transports[key]
-	r.mu.Unlock()
-	if ok {
-		return c, nil
-	}
-	auth, err := authn.Resolve(ctx, r.opts.Keychain, r.reg)
-	if err != nil {
-		return nil, fmt.Errorf("credentials for %s: %w", r.host, err)
-	}
-	scope := r.reg.Repo(repo).Scope(transport.PullScope + "," + transport.PushScope + ",delete")
-	t, err := transport.NewWithContext(ctx, r.reg, auth, r.base, []string{scope})
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", r.host, err)
-	}
-	c = &http.Client{Transport: t}
-	r.mu.Lock()
-	r.transports[key] = c
-	r.mu.Unlock()
-	return c, nil
+func (r *Client) deleteClient(ctx context.Context, repo string) (*http.Client, error) {
+	return r.scoped(ctx, repo+"#delete", []string{r.reg.Repo(repo).Scope(transport.PullScope + "," + transport.PushScope + ",delete")})
 }

@@ -111,7 +111,7 @@ func TestTagsNextPageStaysOnHost(t *testing.T) {
 		}
 	}))
 	defer reg.Close()
-	r, err := NewRegistry(strings.TrimPrefix(reg.URL, "http://"), RegistryOptions{Insecure: true, Keychain: authn.DefaultKeychain})
+	r, err := NewClient(strings.TrimPrefix(reg.URL, "http://"), RegistryOptions{Insecure: true, Keychain: authn.DefaultKeychain})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -161,11 +161,7 @@ func TestMirrorIntoProtectedFerry(t *testing.T) {
 	want := pushRandom(t, src, "library/app:1.0", "", "")
 	dst := startProtected(t)
 	dir := t.TempDir()
-	isc := filepath.Join(dir, "isc.yaml")
-	body := "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n  - name: " + src.Host + "/library/app:1.0\n"
-	if err := os.WriteFile(isc, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	isc := testenv.WriteImageSetConfig(t, "  additionalImages:\n  - name: "+src.Host+"/library/app:1.0\n")
 	authFile := filepath.Join(dir, "auth.json")
 	writeAuthFile(t, authFile, dst.Host, "bob", bobPW)
 	mirror := func(extra ...string) (string, error) {

@@ -32,10 +32,7 @@ func ferry(t *testing.T, args ...string) (string, int) {
 
 func writeConfig(t *testing.T, operators string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "isc.yaml")
-	cfg := "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n" + operators
-	must(t, os.WriteFile(p, []byte(cfg), 0o644))
-	return p
+	return testenv.WriteImageSetConfig(t, "  operators:\n"+operators)
 }
 
 // readBack reads the catalog image at ref from the mirror and returns its

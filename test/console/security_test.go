@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -265,11 +264,7 @@ func TestConsoleAnonymousPull(t *testing.T) {
 // destination only; another registry gets no repository it did not ask for.
 func TestRunReportOnlyInFerry(t *testing.T) {
 	up := startUpstream(t)
-	cfg := filepath.Join(t.TempDir(), "isc.yaml")
-	isc := "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n  - name: " + up.u.CosignSigned[0].Image.ByTag() + "\n"
-	if err := os.WriteFile(cfg, []byte(isc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testenv.WriteImageSetConfig(t, "  additionalImages:\n  - name: "+up.u.CosignSigned[0].Image.ByTag()+"\n")
 	for _, dst := range []struct {
 		name string
 		srv  *testenv.Server

@@ -9,13 +9,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"io"
-	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -25,9 +19,6 @@ import (
 	"github.com/ferry-mirror/ferry/internal/runreport"
 	"github.com/ferry-mirror/ferry/internal/testenv"
 )
-
-const accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, " +
-	"application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
 
 type upstream struct {
 	u   *fixtures.Upstream
@@ -87,12 +78,7 @@ func ferry(t *testing.T, args ...string) (string, int) {
 
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "isc.yaml")
-	cfg := "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  helm:\n" + body
-	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testenv.WriteImageSetConfig(t, "  helm:\n"+body)
 }
 
 // assertExactly checks that the destination holds exactly the given
@@ -107,87 +93,15 @@ func assertExactly(t *testing.T, host, prefix string, up *upstream, refs []strin
 		if !slices.Contains(want, path) {
 			want = append(want, path)
 		}
-		assertDigest(t, host, path, im.Tag, im.Digest)
+		testenv.AssertDigest(t, host, path, im.Tag, im.Digest)
 	}
 	// A Ferry destination also holds the run's report, in its own
 	// reserved repository.
-	got := slices.DeleteFunc(catalog(t, host), func(r string) bool { return r == runreport.Repo })
+	got := slices.DeleteFunc(testenv.Catalog(t, host), func(r string) bool { return r == runreport.Repo })
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("destination repositories:\n got %q\nwant %q (the charts' images and nothing else)", got, want)
-	}
-}
-
-func catalog(t *testing.T, host string) []string {
-	t.Helper()
-	resp, err := http.Get("http://" + host + "/v2/_catalog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc struct {
-		Repositories []string `json:"repositories"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.Repositories
-}
-
-type fetched struct {
-	status int
-	digest string
-	body   []byte
-}
-
-func get(t *testing.T, url string, acceptHeader string) fetched {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if acceptHeader != "" {
-		req.Header.Set("Accept", acceptHeader)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	sum := sha256.Sum256(body)
-	return fetched{status: resp.StatusCode, digest: "sha256:" + hex.EncodeToString(sum[:]), body: body}
-}
-
-// assertDigest checks repo:ref is the upstream manifest and that its tree
-// (children, config, layers) is complete.
-func assertDigest(t *testing.T, host, repo, ref, want string) {
-	t.Helper()
-	f := get(t, "http://"+host+"/v2/"+repo+"/manifests/"+ref, accept)
-	if f.status != http.StatusOK || f.digest != want {
-		t.Errorf("%s/%s:%s: status %d digest %s, want 200 and the upstream digest %s", host, repo, ref, f.status, f.digest, want)
-		return
-	}
-	var doc struct {
-		Manifests []struct{ Digest string } `json:"manifests"`
-		Config    *struct{ Digest string }  `json:"config"`
-		Layers    []struct{ Digest string } `json:"layers"`
-	}
-	if err := json.Unmarshal(f.body, &doc); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range doc.Manifests {
-		assertDigest(t, host, repo, c.Digest, c.Digest)
-	}
-	var blobs []string
-	if doc.Config != nil {
-		blobs = append(blobs, doc.Config.Digest)
-	}
-	for _, l := range doc.Layers {
-		blobs = append(blobs, l.Digest)
-	}
-	for _, b := range blobs {
-		if bf := get(t, "http://"+host+"/v2/"+repo+"/blobs/"+b, ""); bf.status != http.StatusOK || bf.digest != b {
-			t.Errorf("%s/%s: blob %s: status %d, content %s", host, repo, b, bf.status, bf.digest)
-		}
 	}
 }
 

@@ -89,7 +89,7 @@ func TestDryRun(t *testing.T) {
 	if !strings.Contains(string(missing), "does/not-exist:1") {
 		t.Errorf("missing.txt lacks the missing image:\n%s", missing)
 	}
-	if repos := catalog(t, dst.Host); len(repos) != 0 {
+	if repos := testenv.Catalog(t, dst.Host); len(repos) != 0 {
 		t.Errorf("a dry run pushed %v", repos)
 	}
 }

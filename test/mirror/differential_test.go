@@ -85,7 +85,7 @@ func TestDifferentialArchive(t *testing.T) {
 	if code == 0 || !strings.Contains(out, m2.Base.ID) {
 		t.Errorf("d2m of the differential archive alone: exit %d; want a refusal naming %s", code, m2.Base.ID)
 	}
-	if repos := catalog(t, dst.Host); len(repos) != 0 {
+	if repos := testenv.Catalog(t, dst.Host); len(repos) != 0 {
 		t.Errorf("refused d2m pushed %v", repos)
 	}
 	if _, code := d2m(first); code != 0 {
@@ -95,5 +95,5 @@ func TestDifferentialArchive(t *testing.T) {
 		t.Fatalf("d2m of the second archive exited %d", code)
 	}
 	assertMirrored(t, dst.Host, "mirror", u)
-	assertDigest(t, dst.Host, "mirror/extra/new", "1", newDigest.String())
+	testenv.AssertDigest(t, dst.Host, "mirror/extra/new", "1", newDigest.String())
 }

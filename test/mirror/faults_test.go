@@ -45,7 +45,7 @@ func bulkUpstream(t *testing.T, host string, n int, size int64) (string, map[str
 // least two repositories, and kills it with SIGKILL, like a crash.
 func killDuring(t *testing.T, dstHost string, args ...string) {
 	t.Helper()
-	killWhen(t, func() bool { return len(catalog(t, dstHost)) >= 2 }, args...)
+	killWhen(t, func() bool { return len(testenv.Catalog(t, dstHost)) >= 2 }, args...)
 }
 
 // killWhen starts ferry with args and kills it with SIGKILL once started
@@ -107,7 +107,7 @@ func TestKillDuringMirrorToDisk(t *testing.T) {
 		t.Fatalf("d2m of the resumed archive exited %d", code)
 	}
 	for repo, d := range digests {
-		assertDigest(t, dst.Host, "m/"+repo, "v1", d)
+		testenv.AssertDigest(t, dst.Host, "m/"+repo, "v1", d)
 	}
 }
 
@@ -129,7 +129,7 @@ func TestKillDuringMirrorToMirror(t *testing.T) {
 				t.Errorf("rerun copied %d of 12 images; want only those the killed run did not finish", n)
 			}
 			for repo, d := range digests {
-				assertDigest(t, dst.Host, "m/"+repo, "v1", d)
+				testenv.AssertDigest(t, dst.Host, "m/"+repo, "v1", d)
 			}
 			out, _ = ferry(t, nil, args...)
 			if n := count(t, out, `blobs: (\d+) copied`); n != 0 {
@@ -159,7 +159,7 @@ func TestKillDuringDiskToMirror(t *testing.T) {
 				t.Fatalf("rerun after kill exited %d", code)
 			}
 			for repo, d := range digests {
-				assertDigest(t, dst.Host, "m/"+repo, "v1", d)
+				testenv.AssertDigest(t, dst.Host, "m/"+repo, "v1", d)
 			}
 			out, _ = ferry(t, nil, args...)
 			if n := count(t, out, `blobs: (\d+) copied`); n != 0 {
@@ -190,7 +190,7 @@ func TestCorruptArchiveIsRefused(t *testing.T) {
 	if !strings.Contains(out, "ferry_000001.tar") || !strings.Contains(out, "sha256:") {
 		t.Errorf("error does not name the chunk and the blob:\n%s", out)
 	}
-	if repos := catalog(t, dst.Host); len(repos) != 0 {
+	if repos := testenv.Catalog(t, dst.Host); len(repos) != 0 {
 		t.Errorf("destination has %v; nothing may be pushed from a corrupted archive", repos)
 	}
 	if _, code := ferry(t, nil, "archive", "verify", arch); code == 0 {
@@ -204,7 +204,7 @@ func TestCorruptArchiveIsRefused(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "ferry_000001.tar") {
 		t.Errorf("d2m with a missing chunk: exit %d; want non-zero naming ferry_000001.tar", code)
 	}
-	if repos := catalog(t, dst.Host); len(repos) != 0 {
+	if repos := testenv.Catalog(t, dst.Host); len(repos) != 0 {
 		t.Errorf("destination has %v after a refused d2m", repos)
 	}
 }
@@ -295,7 +295,7 @@ func TestFlakyUpstreamIsRetried(t *testing.T) {
 		t.Fatalf("only %d faults injected; the test did not exercise retries", proxy.injected.Load())
 	}
 	for repo, d := range digests {
-		assertDigest(t, dst.Host, repo, "v1", d)
+		testenv.AssertDigest(t, dst.Host, repo, "v1", d)
 	}
 }
 
@@ -354,6 +354,6 @@ func TestImageTimeout(t *testing.T) {
 			assertAbsent(t, dst.Host, repo, "v1")
 			continue
 		}
-		assertDigest(t, dst.Host, repo, "v1", d)
+		testenv.AssertDigest(t, dst.Host, repo, "v1", d)
 	}
 }

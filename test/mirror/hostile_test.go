@@ -115,8 +115,8 @@ func TestBadChildDigest(t *testing.T) {
 				"--src-tls-verify=false", "--dest-tls-verify=false"}, extra...)
 			out, code := ferry(t, nil, args...)
 			check(t, ws, out, code)
-			assertDigest(t, dst.Host, "mirror/good/app", "1", good.String())
-			for _, repo := range catalog(t, dst.Host) {
+			testenv.AssertDigest(t, dst.Host, "mirror/good/app", "1", good.String())
+			for _, repo := range testenv.Catalog(t, dst.Host) {
 				if repo != "mirror/good/app" {
 					t.Errorf("destination has %s; only mirror/good/app may be pushed", repo)
 				}
@@ -205,7 +205,7 @@ func TestArchivePlanIsChecked(t *testing.T) {
 			if !strings.Contains(out, "plan Ferry will not follow") {
 				t.Errorf("d2m does not say the plan is refused:\n%s", out)
 			}
-			if repos := catalog(t, dst.Host); len(repos) != 0 {
+			if repos := testenv.Catalog(t, dst.Host); len(repos) != 0 {
 				t.Fatalf("destination has %v; nothing may be pushed from a refused archive", repos)
 			}
 			if _, err := os.Stat(filepath.Join(dir, "working-dir", "cluster-resources")); err == nil {
@@ -217,7 +217,7 @@ func TestArchivePlanIsChecked(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("d2m of the unedited archive exited %d:\n%s", code, out)
 	}
-	for _, repo := range catalog(t, dst.Host) {
+	for _, repo := range testenv.Catalog(t, dst.Host) {
 		if !strings.HasPrefix(repo, "mirror/deep/") {
 			t.Errorf("unedited archive pushed %s, outside mirror/deep", repo)
 		}

@@ -1,9 +1,6 @@
 package mirror_test
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -61,22 +58,6 @@ func TestMirrorToDiskToMirror(t *testing.T) {
 			}
 		})
 	}
-}
-
-// catalog lists a registry's repositories.
-func catalog(t *testing.T, host string) []string {
-	t.Helper()
-	resp, err := http.Get("http://" + host + "/v2/_catalog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var doc struct {
-		Repositories []string `json:"repositories"`
-	}
-	_ = json.Unmarshal(data, &doc)
-	return doc.Repositories
 }
 
 func copyDir(t *testing.T, from, to string) {

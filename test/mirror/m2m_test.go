@@ -16,37 +16,37 @@ import (
 func assertMirrored(t *testing.T, host, prefix string, u *upstream) {
 	t.Helper()
 	p := func(repo string) string { return prefix + "/" + repo }
-	assertDigest(t, host, p("app/alpha"), "1.0", u.Alpha.String())
-	assertDigest(t, host, p("app/alpha"), sigTag(u.Alpha)+".sig", u.AlphaSig.String())
-	assertDigest(t, host, p("app/alpha"), u.AlphaSBOM.String(), u.AlphaSBOM.String())
+	testenv.AssertDigest(t, host, p("app/alpha"), "1.0", u.Alpha.String())
+	testenv.AssertDigest(t, host, p("app/alpha"), sigTag(u.Alpha)+".sig", u.AlphaSig.String())
+	testenv.AssertDigest(t, host, p("app/alpha"), u.AlphaSBOM.String(), u.AlphaSBOM.String())
 	// The referrers tag travels too, so registries without the referrers
 	// API still answer clients that look the SBOM up.
-	ref := getManifest(t, host, p("app/alpha"), sigTag(u.Alpha))
-	if ref.status != 200 || !strings.Contains(string(ref.body), u.AlphaSBOM.String()) {
-		t.Errorf("referrers tag %s: status %d, body %s; want an index listing %s", sigTag(u.Alpha), ref.status, ref.body, u.AlphaSBOM)
+	ref := testenv.GetManifest(t, host, p("app/alpha"), sigTag(u.Alpha))
+	if ref.Status != 200 || !strings.Contains(string(ref.Body), u.AlphaSBOM.String()) {
+		t.Errorf("referrers tag %s: status %d, body %s; want an index listing %s", sigTag(u.Alpha), ref.Status, ref.Body, u.AlphaSBOM)
 	}
-	assertDigest(t, host, p("multi/list"), "v1", u.List.String())
-	assertDigest(t, host, p("multi/list"), sigTag(u.ListChild)+".sig", u.ListChildSig.String())
-	assertDigest(t, host, p("multi/filtered"), sigTag(u.FilteredChild)+".sig", u.FilteredChildSig.String())
-	assertDigest(t, host, p("multi/oci"), "v2", u.OCIIndex.String())
-	assertDigest(t, host, p("bydigest/img"), u.ByDigest.String(), u.ByDigest.String())
-	assertDigest(t, host, p("renamed/dst"), "stable", u.Renamed.String())
+	testenv.AssertDigest(t, host, p("multi/list"), "v1", u.List.String())
+	testenv.AssertDigest(t, host, p("multi/list"), sigTag(u.ListChild)+".sig", u.ListChildSig.String())
+	testenv.AssertDigest(t, host, p("multi/filtered"), sigTag(u.FilteredChild)+".sig", u.FilteredChildSig.String())
+	testenv.AssertDigest(t, host, p("multi/oci"), "v2", u.OCIIndex.String())
+	testenv.AssertDigest(t, host, p("bydigest/img"), u.ByDigest.String(), u.ByDigest.String())
+	testenv.AssertDigest(t, host, p("renamed/dst"), "stable", u.Renamed.String())
 	assertAbsent(t, host, p("target/src"), "3")
 	assertAbsent(t, host, p("blocked/secret"), "1")
 	assertAbsent(t, host, p("blocked/secret"), u.Blocked.String())
 
-	f := getManifest(t, host, p("multi/filtered"), "v1")
-	if f.status != 200 || f.digest == u.Filtered.String() {
-		t.Fatalf("multi/filtered:v1: status %d digest %s; want a rewritten list (upstream %s)", f.status, f.digest, u.Filtered)
+	f := testenv.GetManifest(t, host, p("multi/filtered"), "v1")
+	if f.Status != 200 || f.Digest == u.Filtered.String() {
+		t.Fatalf("multi/filtered:v1: status %d digest %s; want a rewritten list (upstream %s)", f.Status, f.Digest, u.Filtered)
 	}
 	var doc manifestDoc
-	if err := json.Unmarshal(f.body, &doc); err != nil {
+	if err := json.Unmarshal(f.Body, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if len(doc.Manifests) != 1 || doc.Manifests[0].Platform == nil || doc.Manifests[0].Platform.Architecture != "amd64" {
-		t.Errorf("filtered list holds %s; want only linux/amd64", f.body)
+		t.Errorf("filtered list holds %s; want only linux/amd64", f.Body)
 	}
-	assertTree(t, host, p("multi/filtered"), f)
+	testenv.AssertTree(t, host, p("multi/filtered"), f)
 }
 
 func TestMirrorToMirror(t *testing.T) {
@@ -117,8 +117,8 @@ func TestRemoveSignatures(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	assertDigest(t, dst.Host, "mirror/app/alpha", "1.0", u.Alpha.String())
-	assertDigest(t, dst.Host, "mirror/multi/list", "v1", u.List.String())
+	testenv.AssertDigest(t, dst.Host, "mirror/app/alpha", "1.0", u.Alpha.String())
+	testenv.AssertDigest(t, dst.Host, "mirror/multi/list", "v1", u.List.String())
 	assertAbsent(t, dst.Host, "mirror/app/alpha", sigTag(u.Alpha)+".sig")
 	assertAbsent(t, dst.Host, "mirror/app/alpha", sigTag(u.Alpha))
 	assertAbsent(t, dst.Host, "mirror/app/alpha", u.AlphaSBOM.String())

@@ -54,10 +54,10 @@ mirror:
 	if _, code := ferry(t, nil, "mirror", "-c", isc, "--workspace", "file://"+ws, "docker://"+dst.Host+"/mirror", "--dest-tls-verify=false"); code != 0 {
 		t.Fatalf("m2m exited %d", code)
 	}
-	assertDigest(t, dst.Host, "mirror/app/alpha", "1.0", u.Alpha.String())
-	assertDigest(t, dst.Host, "mirror/local/app", "v1", must(img.Digest()).String())
+	testenv.AssertDigest(t, dst.Host, "mirror/app/alpha", "1.0", u.Alpha.String())
+	testenv.AssertDigest(t, dst.Host, "mirror/local/app", "v1", must(img.Digest()).String())
 	// No targetRepo: the folder's name, tagged latest, as oc-mirror names it.
-	assertDigest(t, dst.Host, "mirror/multi-tool", "latest", must(idx.Digest()).String())
+	testenv.AssertDigest(t, dst.Host, "mirror/multi-tool", "latest", must(idx.Digest()).String())
 }
 
 // TestKeyInAnotherCase: oc-mirror reads keys without regard to case, so

@@ -37,7 +37,7 @@ func TestDigestSourcesSurviveUntaggedCleanup(t *testing.T) {
 					t.Errorf("the cleanup found untagged manifests: %v", deleted)
 				}
 				assertMirrored(t, dst.Host, "mirror", u)
-				assertDigest(t, dst.Host, "mirror/bydigest/img", digestTag, u.ByDigest.String())
+				testenv.AssertDigest(t, dst.Host, "mirror/bydigest/img", digestTag, u.ByDigest.String())
 				// Not the referrers fallback tag of the image.
 				assertAbsent(t, dst.Host, "mirror/bydigest/img", "sha256-"+u.ByDigest.Hex)
 				return

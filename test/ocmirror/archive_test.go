@@ -137,7 +137,7 @@ func TestOcMirrorArchive(t *testing.T) {
 	cache.Stop()
 	archive := t.TempDir()
 	chunk, offset := ocMirrorArchive(t, filepath.Join(cache.DataDir, "data"), archive, shared)
-	isc := writeFile(t, filepath.Join(t.TempDir(), "isc.yaml"), "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n  - name: registry.redhat.io/ubi9/ubi-minimal:9.4\n")
+	isc := testenv.WriteImageSetConfig(t, "  additionalImages:\n  - name: registry.redhat.io/ubi9/ubi-minimal:9.4\n")
 
 	// Damaged copies first: each pushes nothing.
 	damaged := func(t *testing.T, change func(dir string)) (string, int, *testenv.Server) {
@@ -196,8 +196,8 @@ func TestOcMirrorArchive(t *testing.T) {
 		{"ocp/openshift4/ose-cli", "v4.16", list},
 		{"ocp/openshift/release", bd.String(), bd},
 	} {
-		if f := getManifest(t, dst.Host, c.repo, c.ref); f.status != http.StatusOK || f.digest != c.want.String() {
-			t.Errorf("%s:%s: status %d digest %s, want %s", c.repo, c.ref, f.status, f.digest, c.want)
+		if f := testenv.GetManifest(t, dst.Host, c.repo, c.ref); f.Status != http.StatusOK || f.Digest != c.want.String() {
+			t.Errorf("%s:%s: status %d digest %s, want %s", c.repo, c.ref, f.Status, f.Digest, c.want)
 		}
 	}
 	crane := testenv.Tool(t, "crane")

@@ -49,11 +49,11 @@ delete:
 	}
 	intact := func(t *testing.T) {
 		t.Helper()
-		if f := getManifest(t, dst.Host, "app/web", "1.0"); f.status != http.StatusOK || f.digest != web.String() {
-			t.Errorf("app/web:1.0 was touched: status %d", f.status)
+		if f := testenv.GetManifest(t, dst.Host, "app/web", "1.0"); f.Status != http.StatusOK || f.Digest != web.String() {
+			t.Errorf("app/web:1.0 was touched: status %d", f.Status)
 		}
-		if f := getManifest(t, dst.Host, "tools/cli", "2"); f.status != http.StatusOK || f.digest != cli.String() {
-			t.Errorf("tools/cli:2 was touched: status %d", f.status)
+		if f := testenv.GetManifest(t, dst.Host, "tools/cli", "2"); f.Status != http.StatusOK || f.Digest != cli.String() {
+			t.Errorf("tools/cli:2 was touched: status %d", f.Status)
 		}
 	}
 	cases := []struct {

@@ -180,8 +180,8 @@ delete:
 		t.Fatalf("the fixture must have unique and shared components (%d, %d) and related images (%d, %d)", len(goneComps), len(sharedComps), len(goneOps), len(sharedOps))
 	}
 	for _, d := range append(goneComps, sharedComps...) {
-		if f := getManifest(t, dst.Host, "openshift/release", d); f.status != http.StatusOK {
-			t.Fatalf("component %s was not mirrored (status %d)", d, f.status)
+		if f := testenv.GetManifest(t, dst.Host, "openshift/release", d); f.Status != http.StatusOK {
+			t.Fatalf("component %s was not mirrored (status %d)", d, f.Status)
 		}
 	}
 	before := allBlobs(t, dst.Host)
@@ -224,8 +224,8 @@ delete:
 	if !strings.Contains(out, "nothing was deleted") {
 		t.Errorf("generate does not say nothing was deleted:\n%s", out)
 	}
-	if f := getManifest(t, dst.Host, "openshift/release-images", "4.16.1-x86_64"); f.status != http.StatusOK {
-		t.Fatalf("delete --generate deleted the release (status %d)", f.status)
+	if f := testenv.GetManifest(t, dst.Host, "openshift/release-images", "4.16.1-x86_64"); f.Status != http.StatusOK {
+		t.Fatalf("delete --generate deleted the release (status %d)", f.Status)
 	}
 
 	// Step 2: delete what the file names.
@@ -233,23 +233,23 @@ delete:
 	if code != 0 {
 		t.Fatalf("delete: exit %d, want 0", code)
 	}
-	if f := getManifest(t, dst.Host, "openshift/release-images", "4.16.1-x86_64"); f.status != http.StatusNotFound {
-		t.Errorf("release 4.16.1 still resolves (status %d)", f.status)
+	if f := testenv.GetManifest(t, dst.Host, "openshift/release-images", "4.16.1-x86_64"); f.Status != http.StatusNotFound {
+		t.Errorf("release 4.16.1 still resolves (status %d)", f.Status)
 	}
-	if f := getManifest(t, dst.Host, "openshift/release-images", r1.Image.Digest); f.status != http.StatusNotFound {
-		t.Errorf("release 4.16.1's manifest is still there by digest (status %d)", f.status)
+	if f := testenv.GetManifest(t, dst.Host, "openshift/release-images", r1.Image.Digest); f.Status != http.StatusNotFound {
+		t.Errorf("release 4.16.1's manifest is still there by digest (status %d)", f.Status)
 	}
-	if f := getManifest(t, dst.Host, "openshift/release-images", "4.16.2-x86_64"); f.status != http.StatusOK || f.digest != r2.Image.Digest {
-		t.Errorf("release 4.16.2: status %d digest %s, want %s", f.status, f.digest, r2.Image.Digest)
+	if f := testenv.GetManifest(t, dst.Host, "openshift/release-images", "4.16.2-x86_64"); f.Status != http.StatusOK || f.Digest != r2.Image.Digest {
+		t.Errorf("release 4.16.2: status %d digest %s, want %s", f.Status, f.Digest, r2.Image.Digest)
 	}
 	for _, d := range goneComps {
-		if f := getManifest(t, dst.Host, "openshift/release", d); f.status != http.StatusNotFound {
-			t.Errorf("component %s only 4.16.1 used is still there (status %d)", d, f.status)
+		if f := testenv.GetManifest(t, dst.Host, "openshift/release", d); f.Status != http.StatusNotFound {
+			t.Errorf("component %s only 4.16.1 used is still there (status %d)", d, f.Status)
 		}
 	}
 	for _, c := range r2.Components {
-		if f := getManifest(t, dst.Host, "openshift/release", c.Image.Digest); f.status != http.StatusOK {
-			t.Errorf("component %s of 4.16.2 was deleted (status %d)", c.Name, f.status)
+		if f := testenv.GetManifest(t, dst.Host, "openshift/release", c.Image.Digest); f.Status != http.StatusOK {
+			t.Errorf("component %s of 4.16.2 was deleted (status %d)", c.Name, f.Status)
 		}
 	}
 	for _, tag := range catalog(t, dst.Host)["openshift/release"] {
@@ -258,18 +258,18 @@ delete:
 		}
 	}
 	for _, g := range goneOps {
-		if f := getManifest(t, dst.Host, g[0], g[1]); f.status != http.StatusNotFound {
-			t.Errorf("%s@%s, only bundle 1.0.0 used, is still there (status %d)", g[0], g[1], f.status)
+		if f := testenv.GetManifest(t, dst.Host, g[0], g[1]); f.Status != http.StatusNotFound {
+			t.Errorf("%s@%s, only bundle 1.0.0 used, is still there (status %d)", g[0], g[1], f.Status)
 		}
 	}
 	for _, ref := range append([]string{b2.Image.ByDigest()}, b2.RelatedImages...) {
 		repo, d := splitRef(ref)
-		if f := getManifest(t, dst.Host, repo, d); f.status != http.StatusOK {
-			t.Errorf("%s@%s of bundle 1.0.1 was deleted (status %d)", repo, d, f.status)
+		if f := testenv.GetManifest(t, dst.Host, repo, d); f.Status != http.StatusOK {
+			t.Errorf("%s@%s of bundle 1.0.1 was deleted (status %d)", repo, d, f.Status)
 		}
 	}
-	if f := getManifest(t, dst.Host, "redhat/redhat-operator-index", "v4.16"); f.status != http.StatusOK {
-		t.Errorf("the catalog was deleted (status %d)", f.status)
+	if f := testenv.GetManifest(t, dst.Host, "redhat/redhat-operator-index", "v4.16"); f.Status != http.StatusOK {
+		t.Errorf("the catalog was deleted (status %d)", f.Status)
 	}
 	if !strings.Contains(out, "kept") || !strings.Contains(out, "still used by") {
 		t.Errorf("the report does not say what was kept and why:\n%s", out)

@@ -7,11 +7,8 @@ package ocmirror_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,9 +19,6 @@ import (
 
 	"github.com/ferry-mirror/ferry/internal/testenv"
 )
-
-const accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, " +
-	"application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
 
 // ocMirror returns the path of a symlink named oc-mirror to the built
 // ferry binary, as `make install-oc-mirror` or a user makes it.
@@ -74,33 +68,13 @@ func writeFile(t testing.TB, path, data string) string {
 	return path
 }
 
-type fetched struct {
-	status int
-	digest string
-	body   []byte
-}
-
-func getManifest(t testing.TB, host, repo, ref string) fetched {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+host+"/v2/"+repo+"/manifests/"+ref, nil)
-	req.Header.Set("Accept", accept)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("get %s/%s:%s: %v", host, repo, ref, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	sum := sha256.Sum256(body)
-	return fetched{status: resp.StatusCode, digest: "sha256:" + hex.EncodeToString(sum[:]), body: body}
-}
-
 // blobs returns the config and layer digests, with sizes, of repo@ref and
 // of the manifests it lists.
 func blobs(t testing.TB, host, repo, ref string, into map[string]int64) {
 	t.Helper()
-	f := getManifest(t, host, repo, ref)
-	if f.status != http.StatusOK {
-		t.Fatalf("%s/%s@%s: status %d", host, repo, ref, f.status)
+	f := testenv.GetManifest(t, host, repo, ref)
+	if f.Status != http.StatusOK {
+		t.Fatalf("%s/%s@%s: status %d", host, repo, ref, f.Status)
 	}
 	var doc struct {
 		Manifests []struct {
@@ -115,7 +89,7 @@ func blobs(t testing.TB, host, repo, ref string, into map[string]int64) {
 			Size   int64  `json:"size"`
 		} `json:"layers"`
 	}
-	if err := json.Unmarshal(f.body, &doc); err != nil {
+	if err := json.Unmarshal(f.Body, &doc); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range doc.Manifests {
@@ -132,32 +106,9 @@ func blobs(t testing.TB, host, repo, ref string, into map[string]int64) {
 // catalog lists every repository and tag of a registry.
 func catalog(t testing.TB, host string) map[string][]string {
 	t.Helper()
-	var cat struct {
-		Repositories []string `json:"repositories"`
-	}
-	getJSON(t, "http://"+host+"/v2/_catalog?n=10000", &cat)
 	out := map[string][]string{}
-	for _, r := range cat.Repositories {
-		var tl struct {
-			Tags []string `json:"tags"`
-		}
-		getJSON(t, "http://"+host+"/v2/"+r+"/tags/list?n=10000", &tl)
-		out[r] = tl.Tags
+	for _, r := range testenv.Catalog(t, host) {
+		out[r] = testenv.Tags(t, host, r)
 	}
 	return out
-}
-
-func getJSON(t testing.TB, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d", url, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
 }

@@ -113,18 +113,18 @@ mirror:
 	if code != 8 {
 		t.Errorf("exit %d, want 8 (additional images refused)", code)
 	}
-	if f := getManifest(t, dst.Host, "apps/signed", "1"); f.status != http.StatusOK || f.digest != signed.String() {
-		t.Errorf("the signed image was not mirrored: status %d", f.status)
+	if f := testenv.GetManifest(t, dst.Host, "apps/signed", "1"); f.Status != http.StatusOK || f.Digest != signed.String() {
+		t.Errorf("the signed image was not mirrored: status %d", f.Status)
 	}
-	if f := getManifest(t, dst.Host, "apps/signed", "sha256-"+signed.Hex+".sig"); f.status != http.StatusOK {
-		t.Errorf("the signature did not travel with the image: status %d", f.status)
+	if f := testenv.GetManifest(t, dst.Host, "apps/signed", "sha256-"+signed.Hex+".sig"); f.Status != http.StatusOK {
+		t.Errorf("the signature did not travel with the image: status %d", f.Status)
 	}
-	if f := getManifest(t, dst.Host, "tools/free", "1"); f.status != http.StatusOK || f.digest != free.String() {
-		t.Errorf("the image the policy accepts anything for was not mirrored: status %d", f.status)
+	if f := testenv.GetManifest(t, dst.Host, "tools/free", "1"); f.Status != http.StatusOK || f.Digest != free.String() {
+		t.Errorf("the image the policy accepts anything for was not mirrored: status %d", f.Status)
 	}
 	for _, repo := range []string{"apps/unsigned", "apps/wrongkey"} {
-		if f := getManifest(t, dst.Host, repo, "1"); f.status != http.StatusNotFound {
-			t.Errorf("%s:1 was mirrored against the policy (status %d)", repo, f.status)
+		if f := testenv.GetManifest(t, dst.Host, repo, "1"); f.Status != http.StatusNotFound {
+			t.Errorf("%s:1 was mirrored against the policy (status %d)", repo, f.Status)
 		}
 	}
 	errs, _ := filepath.Glob(filepath.Join(ws, "working-dir", "logs", "mirroring_errors_*.txt"))
@@ -154,12 +154,12 @@ mirror:
 		t.Fatalf("delete: exit %d", code)
 	}
 	for _, ref := range []string{"1", "sha256-" + signed.Hex + ".sig"} {
-		if f := getManifest(t, dst.Host, "apps/signed", ref); f.status != http.StatusNotFound {
-			t.Errorf("apps/signed:%s is left after delete --delete-signatures (status %d)", ref, f.status)
+		if f := testenv.GetManifest(t, dst.Host, "apps/signed", ref); f.Status != http.StatusNotFound {
+			t.Errorf("apps/signed:%s is left after delete --delete-signatures (status %d)", ref, f.Status)
 		}
 	}
-	if f := getManifest(t, dst.Host, "tools/free", "1"); f.status != http.StatusOK {
-		t.Errorf("an image the delete does not name was deleted (status %d)", f.status)
+	if f := testenv.GetManifest(t, dst.Host, "tools/free", "1"); f.Status != http.StatusOK {
+		t.Errorf("an image the delete does not name was deleted (status %d)", f.Status)
 	}
 
 	// A policy that does not parse stops the run before anything is copied.

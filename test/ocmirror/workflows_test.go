@@ -55,8 +55,8 @@ mirror:
 		t.Helper()
 		for repo, want := range map[string]v1.Hash{"app/web:1.0": app, "tools/cli:2": tool} {
 			r, tag, _ := strings.Cut(repo, ":")
-			if f := getManifest(t, host, prefix+r, tag); f.status != http.StatusOK || f.digest != want.String() {
-				t.Errorf("%s/%s%s: status %d digest %s, want %s", host, prefix, repo, f.status, f.digest, want)
+			if f := testenv.GetManifest(t, host, prefix+r, tag); f.Status != http.StatusOK || f.Digest != want.String() {
+				t.Errorf("%s/%s%s: status %d digest %s, want %s", host, prefix, repo, f.Status, f.Digest, want)
 			}
 		}
 	}
@@ -122,8 +122,8 @@ mirror:
 		if !strings.Contains(out, "app/gone") {
 			t.Errorf("output does not name the missing image")
 		}
-		check := getManifest(t, dst.Host, "app/web", "1.0")
-		if check.digest != app.String() {
+		check := testenv.GetManifest(t, dst.Host, "app/web", "1.0")
+		if check.Digest != app.String() {
 			t.Errorf("the image that exists was not mirrored")
 		}
 	})
@@ -147,7 +147,7 @@ mirror:
 		}
 		req, _ := http.NewRequest(http.MethodHead, "http://"+dst.Host+"/v2/app/web/manifests/1.0", nil)
 		req.SetBasicAuth("admin", admin)
-		req.Header.Set("Accept", accept)
+		req.Header.Set("Accept", testenv.ManifestAccept)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -91,7 +91,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := writeConfig(t, c.config)
+			cfg := testenv.WriteImageSetConfig(t, c.config)
 			prefix := "bad-" + c.name
 			args := append([]string{"mirror", "-c", cfg, "--workspace", "file://" + t.TempDir(), "docker://" + dst.Host + "/" + prefix,
 				"--src-tls-verify=false", "--dest-tls-verify=false"}, c.args...)

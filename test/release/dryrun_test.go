@@ -1,8 +1,6 @@
 package release_test
 
 import (
-	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +16,7 @@ import (
 func TestDryRunListsGeneratedImages(t *testing.T) {
 	up := startUpstream(t)
 	cat := up.u.Catalogs[0]
-	cfg := writeConfig(t, `  platform:
+	cfg := testenv.WriteImageSetConfig(t, `  platform:
     graph: true
     release: `+up.u.Releases[0].Image.ByTag()+`
   operators:
@@ -53,13 +51,7 @@ func TestDryRunListsGeneratedImages(t *testing.T) {
 			t.Errorf("mapping.txt line %q is not source=docker://destination", line)
 		}
 	}
-	resp, err := http.Get("http://" + dst.Host + "/v2/_catalog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var c struct{ Repositories []string }
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || len(c.Repositories) != 0 {
-		t.Errorf("a dry run pushed %v (%v)", c.Repositories, err)
+	if repos := testenv.Catalog(t, dst.Host); len(repos) != 0 {
+		t.Errorf("a dry run pushed %v", repos)
 	}
 }

@@ -78,7 +78,7 @@ func TestOCMirrorFidelity(t *testing.T) {
 		assertGraphOnly(t, dst.Host, "fid-graph", filepath.Join(ws, "working-dir", "cluster-resources"))
 	})
 	t.Run("graph-only-archive", func(t *testing.T) {
-		cfg := writeConfig(t, "  platform:\n    graph: true\n")
+		cfg := testenv.WriteImageSetConfig(t, "  platform:\n    graph: true\n")
 		archive := t.TempDir()
 		if out, code := ferry(t, up.env(), "mirror", "-c", cfg, "file://"+archive, "--src-tls-verify=false", "--graph-base-image", up.u.Additional[0].ByTag()); code != 0 {
 			t.Fatalf("m2d exit %d:\n%s", code, out)
@@ -94,7 +94,7 @@ func TestOCMirrorFidelity(t *testing.T) {
 	t.Run("platforms", func(t *testing.T) {
 		out, _ := mirrorOut(t, up, dst.Host, "fid-platforms", "  platform:\n    platforms:\n    - os: linux\n      architecture: arm64\n    channels:\n    - name: stable-4.16\n")
 		up.assertArchReleases(t, dst.Host, "fid-platforms", "multi", []string{head16}, false)
-		if got := tags(t, dst.Host, "fid-platforms/openshift/release-images"); len(got) != 1 {
+		if got := testenv.Tags(t, dst.Host, "fid-platforms/openshift/release-images"); len(got) != 1 {
 			t.Errorf("release images %v, want only the multi payload", got)
 		}
 		if !strings.Contains(out, "mirrored with every platform it holds") {
@@ -138,7 +138,7 @@ func TestOCMirrorFidelity(t *testing.T) {
 // unless it succeeds, and returns the output and the workspace.
 func mirrorOut(t *testing.T, up *upstream, host, prefix, platform string, args ...string) (string, string) {
 	t.Helper()
-	cfg := writeConfig(t, platform)
+	cfg := testenv.WriteImageSetConfig(t, platform)
 	ws := t.TempDir()
 	out, code := ferry(t, up.env(), append([]string{"mirror", "-c", cfg, "--workspace", "file://" + ws,
 		fmt.Sprintf("docker://%s/%s", host, prefix), "--src-tls-verify=false", "--dest-tls-verify=false"}, args...)...)
@@ -152,7 +152,7 @@ func mirrorOut(t *testing.T, up *upstream, host, prefix, platform string, args .
 // updateService.yaml in dir names, and no release.
 func assertGraphOnly(t *testing.T, host, prefix, dir string) {
 	t.Helper()
-	if got := tags(t, host, prefix+"/openshift/release-images"); len(got) != 0 {
+	if got := testenv.Tags(t, host, prefix+"/openshift/release-images"); len(got) != 0 {
 		t.Errorf("release images mirrored with no channel: %v", got)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "updateService.yaml"))

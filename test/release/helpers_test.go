@@ -24,9 +24,6 @@ import (
 	"github.com/ferry-mirror/ferry/internal/testenv"
 )
 
-const accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, " +
-	"application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
-
 // upstream is the synthetic upstream with its servers running.
 type upstream struct {
 	u       *fixtures.Upstream
@@ -68,16 +65,6 @@ func (up *upstream) env() []string {
 func ferry(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
 	return testenv.RunFerry(t, env, args...)
-}
-
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "isc.yaml")
-	cfg := "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n" + body
-	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // graph is a Cincinnati document as the test reads it, independently of
@@ -212,32 +199,11 @@ func union(lists ...[]string) []string {
 	return out
 }
 
-// tags lists a repository's tags at a registry.
-func tags(t *testing.T, host, repo string) []string {
-	t.Helper()
-	resp, err := http.Get("http://" + host + "/v2/" + repo + "/tags/list?n=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil
-	}
-	var l struct {
-		Tags []string `json:"tags"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
-		t.Fatalf("tags of %s: %v", repo, err)
-	}
-	sort.Strings(l.Tags)
-	return l.Tags
-}
-
 // headDigest returns the digest ref names in repo, or "" when absent.
 func headDigest(t *testing.T, host, repo, ref string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodHead, "http://"+host+"/v2/"+repo+"/manifests/"+ref, nil)
-	req.Header.Set("Accept", accept)
+	req.Header.Set("Accept", testenv.ManifestAccept)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -303,10 +269,10 @@ func (up *upstream) assertMirrored(t *testing.T, host, prefix, arch string, vers
 	}
 	sort.Strings(wantRel)
 	sort.Strings(wantComp)
-	if got := tags(t, host, prefix+"/openshift/release-images"); !slices.Equal(got, wantRel) {
+	if got := testenv.Tags(t, host, prefix+"/openshift/release-images"); !slices.Equal(got, wantRel) {
 		t.Errorf("release images mirrored: %v\nwant exactly: %v", got, wantRel)
 	}
-	if got := tags(t, host, prefix+"/openshift/release"); !slices.Equal(got, wantComp) {
+	if got := testenv.Tags(t, host, prefix+"/openshift/release"); !slices.Equal(got, wantComp) {
 		t.Errorf("components mirrored: %d tags %v\nwant exactly %d: %v", len(got), got, len(wantComp), wantComp)
 	}
 }

@@ -27,7 +27,7 @@ func TestReleaseWorkflows(t *testing.T) {
 	up := startUpstream(t)
 	gpg := testenv.Tool(t, "gpg")
 	versions := up.graph(t, "stable-4.16").inRange("4.16.3", "4.16.5")
-	cfg := writeConfig(t, `  platform:
+	cfg := testenv.WriteImageSetConfig(t, `  platform:
     graph: true
     kubeVirtContainer: true
     channels:

@@ -60,7 +60,7 @@ func TestSelectionModes(t *testing.T) {
 // test unless it succeeds.
 func mirrorPlatform(t *testing.T, up *upstream, host, prefix, platform string) {
 	t.Helper()
-	cfg := writeConfig(t, platform)
+	cfg := testenv.WriteImageSetConfig(t, platform)
 	out, code := ferry(t, up.env(), "mirror", "-c", cfg, "--workspace", "file://"+t.TempDir(),
 		fmt.Sprintf("docker://%s/%s", host, prefix), "--src-tls-verify=false", "--dest-tls-verify=false")
 	if code != 0 {
