@@ -160,13 +160,13 @@ mirror:
 				t.Errorf("exit %d, want 8 (additional images refused)\n%s", code, out)
 			}
 			for repo, d := range map[string]v1.Hash{"apps/signed": signed, "apps/two": two, "tools/free": free} {
-				if f := getManifest(t, dst.Host, repo, "1"); f.status != http.StatusOK || f.digest != d.String() {
-					t.Errorf("%s:1 was not mirrored: status %d", repo, f.status)
+				if f := testenv.GetManifest(t, dst.Host, repo, "1"); f.Status != http.StatusOK || f.Digest != d.String() {
+					t.Errorf("%s:1 was not mirrored: status %d", repo, f.Status)
 				}
 			}
 			for _, repo := range []string{"apps/unsigned", "apps/wrongkey", "apps/moved"} {
-				if f := getManifest(t, dst.Host, repo, "1"); f.status != http.StatusNotFound {
-					t.Errorf("%s:1 was mirrored against the policy (status %d)", repo, f.status)
+				if f := testenv.GetManifest(t, dst.Host, repo, "1"); f.Status != http.StatusNotFound {
+					t.Errorf("%s:1 was mirrored against the policy (status %d)", repo, f.Status)
 				}
 			}
 			errs, _ := filepath.Glob(filepath.Join(ws, "working-dir", "logs", "mirroring_errors_*.txt"))
