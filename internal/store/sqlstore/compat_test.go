@@ -172,8 +172,14 @@ func checkReleasedDatabase(t *testing.T, open func(context.Context) (*Store, err
 		t.Fatalf("open a released database: %v", err)
 	}
 	defer s.Close()
-	if v := version(); v != 3 {
-		t.Errorf("schema version after open: %d, want 3 (migrations applied again, or not recognised)", v)
+	// The released three are recognised, and each later one is applied
+	// once.
+	ms, err := migrations(sqliteDialect{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, want := version(), ms[len(ms)-1].version; v != want {
+		t.Errorf("schema version after open: %d, want %d (migrations applied again, or not recognised)", v, want)
 	}
 	m, err := s.TaggedManifest(ctx, "ocp/release", "4.16.3")
 	if err != nil || m.Digest != oldDigest || string(m.Content) != string(oldManifest) {
