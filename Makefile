@@ -7,7 +7,7 @@ export PATH := $(GOBIN):$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-deps lint bench clean
+.PHONY: all build run test test-deps lint bench bench-metadata clean
 
 all: build
 
@@ -31,10 +31,15 @@ test: test-deps lint
 	go test -race -timeout 30m ./...
 
 # Ferry against its peers on this machine, in one run each: the registry
-# against CNCF distribution v3 and nginx, the mirroring against skopeo sync.
+# against CNCF distribution v3 and nginx, the mirroring against skopeo sync,
+# and the metadata store at scale (sizes: see bench/metadata.sh).
 bench: build test-deps
 	FERRY_BIN=$(CURDIR)/bin/ferry bash bench/registry.sh
 	sh bench/mirror.sh
+	bash bench/metadata.sh
+
+bench-metadata: test-deps
+	bash bench/metadata.sh
 
 clean:
 	rm -rf bin
