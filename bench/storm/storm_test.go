@@ -496,7 +496,8 @@ func startHA(b *testing.B, p pki, rel []image, redirect bool) []string {
 	key := make([]byte, 32)
 	rand.Read(key)
 	env := append(m.Env(), "FERRY_SECRETS_KEY="+base64.StdEncoding.EncodeToString(key))
-	stores := []string{"--metadata", pg.NewDatabase(b), "--blob-store", m.BlobStoreURL(testenv.BucketName())}
+	metadata := []string{"--metadata", pg.NewDatabase(b)}
+	stores := append(metadata, "--blob-store", m.BlobStoreURL(testenv.BucketName()))
 	var bases []string
 	var firstData string
 	for i := range 3 {
@@ -513,7 +514,7 @@ func startHA(b *testing.B, p pki, rel []image, redirect bool) []string {
 		}
 		bases = append(bases, "https://"+host)
 	}
-	ferryUsers(b, env, stores...)
+	ferryUsers(b, env, metadata...)
 	seed(b, newClient(bases[0], "admin", adminPassword(b, firstData), p.pool, &stats{}), rel)
 	return bases
 }
