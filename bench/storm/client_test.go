@@ -81,10 +81,20 @@ func newClient(base, user, pass string, ca *x509.CertPool, st *stats) *client {
 // get fetches path (under /v2/), logging in on a 401 challenge, and
 // returns the body.
 func (c *client) get(path, accept string) ([]byte, error) {
+	var buf bytes.Buffer
+	if _, err := c.fetch(path, accept, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// fetch is get writing the body to w, and returns its length: blobs are
+// counted, not kept, so the load generator spends its CPU on the requests.
+func (c *client) fetch(path, accept string, w io.Writer) (int64, error) {
 	for attempt := 0; ; attempt++ {
 		req, err := http.NewRequest(http.MethodGet, c.base+path, nil)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if accept != "" {
 			req.Header.Set("Accept", accept)
@@ -92,26 +102,28 @@ func (c *client) get(path, accept string) ([]byte, error) {
 		c.authorize(req)
 		resp, err := c.hc.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("GET %s: %w", path, err)
+			return 0, fmt.Errorf("GET %s: %w", path, err)
 		}
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
 			challenge := resp.Header.Get("WWW-Authenticate")
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if err := c.login(challenge); err != nil {
-				return nil, fmt.Errorf("GET %s: %w", path, err)
+				return 0, fmt.Errorf("GET %s: %w", path, err)
 			}
 			continue
 		}
-		body, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+			resp.Body.Close()
+			return 0, fmt.Errorf("GET %s: %s: %s", path, resp.Status, msg)
+		}
+		n, err := io.Copy(w, resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("GET %s: %w", path, err)
+			return n, fmt.Errorf("GET %s: %w", path, err)
 		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: %s: %.200s", path, resp.Status, body)
-		}
-		return body, nil
+		return n, nil
 	}
 }
 

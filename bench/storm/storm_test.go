@@ -12,6 +12,7 @@
 //	STORM_IMAGES    (20)   images of the release
 //	STORM_LAYER_KIB (256)  size of each of an image's two layers
 //	STORM_TARGETS   (ferry,distribution,nginx,ha,ha-redirect)
+//	STORM_FERRY_PROFILE      a file for the CPU profile of the single ferry
 package storm_test
 
 import (
@@ -25,6 +26,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
@@ -287,16 +289,16 @@ func storm(b *testing.B, bases []string, user, pass string, p pki, rel []image, 
 			}
 			for _, im := range rel {
 				for _, bl := range im.blobs {
-					body, err := c.get("/v2/"+repo+"/blobs/"+bl.digest, "")
-					if err == nil && len(body) != len(bl.data) {
-						err = fmt.Errorf("blob %s: %d bytes, want %d", bl.digest, len(body), len(bl.data))
+					n, err := c.fetch("/v2/"+repo+"/blobs/"+bl.digest, "", io.Discard)
+					if err == nil && n != int64(len(bl.data)) {
+						err = fmt.Errorf("blob %s: %d bytes, want %d", bl.digest, n, len(bl.data))
 					}
 					if err != nil {
 						st.err(err)
 						continue
 					}
 					st.mu.Lock()
-					st.bytes += int64(len(body))
+					st.bytes += n
 					st.mu.Unlock()
 				}
 			}
@@ -374,8 +376,12 @@ func startFerry(b *testing.B, p pki, rel []image) string {
 	data := b.TempDir()
 	host := hostPort(b)
 	base := "https://" + host
-	start(b, p, base+"/v2/", nil, testenv.FerryBinary(b), "serve", "--listen", host, "--data-dir", data,
-		"--tls-cert", p.certFile, "--tls-key", p.keyFile, "--log-level", "warn")
+	args := []string{"serve", "--listen", host, "--data-dir", data,
+		"--tls-cert", p.certFile, "--tls-key", p.keyFile, "--log-level", "warn"}
+	if prof := os.Getenv("STORM_FERRY_PROFILE"); prof != "" {
+		args = append(args, "--cpu-profile", prof) // written when serve stops
+	}
+	start(b, p, base+"/v2/", nil, testenv.FerryBinary(b), args...)
 	ferryUsers(b, nil, "--data-dir", data)
 	seed(b, newClient(base, "admin", adminPassword(b, data), p.pool, &stats{}), rel)
 	return base
