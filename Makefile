@@ -7,7 +7,7 @@ export PATH := $(GOBIN):$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-deps lint bench bench-metadata bench-storm clean
+.PHONY: all build run test test-deps lint bench bench-metadata bench-storm bench-catalog clean
 
 all: build
 
@@ -32,19 +32,23 @@ test: test-deps lint
 
 # Ferry against its peers on this machine, in one run each: the registry
 # against CNCF distribution v3 and nginx, the mirroring against skopeo sync,
-# the metadata store at scale and an upgrade's pull storm (sizes: see
-# bench/metadata.sh and bench/storm.sh).
+# the metadata store at scale, an upgrade's pull storm and a Red Hat-size
+# catalog filter (sizes: see bench/metadata.sh, storm.sh and catalog.sh).
 bench: build test-deps
 	FERRY_BIN=$(CURDIR)/bin/ferry bash bench/registry.sh
 	sh bench/mirror.sh
 	bash bench/metadata.sh
 	bash bench/storm.sh
+	bash bench/catalog.sh
 
 bench-metadata: test-deps
 	bash bench/metadata.sh
 
 bench-storm: test-deps
 	bash bench/storm.sh
+
+bench-catalog:
+	bash bench/catalog.sh
 
 clean:
 	rm -rf bin
