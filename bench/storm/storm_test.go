@@ -573,6 +573,10 @@ func report(targets []string, results map[string]result, clients, images int, re
 			return
 		}
 		x := mbs(ra) / mbs(rb)
+		if target == 0 {
+			fmt.Printf("throughput %s / %s: %.2fx  (no target)\n", a, b, x)
+			return
+		}
 		verdict := "meets"
 		if x < target {
 			verdict = "BELOW"
