@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -391,14 +392,20 @@ func (s *Store) StaleUploads(ctx context.Context, before time.Time, n int) ([]st
 const sweepBatch = 1000
 
 // sweepQuery removes the unreferenced links older than the cutoff among
-// those after a key and, unless last, up to another; the manifest_blobs
-// check is one lookup in manifest_blobs_repo_blob.
+// those after a key and, unless last, up to another. The candidates are
+// picked by a walk of the primary key that a LIMIT (twice the batch, room
+// for links made meanwhile) makes every planner take: without it,
+// PostgreSQL's generic plan went by linked_at, which a collection with
+// little grace matches in full, and read every link for every batch. The
+// manifest_blobs check is one lookup in manifest_blobs_repo_blob.
 func sweepQuery(last bool) string {
-	q := `DELETE FROM blob_links WHERE (repo, digest) > (?, ?)`
+	q := `DELETE FROM blob_links WHERE (repo, digest) IN
+		(SELECT repo, digest FROM blob_links WHERE (repo, digest) > (?, ?)`
 	if !last {
 		q += ` AND (repo, digest) <= (?, ?)`
 	}
-	return q + ` AND linked_at < ? AND NOT EXISTS
+	return q + ` ORDER BY repo, digest LIMIT ` + strconv.Itoa(2*sweepBatch) + `)
+		AND linked_at < ? AND NOT EXISTS
 		(SELECT 1 FROM manifest_blobs mb WHERE mb.repo = blob_links.repo AND mb.blob_digest = blob_links.digest)`
 }
 
