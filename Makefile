@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 
 PREFIX ?= /usr/local
 
-.PHONY: all build install run test test-deps lint fuzz bench clean image
+.PHONY: all build install run test test-deps lint fuzz bench bench-metadata bench-storm bench-catalog clean image
 
 all: build
 
@@ -63,10 +63,24 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 # Ferry against its peers on this machine, in one run each: the registry
-# against CNCF distribution v3 and nginx, the mirroring against skopeo sync.
+# against CNCF distribution v3 and nginx, the mirroring against skopeo sync,
+# the metadata store at scale, an upgrade's pull storm and a Red Hat-size
+# catalog filter (sizes: see bench/metadata.sh, storm.sh and catalog.sh).
 bench: build test-deps
 	FERRY_BIN=$(CURDIR)/bin/ferry bash bench/registry.sh
 	sh bench/mirror.sh
+	bash bench/metadata.sh
+	bash bench/storm.sh
+	bash bench/catalog.sh
+
+bench-metadata: test-deps
+	bash bench/metadata.sh
+
+bench-storm: test-deps
+	bash bench/storm.sh
+
+bench-catalog:
+	bash bench/catalog.sh
 
 clean:
 	rm -rf bin

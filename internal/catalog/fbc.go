@@ -22,6 +22,10 @@ type Catalog struct {
 	Bundles      []*Bundle
 	Deprecations []*Deprecation
 	Others       []*Meta
+
+	// spool takes the large fields of the bundles parsed into the catalog
+	// (see spool.go); nil keeps everything in memory.
+	spool *spool
 }
 
 // Package is an olm.package document.
@@ -104,8 +108,12 @@ type Property struct {
 // Properties returns the bundle's properties; they are parsed on demand
 // because olm.bundle.object properties can be large.
 func (b *Bundle) Properties() ([]Property, error) {
+	fields, err := b.allFields()
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s properties: %w", b.Name, err)
+	}
 	var raw json.RawMessage
-	for k, v := range b.fields {
+	for k, v := range fields {
 		if strings.EqualFold(k, "properties") {
 			raw = v
 		}
@@ -172,6 +180,9 @@ type Meta struct {
 // doc is what every document keeps: its fields as read, and where it was read.
 type doc struct {
 	fields map[string]json.RawMessage
+	// big is a large field kept in a spool instead of fields (see
+	// spool.go); nil when none.
+	big *spilled
 	// Source is "file:line" of the document, for error messages.
 	Source string `json:"-"`
 }
@@ -183,7 +194,7 @@ func (d doc) clone() doc {
 	for k, v := range d.fields {
 		f[k] = v
 	}
-	return doc{fields: f, Source: d.Source}
+	return doc{fields: f, big: d.big, Source: d.Source}
 }
 
 // set replaces a field, dropping any spelling of its key that differs only
@@ -198,6 +209,9 @@ func (d *doc) set(key string, v any) error {
 			delete(d.fields, k)
 		}
 	}
+	if d.big != nil && strings.EqualFold(d.big.key, key) {
+		d.big = nil
+	}
 	d.fields[key] = b
 	return nil
 }
@@ -206,7 +220,11 @@ func (d *doc) set(key string, v any) error {
 // values keep the order they were read in, so the same input always gives
 // the same bytes.
 func (d doc) encode() ([]byte, error) {
-	compact, err := json.Marshal(d.fields)
+	fields, err := d.allFields()
+	if err != nil {
+		return nil, err
+	}
+	compact, err := json.Marshal(fields)
 	if err != nil {
 		return nil, err
 	}

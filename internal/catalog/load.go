@@ -72,6 +72,7 @@ type loader struct {
 	ignores map[string][]string // folder -> patterns of its .indexignore
 	parsers errgroup.Group
 	started bool
+	spool   *spool // shared by every file's bundles
 }
 
 type loadedFile struct {
@@ -144,10 +145,11 @@ func (l *loader) file(p string, size int64, r io.Reader) error {
 	}
 	if !l.started {
 		l.parsers.SetLimit(runtime.GOMAXPROCS(0))
+		l.spool = newSpool()
 		l.started = true
 	}
 	l.parsers.Go(func() error {
-		c := &Catalog{}
+		c := &Catalog{spool: l.spool}
 		// A parse error is kept, not returned: an .indexignore read later
 		// may exclude the file (a README next to the catalog, say).
 		err := c.ParseFile(p, data)

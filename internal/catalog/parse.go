@@ -198,6 +198,11 @@ func (c *Catalog) add(raw json.RawMessage, source string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", schema, err)
 		}
+		// Decoded: the properties are needed again only to write the
+		// bundle out, if a filter keeps it.
+		if err := b.doc.spill(c.spool, "properties"); err != nil {
+			return err
+		}
 		c.Bundles = append(c.Bundles, b)
 	case SchemaDeprecation:
 		dep := &Deprecation{}

@@ -42,6 +42,9 @@ type dialect interface {
 type schemaTypes struct {
 	Bytes     string // binary column type
 	NowMillis string // the current Unix time in milliseconds
+	// ByteOrder is byteOrder(): an index needs it where the engine's
+	// default order of text is not byte-wise.
+	ByteOrder string
 }
 
 // dollarBind numbers the ? placeholders of q as $1, $2, ... (PostgreSQL).

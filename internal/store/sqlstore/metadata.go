@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,10 +62,12 @@ func (s *Store) BlobLink(ctx context.Context, repo string, d digest.Digest) (int
 	return size, nil
 }
 
+const anyBlobLinkQuery = `SELECT size FROM blob_links WHERE digest = ? LIMIT 1`
+
 // AnyBlobLink implements store.MetadataStore.
 func (s *Store) AnyBlobLink(ctx context.Context, d digest.Digest) (int64, error) {
 	var size int64
-	if err := s.queryRow(ctx, `SELECT size FROM blob_links WHERE digest = ? LIMIT 1`, string(d)).Scan(&size); err != nil {
+	if err := s.queryRow(ctx, anyBlobLinkQuery, string(d)).Scan(&size); err != nil {
 		return 0, notFound(err, "blob "+string(d))
 	}
 	return size, nil
@@ -257,14 +260,25 @@ func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 	return s.execOne(ctx, fmt.Sprintf("delete tag %s in %s", tag, repo), store.ErrNotFound, `DELETE FROM tags WHERE repo = ? AND name = ?`, repo, tag)
 }
 
+// tagsQuery and reposQuery list in byte order, which on PostgreSQL the
+// indexes tags_name_bytes and repositories_name_bytes of migration 5 serve.
+func tagsQuery(d dialect) string {
+	c := d.byteOrder()
+	return `SELECT name FROM tags WHERE repo = ? AND name` + c + ` > ? ORDER BY name` + c + ` LIMIT ?`
+}
+
+func reposQuery(d dialect) string {
+	c := d.byteOrder()
+	return `SELECT name FROM repositories WHERE name` + c + ` > ? ORDER BY name` + c + ` LIMIT ?`
+}
+
 // Tags implements store.MetadataStore.
 func (s *Store) Tags(ctx context.Context, repo, last string, n int) ([]string, error) {
 	var one int
 	if err := s.queryRow(ctx, `SELECT 1 FROM repositories WHERE name = ?`, repo).Scan(&one); err != nil {
 		return nil, notFound(err, "repository "+repo)
 	}
-	c := s.d.byteOrder()
-	out, err := s.strings(ctx, `SELECT name FROM tags WHERE repo = ? AND name`+c+` > ? ORDER BY name`+c+` LIMIT ?`, repo, last, n)
+	out, err := s.strings(ctx, tagsQuery(s.d), repo, last, n)
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", repo, err)
 	}
@@ -273,8 +287,7 @@ func (s *Store) Tags(ctx context.Context, repo, last string, n int) ([]string, e
 
 // Repositories implements store.MetadataStore.
 func (s *Store) Repositories(ctx context.Context, last string, n int) ([]string, error) {
-	c := s.d.byteOrder()
-	out, err := s.strings(ctx, `SELECT name FROM repositories WHERE name`+c+` > ? ORDER BY name`+c+` LIMIT ?`, last, n)
+	out, err := s.strings(ctx, reposQuery(s.d), last, n)
 	if err != nil {
 		return nil, fmt.Errorf("list repositories: %w", err)
 	}
@@ -367,9 +380,11 @@ func (s *Store) OpenUploads(ctx context.Context, owner string) (int, error) {
 	return n, nil
 }
 
+const staleUploadsQuery = `SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?`
+
 // StaleUploads implements store.MetadataStore.
 func (s *Store) StaleUploads(ctx context.Context, before time.Time, n int) ([]string, error) {
-	ids, err := s.strings(ctx, `SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?`, before.UnixMilli(), n)
+	ids, err := s.strings(ctx, staleUploadsQuery, before.UnixMilli(), n)
 	if err != nil {
 		return nil, fmt.Errorf("stale uploads: %w", err)
 	}
@@ -390,26 +405,70 @@ func (s *Store) BlobNeeded(ctx context.Context, d digest.Digest, before time.Tim
 	return needed, nil
 }
 
-// SweepLinks implements store.MetadataStore.
+// sweepBatch is how many blob links one statement of SweepLinks examines:
+// each is its own short write, so pushes (and, on SQLite, every other
+// writer) wait for one batch at most, never for a sweep of millions.
+const sweepBatch = 1000
+
+// sweepQuery removes the unreferenced links older than the cutoff among
+// those after a key and, unless last, up to another. The candidates are
+// picked by a walk of the primary key that a LIMIT (twice the batch, room
+// for links made meanwhile) makes every planner take: without it,
+// PostgreSQL's generic plan went by linked_at, which a collection with
+// little grace matches in full, and read every link for every batch. The
+// manifest_blobs check is one lookup in manifest_blobs_repo_blob.
+func sweepQuery(last bool) string {
+	q := `DELETE FROM blob_links WHERE (repo, digest) IN
+		(SELECT repo, digest FROM blob_links WHERE (repo, digest) > (?, ?)`
+	if !last {
+		q += ` AND (repo, digest) <= (?, ?)`
+	}
+	return q + ` ORDER BY repo, digest LIMIT ` + strconv.Itoa(2*sweepBatch) + `)
+		AND linked_at < ? AND NOT EXISTS
+		(SELECT 1 FROM manifest_blobs mb WHERE mb.repo = blob_links.repo AND mb.blob_digest = blob_links.digest)`
+}
+
+// sweepBoundQuery finds the key that ends the batch after a key.
+const sweepBoundQuery = `SELECT repo, digest FROM blob_links WHERE (repo, digest) > (?, ?)
+	ORDER BY repo, digest LIMIT 1 OFFSET ?`
+
+// SweepLinks implements store.MetadataStore. It walks the links in key
+// order, sweepBatch at a time.
 func (s *Store) SweepLinks(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := s.inTx(ctx, func(t tx) error {
-		res, err := t.exec(ctx, `DELETE FROM blob_links WHERE linked_at < ? AND NOT EXISTS
-			(SELECT 1 FROM manifest_blobs mb WHERE mb.repo = blob_links.repo AND mb.blob_digest = blob_links.digest)`, before.UnixMilli())
-		if err != nil {
-			return err
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		// Claims left by collectors that died.
-		_, err = t.exec(ctx, `DELETE FROM blob_deletions WHERE started_at < ?`, now()-store.DeletionTimeout.Milliseconds())
-		return err
-	})
-	if err != nil {
+	// Claims left by collectors that died.
+	if _, err := s.exec(ctx, `DELETE FROM blob_deletions WHERE started_at < ?`, now()-store.DeletionTimeout.Milliseconds()); err != nil {
 		return 0, fmt.Errorf("sweep blob links: %w", err)
 	}
-	return int(n), nil
+	var (
+		total   int
+		repo, d string // the last key swept; "" sorts before any
+		cutoff  = before.UnixMilli()
+	)
+	for {
+		var hiRepo, hiDigest string
+		err := s.queryRow(ctx, sweepBoundQuery, repo, d, sweepBatch-1).Scan(&hiRepo, &hiDigest)
+		last := errors.Is(err, sql.ErrNoRows)
+		if err != nil && !last {
+			return total, fmt.Errorf("sweep blob links: %w", err)
+		}
+		args := []any{repo, d}
+		if !last {
+			args = append(args, hiRepo, hiDigest)
+		}
+		res, err := s.exec(ctx, sweepQuery(last), append(args, cutoff)...)
+		if err != nil {
+			return total, fmt.Errorf("sweep blob links after %s@%s: %w", repo, d, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("sweep blob links: %w", err)
+		}
+		total += int(n)
+		if last {
+			return total, nil
+		}
+		repo, d = hiRepo, hiDigest
+	}
 }
 
 // ClaimDeletion implements store.MetadataStore.

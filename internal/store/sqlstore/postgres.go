@@ -77,7 +77,7 @@ func (postgresDialect) foreignKey(err error) bool {
 }
 
 func (postgresDialect) schema() schemaTypes {
-	return schemaTypes{Bytes: "BYTEA", NowMillis: "CAST(extract(epoch FROM now()) * 1000 AS BIGINT)"}
+	return schemaTypes{Bytes: "BYTEA", NowMillis: "CAST(extract(epoch FROM now()) * 1000 AS BIGINT)", ByteOrder: postgresDialect{}.byteOrder()}
 }
 
 // migrationLock is the pg_advisory_lock key that serializes migrations

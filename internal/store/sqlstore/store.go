@@ -37,6 +37,15 @@ type Store struct {
 	taggedStmt, manifestStmt, blobStmt *sql.Stmt
 }
 
+// The registry's hot reads: one primary-key lookup each.
+const (
+	taggedQuery = `SELECT m.digest, m.media_type, m.content FROM tags t
+		JOIN manifests m ON m.repo = t.repo AND m.digest = t.digest
+		WHERE t.repo = ? AND t.name = ?`
+	manifestQuery = `SELECT media_type, content FROM manifests WHERE repo = ? AND digest = ?`
+	blobQuery     = `SELECT size FROM blob_links WHERE repo = ? AND digest = ?`
+)
+
 // open migrates the database and prepares the store; it closes w and r
 // when it fails.
 func open(ctx context.Context, w, r *sql.DB, d dialect) (*Store, error) {
@@ -54,11 +63,9 @@ func open(ctx context.Context, w, r *sql.DB, d dialect) (*Store, error) {
 		st, err = r.PrepareContext(ctx, d.bind(q))
 		return st
 	}
-	s.taggedStmt = prep(`SELECT m.digest, m.media_type, m.content FROM tags t
-		JOIN manifests m ON m.repo = t.repo AND m.digest = t.digest
-		WHERE t.repo = ? AND t.name = ?`)
-	s.manifestStmt = prep(`SELECT media_type, content FROM manifests WHERE repo = ? AND digest = ?`)
-	s.blobStmt = prep(`SELECT size FROM blob_links WHERE repo = ? AND digest = ?`)
+	s.taggedStmt = prep(taggedQuery)
+	s.manifestStmt = prep(manifestQuery)
+	s.blobStmt = prep(blobQuery)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("prepare: %w", err)

@@ -1,0 +1,157 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"testing"
+
+	"github.com/ferry-mirror/ferry/internal/fixtures"
+)
+
+// inMemory reads dir file by file with no spool, as catalogs were read
+// before bundles' properties went to the spool.
+func inMemory(t *testing.T, dir string) *Catalog {
+	t.Helper()
+	var paths []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			paths = append(paths, p)
+		}
+		return err
+	})
+	sort.Strings(paths)
+	out := &Catalog{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(dir, p)
+		c := &Catalog{}
+		if err := c.ParseFile(filepath.ToSlash(rel), data); err != nil {
+			t.Fatal(err)
+		}
+		out.Packages = append(out.Packages, c.Packages...)
+		out.Channels = append(out.Channels, c.Channels...)
+		out.Bundles = append(out.Bundles, c.Bundles...)
+		out.Deprecations = append(out.Deprecations, c.Deprecations...)
+		out.Others = append(out.Others, c.Others...)
+	}
+	return out
+}
+
+// TestSpoolKeepsBytes checks that bundles whose properties went to the
+// spool filter and write out exactly as bundles kept in memory: the same
+// bundles kept, the same files byte for byte, the same properties.
+func TestSpoolKeepsBytes(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := fixtures.WriteCatalog(dir, fixtures.CatalogScale{Packages: 4, Bundles: 60, ObjectKiB: 40, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	spooled, err := LoadFS(context.Background(), os.DirFS(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spilled := 0
+	for _, b := range spooled.Bundles {
+		if b.big != nil {
+			spilled++
+		}
+	}
+	if spilled != len(spooled.Bundles) {
+		t.Fatalf("%d of %d bundles have their properties in the spool; want all (they are over %d bytes)", spilled, len(spooled.Bundles), spillAbove)
+	}
+	plain := inMemory(t, dir)
+	names := []string{}
+	for _, p := range plain.Packages {
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	for i, f := range []Filter{
+		{}, // every channel's head
+		{Full: true, Packages: []PackageFilter{{Name: names[0]}, {Name: names[2]}}},
+		{Packages: []PackageFilter{{Name: names[1], Channels: []ChannelFilter{{Name: "stable", MinVersion: "1.0.3", MaxVersion: "1.1.2"}}}}},
+	} {
+		t.Run([]string{"heads", "full packages", "version range"}[i], func(t *testing.T) {
+			a, err := spooled.Filter(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := plain.Filter(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fa, err := a.Catalog.Files()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fb, err := b.Catalog.Files()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fa) != len(fb) || len(a.Catalog.Bundles) != len(b.Catalog.Bundles) || len(a.Catalog.Bundles) == 0 {
+				t.Fatalf("spooled: %d files, %d bundles; in memory: %d files, %d bundles", len(fa), len(a.Catalog.Bundles), len(fb), len(b.Catalog.Bundles))
+			}
+			for i := range fa {
+				if fa[i].Path != fb[i].Path || !bytes.Equal(fa[i].Data, fb[i].Data) {
+					t.Errorf("%s: written differently from a catalog read in memory", fa[i].Path)
+				}
+			}
+			pa, err := a.Catalog.Bundles[0].Properties()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pb, _ := b.Catalog.Bundles[0].Properties()
+			if len(pa) != len(pb) || !bytes.Equal(pa[len(pa)-1].Value, pb[len(pb)-1].Value) {
+				t.Errorf("Properties of %s differ from those read in memory", a.Catalog.Bundles[0].Name)
+			}
+		})
+	}
+}
+
+// TestFilterMemory reads and filters a 100 MB catalog (1,600 bundles of
+// 45 KiB manifests) in a child process and checks its peak RSS: held in
+// memory, the bundles alone took twice the catalog's size.
+func TestFilterMemory(t *testing.T) {
+	if dir := os.Getenv("FERRY_CATALOG_MEMORY_CHILD"); dir != "" {
+		c, err := LoadFS(context.Background(), os.DirFS(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Filter(Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := res.Catalog.Files(); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if testing.Short() {
+		t.Skip("writes a 100 MB catalog")
+	}
+	if raceBuild {
+		t.Skip("the race detector multiplies memory use")
+	}
+	dir := t.TempDir()
+	st, err := fixtures.WriteCatalog(dir, fixtures.CatalogScale{Packages: 50, Bundles: 1600, ObjectKiB: 45, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFilterMemory$")
+	cmd.Env = append(os.Environ(), "FERRY_CATALOG_MEMORY_CHILD="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+	const limit = 160 << 20
+	t.Logf("catalog of %d MiB: filtered with a peak RSS of %d MiB", st.Bytes>>20, rss>>20)
+	if rss > limit {
+		t.Errorf("filtering a catalog of %d MiB took %d MiB of RSS, want under %d MiB", st.Bytes>>20, rss>>20, limit>>20)
+	}
+}
