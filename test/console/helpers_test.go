@@ -42,26 +42,8 @@ type upstream struct {
 
 func startUpstream(t *testing.T) *upstream {
 	t.Helper()
-	reg := testenv.StartDockerRegistry(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	u, err := fixtures.Generate(ctx, fixtures.Options{Host: reg.Host, Seed: 11})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := u.Push(ctx, fixtures.PushOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := u.Serve("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	key := filepath.Join(t.TempDir(), "release-key.asc")
-	if err := os.WriteFile(key, u.PublicKey(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return &upstream{u: u, reg: reg, srv: srv, keyFile: key}
+	up := testenv.StartUpstream(t, fixtures.Options{Seed: 11})
+	return &upstream{u: up.Upstream, reg: up.Registry, srv: up.Servers, keyFile: up.KeyFile}
 }
 
 // ferryUser runs `ferry user ...` against a data dir.

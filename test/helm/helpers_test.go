@@ -8,12 +8,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ferry-mirror/ferry/internal/fixtures"
 	"github.com/ferry-mirror/ferry/internal/runreport"
@@ -28,22 +26,8 @@ type upstream struct {
 
 func startUpstream(t *testing.T) *upstream {
 	t.Helper()
-	reg := testenv.StartDockerRegistry(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	u, err := fixtures.Generate(ctx, fixtures.Options{Host: reg.Host, Seed: 11, Size: fixtures.SizeTiny})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := u.Push(ctx, fixtures.PushOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := u.Serve("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return &upstream{u: u, reg: reg, srv: srv}
+	up := testenv.StartUpstream(t, fixtures.Options{Seed: 11, Size: fixtures.SizeTiny})
+	return &upstream{u: up.Upstream, reg: up.Registry, srv: up.Servers}
 }
 
 // chart returns the fixture chart name@version.

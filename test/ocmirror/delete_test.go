@@ -1,7 +1,6 @@
 package ocmirror_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -28,23 +26,8 @@ type upstream struct {
 
 func startUpstream(t *testing.T) *upstream {
 	t.Helper()
-	reg := testenv.StartDockerRegistry(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	u, err := fixtures.Generate(ctx, fixtures.Options{Host: reg.Host, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := u.Push(ctx, fixtures.PushOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := u.Serve("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	key := writeFile(t, filepath.Join(t.TempDir(), "release-key.asc"), string(u.PublicKey()))
-	return &upstream{u: u, reg: reg, env: srv.Env(key)}
+	up := testenv.StartUpstream(t, fixtures.Options{Seed: 1})
+	return &upstream{u: up.Upstream, reg: up.Registry, env: up.Servers.Env(up.KeyFile)}
 }
 
 func (up *upstream) release(t *testing.T, version string) fixtures.Release {

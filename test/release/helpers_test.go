@@ -5,18 +5,14 @@
 package release_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -34,26 +30,8 @@ type upstream struct {
 
 func startUpstream(t *testing.T) *upstream {
 	t.Helper()
-	reg := testenv.StartDockerRegistry(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	u, err := fixtures.Generate(ctx, fixtures.Options{Host: reg.Host, Seed: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := u.Push(ctx, fixtures.PushOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := u.Serve("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	key := filepath.Join(t.TempDir(), "release-key.asc")
-	if err := os.WriteFile(key, u.PublicKey(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return &upstream{u: u, reg: reg, srv: srv, keyFile: key}
+	up := testenv.StartUpstream(t, fixtures.Options{Seed: 7})
+	return &upstream{u: up.Upstream, reg: up.Registry, srv: up.Servers, keyFile: up.KeyFile}
 }
 
 // env points ferry at the upstream's servers.
