@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-mirror/ferry/internal/store"
 )
@@ -364,7 +365,7 @@ type imageView struct {
 	ArtifactType   string
 	Subject        string
 	Annotations    map[string]string
-	Referrers      []store.Descriptor
+	Referrers      []ocispec.Descriptor
 	SignatureTag   string
 	PullTag        string
 	PullDigest     string

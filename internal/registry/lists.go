@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferry-mirror/ferry/internal/oci"
 	"github.com/ferry-mirror/ferry/internal/store"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // maxPage bounds one page of tags or repositories.
@@ -103,8 +104,8 @@ func (r *Registry) referrers(w http.ResponseWriter, req *http.Request, rt route)
 		w.Header().Set("OCI-Filters-Applied", "artifactType")
 	}
 	return writeJSON(w, req, oci.MediaTypeImageIndex, struct {
-		SchemaVersion int                `json:"schemaVersion"`
-		MediaType     string             `json:"mediaType"`
-		Manifests     []store.Descriptor `json:"manifests"`
+		SchemaVersion int                  `json:"schemaVersion"`
+		MediaType     string               `json:"mediaType"`
+		Manifests     []ocispec.Descriptor `json:"manifests"`
 	}{2, oci.MediaTypeImageIndex, descs})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // ErrNotFound is returned (wrapped) when a blob, manifest, tag, repository
@@ -74,15 +75,6 @@ type BlobStore interface {
 
 	// Ping reports whether the store is usable (for /readyz).
 	Ping(ctx context.Context) error
-}
-
-// Descriptor is what a referrers list or an index says about a manifest.
-type Descriptor struct {
-	MediaType    string            `json:"mediaType"`
-	Digest       digest.Digest     `json:"digest"`
-	Size         int64             `json:"size"`
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
 // Manifest is a stored manifest with what the registry extracted from it.
@@ -150,7 +142,7 @@ type MetadataStore interface {
 	Repositories(ctx context.Context, last string, n int) ([]string, error)
 	// Referrers lists the manifests in repo whose subject is d, filtered
 	// by artifactType when not empty.
-	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]Descriptor, error)
+	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]ocispec.Descriptor, error)
 
 	// CreateUpload starts a session.
 	CreateUpload(ctx context.Context, u *Upload) error

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-mirror/ferry/internal/store"
 )
@@ -295,7 +296,7 @@ func (s *Store) Repositories(ctx context.Context, last string, n int) ([]string,
 }
 
 // Referrers implements store.MetadataStore.
-func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]store.Descriptor, error) {
+func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]ocispec.Descriptor, error) {
 	q := `SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE repo = ? AND subject = ?`
 	args := []any{repo, string(d)}
 	if artifactType != "" {
@@ -305,7 +306,7 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 	// Sorted in Go, not with ORDER BY digest: with it SQLite walks the
 	// repository's whole primary key (180 ms at 50,000 manifests) rather
 	// than the subject index.
-	out, err := collect(ctx, s, q, args, func(r *sql.Rows, desc *store.Descriptor) error {
+	out, err := collect(ctx, s, q, args, func(r *sql.Rows, desc *ocispec.Descriptor) error {
 		var at, ann sql.NullString
 		if err := r.Scan(&desc.Digest, &desc.MediaType, &desc.Size, &at, &ann); err != nil {
 			return err
@@ -319,7 +320,7 @@ func (s *Store) Referrers(ctx context.Context, repo string, d digest.Digest, art
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s in %s: %w", d, repo, err)
 	}
-	slices.SortFunc(out, func(a, b store.Descriptor) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
+	slices.SortFunc(out, func(a, b ocispec.Descriptor) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
 	return out, nil
 }
 
