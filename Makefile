@@ -51,9 +51,12 @@ lint:
 	go vet ./...
 
 # The whole suite: real registries and real clients, installed first;
-# then every fuzz target for a bounded time.
+# the memory limits without the race detector; then every fuzz target for
+# a bounded time.
 test: test-deps lint
 	go test -race -timeout 30m ./...
+	# Peak-RSS limits, which the race detector's memory would void.
+	go test -count=1 -run '^TestFilterMemory$$' ./internal/catalog
 	$(MAKE) fuzz
 
 # Every Go fuzz target for FUZZTIME each (about a minute in all at 2s);

@@ -12,10 +12,23 @@
 //	CATALOG_BUNDLES    (800)
 //	CATALOG_OBJECT_KIB (45)  mean decoded size of a bundle's manifests
 //	CATALOG_SEED       (1)
+//
+// CATALOG_DIR reuses a catalog generated before (it is written there when
+// the folder is empty). CATALOG_FILTER_PEER names a program run the same
+// way for a side-by-side figure, oc-mirror's filter library being the
+// peer the issue names:
+//
+//	$CATALOG_FILTER_PEER <catalog-dir> <full|ten> <out-dir>
+//
+// It must filter as oc-mirror does (no package: every channel's head;
+// "ten": the first ten package names in byte order, each channel's head),
+// write the result under out-dir, and print "bundle <package>/<name>" for
+// every bundle kept. The benchmark checks both kept the same bundles.
 package catalog_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -52,68 +65,128 @@ func TestFilterChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("the child of BenchmarkCatalogFilter")
 	}
-	ctx := context.Background()
-	c, err := catalog.LoadFS(ctx, os.DirFS(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// As ferry mirror does: a filter naming packages reads only those.
 	var f catalog.Filter
+	var only []catalog.ReadOption
 	if os.Getenv("CATALOG_CASE") == "ten" {
-		names := []string{}
-		for _, p := range c.Packages {
-			names = append(names, p.Name)
+		names, err := firstPackages(dir, 10)
+		if err != nil {
+			t.Fatal(err)
 		}
-		slices.Sort(names)
-		for _, n := range names[:min(10, len(names))] {
+		for _, n := range names {
 			f.Packages = append(f.Packages, catalog.PackageFilter{Name: n})
 		}
+		only = append(only, catalog.OnlyPackages(names...))
+	}
+	c, err := catalog.LoadFS(context.Background(), os.DirFS(dir), only...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	res, err := c.Filter(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := res.Catalog.Files()
-	if err != nil {
+	if err := res.Catalog.WriteDir(os.Getenv("CATALOG_OUT")); err != nil {
 		t.Fatal(err)
 	}
-	out := os.Getenv("CATALOG_OUT")
-	for _, fl := range files {
-		p := filepath.Join(out, filepath.FromSlash(fl.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, fl.Data, 0o644); err != nil {
-			t.Fatal(err)
+	for _, b := range res.Catalog.Bundles {
+		fmt.Printf("bundle %s/%s\n", b.Package, b.Name)
+	}
+}
+
+// firstPackages names the first n packages in byte order: the folder
+// names of the catalog WriteCatalog lays out, one per package.
+func firstPackages(dir string, n int) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() {
+			names = append(names, e.Name())
 		}
 	}
-	fmt.Printf("kept %d bundles\n", len(res.Catalog.Bundles))
+	slices.Sort(names)
+	return names[:min(n, len(names))], nil
 }
 
 type run struct {
-	wall time.Duration
-	rss  int64
-	kept int
+	wall    time.Duration
+	rss     int64
+	bundles []string // package/name, sorted
 }
 
-func child(b *testing.B, dir, kase string) run {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFilterChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "CATALOG_CHILD="+dir, "CATALOG_CASE="+kase, "CATALOG_OUT="+b.TempDir())
+// measure runs cmd, a filter of the catalog, and reads its time, its peak
+// RSS and the bundles it says it kept.
+func measure(b *testing.B, name string, cmd *exec.Cmd) run {
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	start := time.Now()
-	out, err := cmd.CombinedOutput()
+	out, err := cmd.Output()
 	r := run{wall: time.Since(start)}
 	if err != nil {
-		b.Fatalf("filter (%s): %v\n%s", kase, err, out)
+		b.Fatalf("%s: %v\n%s", name, err, stderr.String())
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.rss = ru.Maxrss * 1024
 	}
 	for _, l := range strings.Split(string(out), "\n") {
-		if n, ok := strings.CutPrefix(l, "kept "); ok {
-			r.kept, _ = strconv.Atoi(strings.Fields(n)[0])
+		if n, ok := strings.CutPrefix(l, "bundle "); ok {
+			r.bundles = append(r.bundles, strings.TrimSpace(n))
 		}
 	}
+	slices.Sort(r.bundles)
 	return r
 }
+
+func child(b *testing.B, dir, kase string) run {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFilterChild$")
+	cmd.Env = append(os.Environ(), "CATALOG_CHILD="+dir, "CATALOG_CASE="+kase, "CATALOG_OUT="+b.TempDir())
+	return measure(b, "ferry filter ("+kase+")", cmd)
+}
+
+func peerChild(b *testing.B, peer, dir, kase string) run {
+	return measure(b, "peer filter ("+kase+")", exec.Command(peer, dir, kase, b.TempDir()))
+}
+
+// generate writes the catalog into CATALOG_DIR, or a temporary folder;
+// a CATALOG_DIR that already holds files is taken as it is.
+func generate(b *testing.B, scale fixtures.CatalogScale) (string, fixtures.CatalogStats) {
+	dir := os.Getenv("CATALOG_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	} else if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		var st fixtures.CatalogStats
+		data, err := os.ReadFile(statsFile(dir))
+		if err == nil {
+			err = json.Unmarshal(data, &st)
+		}
+		if err != nil {
+			b.Fatalf("CATALOG_DIR %s holds files but not a catalog this benchmark generated (%v); empty it or name another folder", dir, err)
+		}
+		fmt.Fprintf(os.Stderr, "reusing the catalog in %s\n", dir)
+		return dir, st
+	}
+	start := time.Now()
+	st, err := fixtures.WriteCatalog(dir, scale)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "generated %d packages, %d bundles, %d channels, %.0f MiB in %s\n",
+		scale.Packages, st.Bundles, st.Channels, float64(st.Bytes)/(1<<20), time.Since(start).Round(time.Millisecond))
+	if os.Getenv("CATALOG_DIR") != "" {
+		data, _ := json.Marshal(st)
+		if err := os.WriteFile(statsFile(dir), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir, st
+}
+
+// statsFile sits beside the catalog folder: inside, it would be read as
+// part of the catalog.
+func statsFile(dir string) string { return filepath.Clean(dir) + ".stats.json" }
 
 func BenchmarkCatalogFilter(b *testing.B) {
 	scale := fixtures.CatalogScale{
@@ -122,36 +195,73 @@ func BenchmarkCatalogFilter(b *testing.B) {
 		ObjectKiB: envInt(b, "CATALOG_OBJECT_KIB", 45),
 		Seed:      uint64(envInt(b, "CATALOG_SEED", 1)),
 	}
-	dir := b.TempDir()
-	start := time.Now()
-	st, err := fixtures.WriteCatalog(dir, scale)
-	if err != nil {
-		b.Fatal(err)
-	}
-	fmt.Fprintf(os.Stderr, "generated %d packages, %d bundles, %d channels, %.0f MiB in %s\n",
-		scale.Packages, st.Bundles, st.Channels, float64(st.Bytes)/(1<<20), time.Since(start).Round(time.Millisecond))
-	var full, ten run
+	dir, st := generate(b, scale)
+	peer := os.Getenv("CATALOG_FILTER_PEER")
+	var full, ten, peerFull, peerTen run
 	for range b.N {
 		full = child(b, dir, "full")
 		ten = child(b, dir, "ten")
+		if peer != "" {
+			peerFull = peerChild(b, peer, dir, "full")
+			peerTen = peerChild(b, peer, dir, "ten")
+		}
 	}
-	if full.kept != st.Heads {
-		b.Fatalf("full filter kept %d bundles, want the %d channel heads", full.kept, st.Heads)
+	if len(full.bundles) != st.Heads {
+		b.Fatalf("full filter kept %d bundles, want the %d channel heads", len(full.bundles), st.Heads)
+	}
+	if peer != "" {
+		for _, c := range []struct {
+			name       string
+			ferry, oth run
+		}{{"full filter", full, peerFull}, {"10 packages", ten, peerTen}} {
+			if !slices.Equal(c.ferry.bundles, c.oth.bundles) {
+				b.Errorf("%s: ferry kept %d bundles, the peer %d; they differ: %s", c.name,
+					len(c.ferry.bundles), len(c.oth.bundles), firstDifference(c.ferry.bundles, c.oth.bundles))
+			}
+		}
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	host, _ := os.Hostname()
-	fmt.Printf("\ncatalog filter: %d packages, %d bundles, %.0f MiB of FBC (seed %d); %s, %d CPUs, load %s, %s\n",
-		scale.Packages, st.Bundles, float64(st.Bytes)/(1<<20), scale.Seed, host, runtime.NumCPU(),
+	fmt.Printf("\ncatalog filter: %d bundles, %d channels, %.0f MiB of FBC; %s, %d CPUs, load %s, %s\n",
+		st.Bundles, st.Channels, float64(st.Bytes)/(1<<20), host, runtime.NumCPU(),
 		strings.Join(strings.Fields(string(load))[:3], " "), time.Now().UTC().Format(time.RFC3339))
-	fmt.Printf("%-36s %12s %12s %14s %12s\n", "figure", "ferry", "target", "catalog-filter", "ratio")
-	peer := "n/a"
-	fmt.Printf("%-36s %12s %12s %14s %12s\n", "full filter (channel heads): time", full.wall.Round(time.Millisecond), "", peer, peer)
-	fmt.Printf("%-36s %12s %12s %14s %12s\n", "full filter: peak RSS", fmt.Sprintf("%d MiB", full.rss>>20), "< 512 MiB", peer,
-		fmt.Sprintf("%.2f of target", float64(full.rss)/float64(512<<20)))
-	fmt.Printf("%-36s %12d %12s %14s %12s\n", "full filter: bundles kept", full.kept, "", peer, "")
-	fmt.Printf("%-36s %12s %12s %14s %12s\n", "10 packages: time", ten.wall.Round(time.Millisecond), "", peer, peer)
-	fmt.Printf("%-36s %12s %12s %14s %12s\n", "10 packages: peak RSS", fmt.Sprintf("%d MiB", ten.rss>>20), "< 256 MiB", peer,
-		fmt.Sprintf("%.2f of target", float64(ten.rss)/float64(256<<20)))
-	fmt.Printf("%-36s %12d\n", "10 packages: bundles kept", ten.kept)
-	fmt.Println("catalog-filter: github.com/sherine-k/catalog-filter is not served by the module proxy here (403), so no side-by-side run.")
+	row := func(figure, ferry, target, other, ratio string) {
+		fmt.Printf("%-36s %12s %12s %14s %14s\n", figure, ferry, target, other, ratio)
+	}
+	row("figure", "ferry", "target", "catalog-filter", "ratio")
+	na := func(s string) string {
+		if peer == "" {
+			return "n/a"
+		}
+		return s
+	}
+	speed := func(f, o run) string { return na(fmt.Sprintf("%.2fx faster", o.wall.Seconds()/f.wall.Seconds())) }
+	mem := func(f, o run) string { return na(fmt.Sprintf("%.2f of its RSS", float64(f.rss)/float64(o.rss))) }
+	for _, c := range []struct {
+		name       string
+		ferry, oth run
+		rssTarget  string
+	}{{"full filter (channel heads)", full, peerFull, "< 512 MiB"}, {"10 packages", ten, peerTen, "< 256 MiB"}} {
+		row(c.name+": time", c.ferry.wall.Round(time.Millisecond).String(), "", na(c.oth.wall.Round(time.Millisecond).String()), speed(c.ferry, c.oth))
+		row(c.name+": peak RSS", fmt.Sprintf("%d MiB", c.ferry.rss>>20), c.rssTarget, na(fmt.Sprintf("%d MiB", c.oth.rss>>20)), mem(c.ferry, c.oth))
+		row(c.name+": bundles kept", strconv.Itoa(len(c.ferry.bundles)), "", na(strconv.Itoa(len(c.oth.bundles))), na(fmt.Sprint("same: ", slices.Equal(c.ferry.bundles, c.oth.bundles))))
+	}
+	if peer == "" {
+		fmt.Println("catalog-filter: set CATALOG_FILTER_PEER to a program that filters with it (see the package comment); the module proxy here does not serve github.com/sherine-k/catalog-filter, so the project cannot depend on it.")
+	}
+}
+
+// firstDifference names the first bundle one list has and the other lacks.
+func firstDifference(a, b []string) string {
+	for _, x := range a {
+		if _, ok := slices.BinarySearch(b, x); !ok {
+			return x + " kept by ferry only"
+		}
+	}
+	for _, x := range b {
+		if _, ok := slices.BinarySearch(a, x); !ok {
+			return x + " kept by the peer only"
+		}
+	}
+	return "same sets, different counts"
 }

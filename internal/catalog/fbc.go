@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // The FBC schemas this package understands; any other is kept as a Meta.
@@ -26,7 +29,13 @@ type Catalog struct {
 	// spool takes the large fields of the bundles parsed into the catalog
 	// (see spool.go); nil keeps everything in memory.
 	spool *spool
+	// keep, when set, names the packages whose documents parsing keeps
+	// (see OnlyPackages).
+	keep map[string]bool
 }
+
+// keeps says whether parsing keeps a document of package pkg.
+func (c *Catalog) keeps(pkg string) bool { return c.keep == nil || c.keep[pkg] }
 
 // Package is an olm.package document.
 type Package struct {
@@ -121,11 +130,86 @@ func (b *Bundle) Properties() ([]Property, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	var props []Property
-	if err := json.Unmarshal(raw, &props); err != nil {
+	props, err := parseProperties(raw)
+	if err != nil {
 		return nil, fmt.Errorf("bundle %s properties: %w", b.Name, err)
 	}
 	return props, nil
+}
+
+// parseProperties reads a properties list with jsontext, one fast pass
+// over values that are mostly long base64 strings. Any shape but the usual
+// one (an array of objects whose "type" is a string) goes to
+// encoding/json, so that what is accepted and the errors stay its own.
+func parseProperties(raw []byte) ([]Property, error) {
+	if props, ok := parsePropertiesFast(raw); ok {
+		return props, nil
+	}
+	var props []Property
+	if err := json.Unmarshal(raw, &props); err != nil {
+		return nil, err
+	}
+	return props, nil
+}
+
+func parsePropertiesFast(raw []byte) ([]Property, bool) {
+	dec := jsontext.NewDecoder(bytes.NewBuffer(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if dec.PeekKind() != '[' {
+		return nil, false
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, false
+	}
+	props := []Property{}
+	for dec.PeekKind() == '{' {
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		var p Property
+		for dec.PeekKind() != '}' {
+			k, err := dec.ReadToken()
+			if err != nil {
+				return nil, false
+			}
+			// encoding/json matches field names ignoring case.
+			switch key := k.String(); {
+			case strings.EqualFold(key, "type"):
+				if dec.PeekKind() != '"' {
+					return nil, false
+				}
+				t, err := dec.ReadToken()
+				if err != nil {
+					return nil, false
+				}
+				p.Type = t.String()
+			case strings.EqualFold(key, "value"):
+				v, err := dec.ReadValue()
+				if err != nil {
+					return nil, false
+				}
+				p.Value = json.RawMessage(v.Clone())
+			default:
+				if err := dec.SkipValue(); err != nil {
+					return nil, false
+				}
+			}
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		props = append(props, p)
+	}
+	if dec.PeekKind() != ']' {
+		return nil, false
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, false
+	}
+	// Nothing may follow the array.
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return nil, false
+	}
+	return props, true
 }
 
 // Deprecation is an olm.deprecations document.

@@ -10,11 +10,11 @@ import (
 	"testing"
 )
 
-func loadFixture(t testing.TB) *Catalog {
+func loadFixture(t testing.TB, opts ...ReadOption) *Catalog {
 	t.Helper()
 	dir := t.TempDir()
 	writeFixture(t, dir, fixtureFiles(t))
-	c, err := LoadFS(context.Background(), os.DirFS(dir))
+	c, err := LoadFS(context.Background(), os.DirFS(dir), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +196,9 @@ func TestFilterModes(t *testing.T) {
 			if len(res.Failed) > 0 {
 				t.Fatalf("packages failed: %v", res.Failed)
 			}
+			if len(tt.filter.Packages) > 0 {
+				sameWhenReadOnlyPackages(t, tt.filter, res)
+			}
 			want := append([]string(nil), tt.bundles...)
 			sort.Strings(want)
 			if got := keptBundles(res.Catalog); !slices.Equal(got, want) {
@@ -241,6 +244,44 @@ func TestFilterModes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// sameWhenReadOnlyPackages checks that reading only the filter's packages,
+// as ferry mirror does, gives the catalog and images that reading it whole
+// gave.
+func sameWhenReadOnlyPackages(t *testing.T, f Filter, whole *Result) {
+	t.Helper()
+	dir := t.TempDir()
+	writeFixture(t, dir, fixtureFiles(t))
+	var names []string
+	for _, p := range f.Packages {
+		names = append(names, p.Name)
+	}
+	c, err := LoadFS(context.Background(), os.DirFS(dir), OnlyPackages(names...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Filter(f)
+	if err != nil {
+		t.Fatalf("filter of a catalog read for packages %v: %v", names, err)
+	}
+	a, err := whole.Catalog.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := res.Catalog.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(a, b, func(x, y File) bool { return x.Path == y.Path && string(x.Data) == string(y.Data) }) {
+		t.Errorf("read for packages %v, the filtered catalog differs from the one read whole", names)
+	}
+	if got, want := resultImages(res), resultImages(whole); !mapsEqual(got, want) {
+		t.Errorf("read for packages %v, images %v, want %v", names, got, want)
+	}
+	if !slices.Equal(res.Warnings, whole.Warnings) {
+		t.Errorf("read for packages %v, warnings %q, want %q", names, res.Warnings, whole.Warnings)
 	}
 }
 
@@ -423,28 +464,15 @@ func TestFilterFailsPackageAlone(t *testing.T) {
 			[]string{"channel stable", "multiple channel heads"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := cat.Filter(Filter{Packages: []PackageFilter{tt.pf, {Name: "gamma"}}})
-			if err != nil {
-				t.Fatalf("the whole filter failed: %v", err)
-			}
-			if len(res.Failed) != 1 || res.Failed[0].Package != tt.pf.Name {
-				t.Fatalf("failed packages %v, want %s alone", res.Failed, tt.pf.Name)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(res.Failed[0].Error(), w) {
-					t.Errorf("error %q does not say %q", res.Failed[0], w)
+		for _, read := range []string{"read whole", "read for its packages"} {
+			t.Run(tt.name+", "+read, func(t *testing.T) {
+				cat := cat
+				if read != "read whole" {
+					cat = loadFixture(t, OnlyPackages(tt.pf.Name, "gamma"))
 				}
-			}
-			if got := keptBundles(res.Catalog); !slices.Equal(got, []string{"gamma.v0.1.0"}) {
-				t.Errorf("kept bundles %v, want gamma's head alone", got)
-			}
-			for _, p := range res.Catalog.Packages {
-				if p.Name == tt.pf.Name {
-					t.Errorf("failed package %s is still in the catalog", p.Name)
-				}
-			}
-		})
+				filterFailsPackageAlone(t, cat, tt.pf, tt.want)
+			})
+		}
 	}
 	res, err := cat.Filter(Filter{Packages: []PackageFilter{{Name: "delta"}}})
 	if err != nil {
@@ -488,5 +516,31 @@ func TestFilterReportsInvalidImageAgainstItsBundle(t *testing.T) {
 	}
 	if want := []string{"registry.example.com/p/bundle:v1", "registry.example.com/p/operand:v1"}; !slices.Equal(refs, want) {
 		t.Errorf("images %v, want %v", refs, want)
+	}
+}
+
+// filterFailsPackageAlone filters cat for pf and gamma and checks that pf
+// alone fails, with an error saying each of want.
+func filterFailsPackageAlone(t *testing.T, cat *Catalog, pf PackageFilter, want []string) {
+	t.Helper()
+	res, err := cat.Filter(Filter{Packages: []PackageFilter{pf, {Name: "gamma"}}})
+	if err != nil {
+		t.Fatalf("the whole filter failed: %v", err)
+	}
+	if len(res.Failed) != 1 || res.Failed[0].Package != pf.Name {
+		t.Fatalf("failed packages %v, want %s alone", res.Failed, pf.Name)
+	}
+	for _, w := range want {
+		if !strings.Contains(res.Failed[0].Error(), w) {
+			t.Errorf("error %q does not say %q", res.Failed[0], w)
+		}
+	}
+	if got := keptBundles(res.Catalog); !slices.Equal(got, []string{"gamma.v0.1.0"}) {
+		t.Errorf("kept bundles %v, want gamma's head alone", got)
+	}
+	for _, p := range res.Catalog.Packages {
+		if p.Name == pf.Name {
+			t.Errorf("failed package %s is still in the catalog", p.Name)
+		}
 	}
 }

@@ -3,8 +3,11 @@ package catalog
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
+	"errors"
 	"io"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 
@@ -140,5 +143,91 @@ func FuzzReadLayer(f *testing.F) {
 			return
 		}
 		_, _ = l.catalog()
+	})
+}
+
+// parseJSONEncodingJSON is how documents were split before jsontext: with
+// encoding/json's Decoder and Unmarshal, the reference the fast path must
+// agree with.
+func parseJSONEncodingJSON(c *Catalog, name string, data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			fields = nil
+		}
+		if err := c.addFields(fields, raw, name); err != nil {
+			return err
+		}
+	}
+}
+
+// FuzzParseJSONAgreesWithEncodingJSON checks that the jsontext reader
+// accepts exactly what encoding/json accepts and reads it the same:
+// the same documents written back byte for byte, the same properties.
+func FuzzParseJSONAgreesWithEncodingJSON(f *testing.F) {
+	for _, data := range fixtureFiles(f) {
+		if strings.HasPrefix(strings.TrimSpace(data), "{") {
+			f.Add([]byte(data))
+		}
+	}
+	f.Add([]byte(`{"schema":"olm.bundle","package":"p","name":"b","properties":[{"type":"olm.package","value":{"packageName":"p","version":"1.0.0"}},{"TYPE":"x","Value":1,"other":[1,{"a":null}]}]}`))
+	f.Add([]byte(`{"schema":"olm.bundle","package":"p","name":"b","properties":null}`))
+	f.Add([]byte(`{"schema":"olm.bundle","package":"p","name":"b","properties":[{"type":null,"value":null}]}`))
+	f.Add([]byte(`{"schema":"olm.bundle","package":"p","name":"b","properties":[{"type":"a","type":"b"}]}`))
+	f.Add([]byte("{\"schema\":\"x\",\"k\":\"\xff\xfe\",\"\xffk\":1}{\"schema\":\"x\"} {\"schema\":\"x\",\"schema\":\"y\"}"))
+	f.Add([]byte(`{"schema":"x","k":1e999}null`))
+	f.Add([]byte(`{"\u0073chema":"olm.package","name":"p"} [1] "s" 1 true`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) {
+			return // YAML: one reader only
+		}
+		fast, ref := &Catalog{}, &Catalog{}
+		errFast := fast.parseJSON("fuzz.json", data)
+		errRef := parseJSONEncodingJSON(ref, "fuzz.json", data)
+		if (errFast == nil) != (errRef == nil) {
+			t.Fatalf("jsontext says %v, encoding/json says %v", errFast, errRef)
+		}
+		if errFast != nil {
+			return
+		}
+		a, errA := fast.Files()
+		b, errB := ref.Files()
+		if (errA == nil) != (errB == nil) {
+			t.Fatalf("writing: %v, and from encoding/json: %v", errA, errB)
+		}
+		if !slices.EqualFunc(a, b, func(x, y File) bool { return x.Path == y.Path && string(x.Data) == string(y.Data) }) {
+			t.Fatalf("written differently:\n%v\n---\n%v", a, b)
+		}
+		for i, bf := range fast.Bundles {
+			raw, _ := bf.allFields()
+			for k, v := range raw {
+				if !strings.EqualFold(k, "properties") {
+					continue
+				}
+				p1, err1 := parseProperties(v)
+				var p2 []Property
+				err2 := json.Unmarshal(v, &p2)
+				if (err1 == nil) != (err2 == nil) {
+					t.Fatalf("bundle %d properties: %v, and from encoding/json: %v", i, err1, err2)
+				}
+				if len(p1) != len(p2) {
+					t.Fatalf("bundle %d: %d properties, %d from encoding/json", i, len(p1), len(p2))
+				}
+				for j := range p1 {
+					if p1[j].Type != p2[j].Type || string(p1[j].Value) != string(p2[j].Value) {
+						t.Fatalf("bundle %d property %d: %q %s, encoding/json: %q %s", i, j, p1[j].Type, p1[j].Value, p2[j].Type, p2[j].Value)
+					}
+				}
+			}
+		}
 	})
 }

@@ -42,12 +42,12 @@ func ConfigsDir(name string, img v1.Image) (string, error) {
 
 // ReadImage reads the FBC of a catalog image. name is the image's reference,
 // for messages.
-func ReadImage(ctx context.Context, name string, img v1.Image) (*Catalog, error) {
+func ReadImage(ctx context.Context, name string, img v1.Image, opts ...ReadOption) (*Catalog, error) {
 	dir, err := ConfigsDir(name, img)
 	if err != nil {
 		return nil, err
 	}
-	var l loader
+	l := newLoader(limits{}, opts)
 	err = walkLayers(ctx, img, dir, func(rel string, size int64, r io.Reader) error {
 		return l.file(path.Join(dir, rel), size, r)
 	})

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,14 +16,32 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// LoadFS reads the FBC rooted at fsys: every file at any depth, except those
-// an .indexignore file excludes, as opm serve does.
-func LoadFS(ctx context.Context, fsys fs.FS) (*Catalog, error) {
-	return loadFS(ctx, fsys, limits{})
+// ReadOption changes what LoadFS and ReadImage keep.
+type ReadOption func(*loader)
+
+// OnlyPackages keeps the documents of the named packages and drops the
+// others' channels, bundles and deprecations as each file is parsed, so a
+// filter of a few packages takes memory for those packages only. Every
+// olm.package document is kept: a filter naming a package the catalog
+// lacks lists the ones it has. Every document is still parsed, so a
+// damaged catalog fails as it would when read whole.
+func OnlyPackages(names ...string) ReadOption {
+	return func(l *loader) {
+		l.keep = map[string]bool{}
+		for _, n := range names {
+			l.keep[n] = true
+		}
+	}
 }
 
-func loadFS(ctx context.Context, fsys fs.FS, lim limits) (*Catalog, error) {
-	l := loader{limits: lim}
+// LoadFS reads the FBC rooted at fsys: every file at any depth, except those
+// an .indexignore file excludes, as opm serve does.
+func LoadFS(ctx context.Context, fsys fs.FS, opts ...ReadOption) (*Catalog, error) {
+	return loadFS(ctx, fsys, limits{}, opts...)
+}
+
+func loadFS(ctx context.Context, fsys fs.FS, lim limits, opts ...ReadOption) (*Catalog, error) {
+	l := newLoader(lim, opts)
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -68,17 +87,43 @@ func loadFS(ctx context.Context, fsys fs.FS, lim limits) (*Catalog, error) {
 type loader struct {
 	limits  limits
 	mu      sync.Mutex
-	files   []loadedFile
+	files   []*loadedFile
 	ignores map[string][]string // folder -> patterns of its .indexignore
 	parsers errgroup.Group
 	started bool
-	spool   *spool // shared by every file's bundles
+	spool   *spool          // shared by every file's bundles
+	keep    map[string]bool // packages whose documents are kept; nil: all
 }
 
+func newLoader(lim limits, opts []ReadOption) *loader {
+	l := &loader{limits: lim}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// loadedFile is one file's documents, in order, each parsed on its own.
 type loadedFile struct {
-	path string
-	cat  *Catalog
-	err  error
+	path  string
+	mu    sync.Mutex
+	parts []*part
+}
+
+// part is one document (one file, for YAML), or the syntax error that
+// ended the file.
+type part struct {
+	cat *Catalog
+	err error
+}
+
+// add appends an empty part for a parser to fill.
+func (f *loadedFile) add() *part {
+	p := &part{}
+	f.mu.Lock()
+	f.parts = append(f.parts, p)
+	f.mu.Unlock()
+	return p
 }
 
 const indexIgnore = ".indexignore"
@@ -123,20 +168,20 @@ func mib(n int64) string {
 	return fmt.Sprintf("%d MiB", n>>20)
 }
 
-// file takes the size bytes of r, checked against the limits before any
-// is read, into one buffer of exactly that size.
+// file reads the size bytes of r, checked against the limits before any is
+// read. A JSON file is parsed as it streams in, a document at a time, each
+// handed to a parser goroutine: memory holds the documents in flight and
+// what is kept, not the file. A YAML file (rare, and small) is read whole.
 func (l *loader) file(p string, size int64, r io.Reader) error {
 	if err := l.limits.take(p, size); err != nil {
 		return err
 	}
-	data := make([]byte, size)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return fmt.Errorf("read %s: %w", p, err)
-	}
-	if n, _ := r.Read(make([]byte, 1)); n > 0 {
-		return fmt.Errorf("read %s: the file grew past its %d bytes while it was read", p, size)
-	}
+	body := &exactReader{r: r, left: size, size: size, path: p}
 	if path.Base(p) == indexIgnore {
+		data, err := io.ReadAll(body)
+		if err != nil {
+			return err
+		}
 		if l.ignores == nil {
 			l.ignores = map[string][]string{}
 		}
@@ -148,17 +193,111 @@ func (l *loader) file(p string, size int64, r io.Reader) error {
 		l.spool = newSpool()
 		l.started = true
 	}
-	l.parsers.Go(func() error {
-		c := &Catalog{spool: l.spool}
-		// A parse error is kept, not returned: an .indexignore read later
-		// may exclude the file (a README next to the catalog, say).
-		err := c.ParseFile(p, data)
-		l.mu.Lock()
-		l.files = append(l.files, loadedFile{path: p, cat: c, err: err})
-		l.mu.Unlock()
+	f := &loadedFile{path: p}
+	l.mu.Lock()
+	l.files = append(l.files, f)
+	l.mu.Unlock()
+
+	br := bufio.NewReader(body)
+	isJSON, err := startsJSON(br)
+	if err != nil {
+		return err
+	}
+	if !isJSON {
+		data, err := io.ReadAll(br)
+		if err != nil {
+			return err
+		}
+		part := f.add()
+		l.parsers.Go(func() error {
+			part.cat = l.newCatalog()
+			part.err = part.cat.ParseFile(p, data)
+			return nil
+		})
+		return nil
+	}
+	err = scanJSON(p, br, func(raw []byte, line int) error {
+		part := f.add()
+		l.parsers.Go(func() error {
+			part.cat = l.newCatalog()
+			part.err = part.cat.addDocument(p, line, raw)
+			return nil
+		})
 		return nil
 	})
+	if body.err != nil {
+		return body.err
+	}
+	// A parse error is kept, not returned: an .indexignore read later may
+	// exclude the file (a README next to the catalog, say).
+	if err != nil {
+		f.add().err = err
+	}
 	return nil
+}
+
+func (l *loader) newCatalog() *Catalog { return &Catalog{spool: l.spool, keep: l.keep} }
+
+// startsJSON skips a byte order mark and says whether the first byte that
+// is not white space is '{', which makes the file JSON for opm; anything
+// else is YAML.
+func startsJSON(br *bufio.Reader) (bool, error) {
+	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	for n := 1; ; n++ {
+		b, err := br.Peek(n)
+		if len(b) < n {
+			if errors.Is(err, io.EOF) || errors.Is(err, bufio.ErrBufferFull) {
+				return false, nil // empty, or white space past the buffer: YAML reads it
+			}
+			return false, err
+		}
+		switch b[n-1] {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return b[n-1] == '{', nil
+	}
+}
+
+// exactReader reads exactly left bytes of a file from r, which says it
+// holds that many: fewer, or more, is an error naming the file.
+type exactReader struct {
+	r    io.Reader
+	left int64
+	size int64
+	path string
+	err  error
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	if e.left == 0 {
+		if n, _ := e.r.Read(make([]byte, 1)); n > 0 {
+			e.err = fmt.Errorf("read %s: the file grew past its %d bytes while it was read", e.path, e.size)
+			return 0, e.err
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if errors.Is(err, io.EOF) && e.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		e.err = fmt.Errorf("read %s: %w", e.path, err)
+		return n, e.err
+	}
+	if e.left == 0 {
+		err = nil // the next Read checks that nothing follows
+	}
+	return n, err
 }
 
 // wait lets the parsers finish; call it before returning on any path.
@@ -172,14 +311,16 @@ func (l *loader) catalog() (*Catalog, error) {
 		if l.ignored(f.path) {
 			continue
 		}
-		if f.err != nil {
-			return nil, f.err
+		for _, p := range f.parts {
+			if p.err != nil {
+				return nil, p.err
+			}
+			out.Packages = append(out.Packages, p.cat.Packages...)
+			out.Channels = append(out.Channels, p.cat.Channels...)
+			out.Bundles = append(out.Bundles, p.cat.Bundles...)
+			out.Deprecations = append(out.Deprecations, p.cat.Deprecations...)
+			out.Others = append(out.Others, p.cat.Others...)
 		}
-		out.Packages = append(out.Packages, f.cat.Packages...)
-		out.Channels = append(out.Channels, f.cat.Channels...)
-		out.Bundles = append(out.Bundles, f.cat.Bundles...)
-		out.Deprecations = append(out.Deprecations, f.cat.Deprecations...)
-		out.Others = append(out.Others, f.cat.Others...)
 	}
 	return out, nil
 }

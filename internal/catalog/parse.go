@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"gopkg.in/yaml.v3"
 )
 
@@ -44,28 +45,121 @@ func (c *Catalog) ParseFile(name string, data []byte) error {
 	return c.parseYAML(name, data)
 }
 
+// parseJSON reads a stream of JSON documents held in memory.
 func (c *Catalog) parseJSON(name string, data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
+	return scanJSON(name, bytes.NewReader(data), func(raw []byte, line int) error {
+		return c.addDocument(name, line, raw)
+	})
+}
+
+// scanJSON reads a stream of JSON documents from r and hands each to fn,
+// whole, with the line it starts on. It holds one document at a time, not
+// the file, and accepts what encoding/json accepts: duplicate keys (the
+// last wins) and invalid UTF-8. It reads with jsontext (encoding/json/v2's
+// tokenizer), several times faster than encoding/json's scanner at the
+// long base64 strings bundles are mostly made of. A syntax error is a
+// *ParseError; an error from r or fn is returned as it is.
+func scanJSON(name string, r io.Reader, fn func(raw []byte, line int) error) error {
+	lr := &lineReader{r: r, line: 1}
+	dec := jsontext.NewDecoder(lr, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	for {
-		start := skipSpace(data, int(dec.InputOffset()))
-		var raw json.RawMessage
-		err := dec.Decode(&raw)
+		v, err := dec.ReadValue()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		if err != nil {
-			off := start
-			var se *json.SyntaxError
-			if errors.As(err, &se) {
-				off = int(se.Offset)
-			}
-			return &ParseError{File: name, Line: lineAt(data, off), Err: fmt.Errorf("invalid JSON: %w", err)}
+		if lr.err != nil {
+			return lr.err
 		}
-		line := lineAt(data, start)
-		if err := c.add(raw, fmt.Sprintf("%s:%d", name, line)); err != nil {
-			return &ParseError{File: name, Line: line, Err: err}
+		if err != nil {
+			line := 0
+			var se *jsontext.SyntacticError
+			if errors.As(err, &se) {
+				line = lr.lineAt(se.ByteOffset)
+				err = se.Err
+			}
+			return &ParseError{File: name, Line: line, Err: fmt.Errorf("invalid JSON: %w", err)}
+		}
+		line := lr.lineAt(dec.InputOffset() - int64(len(v)))
+		if err := fn(v.Clone(), line); err != nil {
+			return err
 		}
 	}
+}
+
+// lineReader passes r through and keeps the bytes from the last offset
+// asked about, so that it can tell the line of any later offset while
+// holding about one document.
+type lineReader struct {
+	r    io.Reader
+	err  error  // r's error, other than io.EOF
+	buf  []byte // the bytes read from offset mark on
+	mark int64
+	line int // the line at mark
+}
+
+func (l *lineReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.buf = append(l.buf, p[:n]...)
+	if err != nil && !errors.Is(err, io.EOF) {
+		l.err = err
+	}
+	return n, err
+}
+
+// lineAt is the 1-based line of offset off, which is never before the last
+// one asked about; 0 if it is.
+func (l *lineReader) lineAt(off int64) int {
+	i := off - l.mark
+	if i < 0 {
+		return 0
+	}
+	i = min(i, int64(len(l.buf)))
+	l.line += bytes.Count(l.buf[:i], []byte{'\n'})
+	l.buf = l.buf[i:]
+	l.mark += i
+	return l.line
+}
+
+// addDocument adds one JSON document, starting on line line of file name.
+func (c *Catalog) addDocument(name string, line int, raw []byte) error {
+	fields, err := splitObject(raw)
+	if err != nil {
+		return &ParseError{File: name, Line: line, Err: fmt.Errorf("invalid JSON: %w", err)}
+	}
+	if err := c.addFields(fields, raw, fmt.Sprintf("%s:%d", name, line)); err != nil {
+		return &ParseError{File: name, Line: line, Err: err}
+	}
+	return nil
+}
+
+// splitObject splits a JSON object into its top-level fields, each copied
+// out of raw so that keeping a small field does not keep a large document.
+// Anything but an object gives nil fields, for addFields to refuse.
+func splitObject(raw []byte) (map[string]json.RawMessage, error) {
+	dec := jsontext.NewDecoder(bytes.NewBuffer(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if dec.PeekKind() != '{' {
+		return nil, nil
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	fields := map[string]json.RawMessage{}
+	for dec.PeekKind() != '}' {
+		k, err := dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		key := k.String() // before the next read, which invalidates k
+		v, err := dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		fields[key] = json.RawMessage(v.Clone())
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	return fields, nil
 }
 
 func (c *Catalog) parseYAML(name string, data []byte) error {
@@ -95,7 +189,11 @@ func (c *Catalog) parseYAML(name string, data []byte) error {
 		if err != nil {
 			return &ParseError{File: name, Line: line, Err: fmt.Errorf("document cannot be expressed as JSON: %w", err)}
 		}
-		if err := c.add(raw, fmt.Sprintf("%s:%d", name, line)); err != nil {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			fields = nil // not an object: addFields says so
+		}
+		if err := c.addFields(fields, raw, fmt.Sprintf("%s:%d", name, line)); err != nil {
 			return &ParseError{File: name, Line: line, Err: err}
 		}
 	}
@@ -151,14 +249,12 @@ func jsonable(v any) any {
 	}
 }
 
-// add decodes one document by its schema and appends it.
-func (c *Catalog) add(raw json.RawMessage, source string) error {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return fmt.Errorf("a catalog document must be an object: %w", err)
-	}
+// addFields decodes one document, split into its top-level fields, by its
+// schema and appends it. raw is the whole document; fields is nil when it
+// is not an object.
+func (c *Catalog) addFields(fields map[string]json.RawMessage, raw []byte, source string) error {
 	if fields == nil {
-		return errors.New("a catalog document must be an object, not null")
+		return fmt.Errorf("a catalog document must be an object, not %s", jsonKind(raw))
 	}
 	schema, err := stringField(fields, "schema")
 	if err != nil {
@@ -192,11 +288,16 @@ func (c *Catalog) add(raw json.RawMessage, source string) error {
 			}
 		}
 		ch.doc = d
-		c.Channels = append(c.Channels, ch)
+		if c.keeps(ch.Package) {
+			c.Channels = append(c.Channels, ch)
+		}
 	case SchemaBundle:
 		b, err := decodeBundle(d)
 		if err != nil {
 			return fmt.Errorf("%s: %w", schema, err)
+		}
+		if !c.keeps(b.Package) {
+			return nil
 		}
 		// Decoded: the properties are needed again only to write the
 		// bundle out, if a filter keeps it.
@@ -213,7 +314,9 @@ func (c *Catalog) add(raw json.RawMessage, source string) error {
 			return errors.New(`olm.deprecations has no "package"`)
 		}
 		dep.doc = d
-		c.Deprecations = append(c.Deprecations, dep)
+		if c.keeps(dep.Package) {
+			c.Deprecations = append(c.Deprecations, dep)
+		}
 	default:
 		m := &Meta{Schema: schema, doc: d}
 		if m.Package, err = stringField(fields, "package"); err != nil {
@@ -222,7 +325,9 @@ func (c *Catalog) add(raw json.RawMessage, source string) error {
 		if m.Name, err = stringField(fields, "name"); err != nil {
 			return err
 		}
-		c.Others = append(c.Others, m)
+		if m.Package == "" || c.keeps(m.Package) {
+			c.Others = append(c.Others, m)
+		}
 	}
 	return nil
 }
@@ -297,17 +402,22 @@ func decodeBundle(d doc) (*Bundle, error) {
 	return b, nil
 }
 
-func skipSpace(data []byte, off int) int {
-	for off < len(data) && strings.IndexByte(" \t\r\n", data[off]) >= 0 {
-		off++
+// jsonKind names what a JSON value is, for messages.
+func jsonKind(raw []byte) string {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return "nothing"
 	}
-	return off
-}
-
-// lineAt is the 1-based line of byte offset off.
-func lineAt(data []byte, off int) int {
-	if off > len(data) {
-		off = len(data)
+	switch raw[0] {
+	case 'n':
+		return "null"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	default:
+		return "a number"
 	}
-	return bytes.Count(data[:off], []byte{'\n'}) + 1
 }

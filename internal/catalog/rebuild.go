@@ -48,11 +48,7 @@ func Rebuild(name string, img v1.Image, c *Catalog) (v1.Image, error) {
 	if dir == servingCache || strings.HasPrefix(dir, servingCache+"/") {
 		return nil, fmt.Errorf("image %s: label %s names %s, inside the serving cache ferry removes", name, ConfigsLabel, dir)
 	}
-	files, err := c.Files()
-	if err != nil {
-		return nil, fmt.Errorf("rebuild %s: %w", name, err)
-	}
-	layerData, err := configsLayer(dir, files)
+	layerData, err := configsLayer(dir, c)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild %s: %w", name, err)
 	}
@@ -157,30 +153,35 @@ func dropCacheFlags(args []string) []string {
 }
 
 // configsLayer is the gzipped tar of the new layer, byte for byte the same
-// for the same files.
-func configsLayer(dir string, files []File) ([]byte, error) {
+// for the same catalog. Each file is encoded when the tar reaches it, so
+// only the compressed layer and one file are in memory at a time.
+func configsLayer(dir string, c *Catalog) ([]byte, error) {
+	files, err := c.layout()
+	if err != nil {
+		return nil, err
+	}
 	type entry struct {
 		hdr  tar.Header
-		data []byte
+		file *layoutFile // nil: no content
 	}
 	entries := map[string]entry{}
 	epoch := time.Unix(0, 0).UTC()
 	addDir := func(p string) {
 		entries[p+"/"] = entry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: p + "/", Mode: 0o755, ModTime: epoch}}
 	}
-	addFile := func(p string, data []byte) {
-		entries[p] = entry{hdr: tar.Header{Typeflag: tar.TypeReg, Name: p, Mode: 0o644, Size: int64(len(data)), ModTime: epoch}, data: data}
+	addFile := func(p string, f *layoutFile) {
+		entries[p] = entry{hdr: tar.Header{Typeflag: tar.TypeReg, Name: p, Mode: 0o644, ModTime: epoch}, file: f}
 	}
 	addDir(dir)
 	addFile(dir+"/.wh..wh..opq", nil)
 	// No entry for /tmp itself: one would reset its sticky, world-writable mode.
 	addFile(path.Join(path.Dir(servingCache), ".wh."+path.Base(servingCache)), nil)
-	for _, f := range files {
-		p := path.Join(dir, f.Path)
+	for i := range files {
+		p := path.Join(dir, files[i].path)
 		for d := path.Dir(p); d != dir; d = path.Dir(d) {
 			addDir(d)
 		}
-		addFile(p, f.Data)
+		addFile(p, &files[i])
 	}
 	names := sortedKeys(entries)
 
@@ -192,11 +193,18 @@ func configsLayer(dir string, files []File) ([]byte, error) {
 	tw := tar.NewWriter(zw)
 	for _, n := range names {
 		e := entries[n]
+		var data []byte
+		if e.file != nil {
+			if data, err = e.file.encode(); err != nil {
+				return nil, err
+			}
+		}
+		e.hdr.Size = int64(len(data))
 		e.hdr.Format = tar.FormatPAX
 		if err := tw.WriteHeader(&e.hdr); err != nil {
 			return nil, err
 		}
-		if _, err := tw.Write(e.data); err != nil {
+		if _, err := tw.Write(data); err != nil {
 			return nil, err
 		}
 	}

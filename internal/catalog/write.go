@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 )
 
@@ -20,6 +21,56 @@ type File struct {
 // and deprecations, and catalog.json at the top for documents of no package.
 // Files are sorted by path, and the same catalog always gives the same bytes.
 func (c *Catalog) Files() ([]File, error) {
+	var files []File
+	err := c.EachFile(func(f File) error {
+		files = append(files, f)
+		return nil
+	})
+	return files, err
+}
+
+// EachFile hands fn the catalog's Files one at a time, in order, encoding
+// each only when its turn comes: writing a catalog holds one file's bytes
+// at a time, not the whole catalog's.
+func (c *Catalog) EachFile(fn func(File) error) error {
+	layout, err := c.layout()
+	if err != nil {
+		return err
+	}
+	for _, lf := range layout {
+		data, err := lf.encode()
+		if err != nil {
+			return err
+		}
+		if err := fn(File{Path: lf.path, Data: data}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// layoutFile is one file of the layout: its path and its documents, in
+// the order they are written.
+type layoutFile struct {
+	path string
+	docs []doc
+}
+
+func (f layoutFile) encode() ([]byte, error) {
+	var buf bytes.Buffer
+	for _, d := range f.docs {
+		b, err := d.encode()
+		if err != nil {
+			return nil, fmt.Errorf("%s: encode document from %s: %w", f.path, d.Source, err)
+		}
+		buf.Write(b)
+	}
+	return buf.Bytes(), nil
+}
+
+// layout says which documents go to which file, sorted by path, without
+// encoding any.
+func (c *Catalog) layout() ([]layoutFile, error) {
 	type pkgDocs struct{ pkgs, chans, bundles, others, deps []doc }
 	byPkg := map[string]*pkgDocs{}
 	get := func(name string) (*pkgDocs, error) {
@@ -85,47 +136,22 @@ func (c *Catalog) Files() ([]File, error) {
 		d.deps = append(d.deps, dep.doc)
 	}
 
-	var files []File
+	var files []layoutFile
 	for _, name := range sortedKeys(byPkg) {
 		d := byPkg[name]
-		data, err := encodeAll(d.pkgs, d.chans, d.bundles, d.others, d.deps)
-		if err != nil {
-			return nil, fmt.Errorf("package %s: %w", name, err)
-		}
-		files = append(files, File{Path: name + "/catalog.json", Data: data})
+		docs := slices.Concat(d.pkgs, d.chans, d.bundles, d.others, d.deps)
+		files = append(files, layoutFile{path: name + "/catalog.json", docs: docs})
 	}
 	if len(global) > 0 {
-		data, err := encodeAll(global)
-		if err != nil {
-			return nil, err
-		}
-		files = append(files, File{Path: "catalog.json", Data: data})
+		files = append(files, layoutFile{path: "catalog.json", docs: global})
 	}
-	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	sort.Slice(files, func(i, j int) bool { return files[i].path < files[j].path })
 	return files, nil
-}
-
-func encodeAll(groups ...[]doc) ([]byte, error) {
-	var buf bytes.Buffer
-	for _, g := range groups {
-		for _, d := range g {
-			b, err := d.encode()
-			if err != nil {
-				return nil, fmt.Errorf("encode document from %s: %w", d.Source, err)
-			}
-			buf.Write(b)
-		}
-	}
-	return buf.Bytes(), nil
 }
 
 // WriteDir writes the catalog's Files under dir, creating it.
 func (c *Catalog) WriteDir(dir string) error {
-	files, err := c.Files()
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
+	return c.EachFile(func(f File) error {
 		p := filepath.Join(dir, filepath.FromSlash(f.Path))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return fmt.Errorf("write catalog: %w", err)
@@ -133,6 +159,6 @@ func (c *Catalog) WriteDir(dir string) error {
 		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
 			return fmt.Errorf("write catalog: %w", err)
 		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -72,11 +72,22 @@ func (o *Operators) collectOne(ctx context.Context, op imageset.Operator) ([]Req
 	if err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
 	}
-	cat, err := catalog.ReadImage(ctx, op.Catalog, si.img) // its errors name the catalog
+	f := Filter(op)
+	var only []catalog.ReadOption
+	if len(f.Packages) > 0 {
+		// Read only what the filter can keep: memory for the listed
+		// packages, not for the whole catalog.
+		names := make([]string, len(f.Packages))
+		for i, p := range f.Packages {
+			names[i] = p.Name
+		}
+		only = append(only, catalog.OnlyPackages(names...))
+	}
+	cat, err := catalog.ReadImage(ctx, op.Catalog, si.img, only...) // its errors name the catalog
 	if err != nil {
 		return nil, err
 	}
-	res, err := cat.Filter(Filter(op))
+	res, err := cat.Filter(f)
 	if err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", op.Catalog, err)
 	}
