@@ -7,7 +7,10 @@
 # Knobs (environment), small by default; issue #17's full size (about
 # 500 MB of FBC) is CATALOG_PACKAGES=250 CATALOG_BUNDLES=8000:
 # CATALOG_PACKAGES (25), CATALOG_BUNDLES (800), CATALOG_OBJECT_KIB (45),
-# CATALOG_SEED (1).
+# CATALOG_SEED (1). CATALOG_DIR keeps the generated catalog there for the
+# next run. CATALOG_FILTER_PEER names a program that filters the same
+# catalog with oc-mirror's catalog-filter, for the side-by-side (its
+# interface: the package comment of bench/catalog).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
