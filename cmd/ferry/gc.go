@@ -43,11 +43,7 @@ uploaded its blobs but not yet its manifest is not robbed of them.
 				return fmt.Errorf("--grace %s: must not be negative", grace)
 			}
 			ctx := cmd.Context()
-			blobs, err := stores.openBlobs(ctx)
-			if err != nil {
-				return err
-			}
-			meta, err := stores.openMetadata(ctx)
+			blobs, meta, err := stores.open(ctx)
 			if err != nil {
 				return err
 			}

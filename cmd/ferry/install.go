@@ -234,10 +234,7 @@ func initServe(ctx context.Context, o *serveOptions, env map[string]string) (str
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if _, err := o.openBlobs(ctx); err != nil {
-		return "", err
-	}
-	meta, err := o.openMetadata(ctx)
+	_, meta, err := o.open(ctx)
 	if err != nil {
 		return "", err
 	}

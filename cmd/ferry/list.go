@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -137,38 +134,14 @@ func listMinorVersions(cmd *cobra.Command, access sourceAccess, repoRef string) 
 	if err != nil {
 		return fmt.Errorf("read the release versions from %s: %w (a mirror of it can be named with --release-repo)", repoRef, err)
 	}
-	re := regexp.MustCompile(`^(\d+)\.(\d+)\.`)
-	type xy struct{ x, y int }
-	seen := map[xy]bool{}
-	var vs []xy
-	for _, t := range tags {
-		if strings.HasSuffix(t, ".sig") {
-			continue
-		}
-		m := re.FindStringSubmatch(t)
-		if m == nil {
-			continue
-		}
-		x, _ := strconv.Atoi(m[1])
-		y, _ := strconv.Atoi(m[2])
-		if !seen[xy{x, y}] {
-			seen[xy{x, y}] = true
-			vs = append(vs, xy{x, y})
-		}
-	}
+	vs := release.MinorVersions(tags)
 	if len(vs) == 0 {
 		return fmt.Errorf("%s has no release tags (X.Y.Z-<arch>)", repoRef)
 	}
-	slices.SortFunc(vs, func(a, b xy) int {
-		if a.x != b.x {
-			return a.x - b.x
-		}
-		return a.y - b.y
-	})
 	out := cmd.OutOrStdout()
 	fmt.Fprintln(out, "Available OpenShift Container Platform release versions:")
 	for _, v := range vs {
-		fmt.Fprintf(out, "  %d.%d\n", v.x, v.y)
+		fmt.Fprintf(out, "  %s\n", v)
 	}
 	return nil
 }

@@ -210,11 +210,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return errors.New("--plain-http and --tls-cert exclude each other")
 	}
 	restrictNewFiles()
-	blobs, err := o.openBlobs(ctx)
-	if err != nil {
-		return err
-	}
-	meta, err := o.openMetadata(ctx)
+	blobs, meta, err := o.open(ctx)
 	if err != nil {
 		return err
 	}

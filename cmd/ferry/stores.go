@@ -65,6 +65,20 @@ func (s *storeFlags) openBlobs(ctx context.Context) (store.BlobStore, error) {
 	}
 }
 
+// open opens both stores, blobs first; the caller closes the metadata
+// store.
+func (s *storeFlags) open(ctx context.Context) (store.BlobStore, *sqlstore.Store, error) {
+	blobs, err := s.openBlobs(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	meta, err := s.openMetadata(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return blobs, meta, nil
+}
+
 // openMetadata opens --metadata: PostgreSQL for postgres:// URLs, else
 // SQLite in the data dir.
 func (s *storeFlags) openMetadata(ctx context.Context) (*sqlstore.Store, error) {

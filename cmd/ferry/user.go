@@ -64,7 +64,7 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 	}
 	add := &cobra.Command{
 		Use: "add NAME", Short: "Add a user (with no permissions until granted)", Args: cobra.ExactArgs(1),
-		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
+		RunE: e.run(audit.UserAdd, func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
 			h, err := e.hash(cmd.InOrStdin())
 			if err != nil {
 				return err
@@ -84,7 +84,7 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 	pwFlags(add)
 	passwd := &cobra.Command{
 		Use: "passwd NAME", Short: "Change a user's password", Args: cobra.ExactArgs(1),
-		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
+		RunE: e.run(audit.UserPasswd, func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
 			h, err := e.hash(cmd.InOrStdin())
 			if err != nil {
 				return err
@@ -99,7 +99,7 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 	pwFlags(passwd)
 	del := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a user with its permissions and robot tokens", Args: cobra.ExactArgs(1),
-		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
+		RunE: e.run(audit.UserDelete, func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
 			if err := as.DeleteUser(ctx, args[0]); err != nil {
 				return noUser(err, args[0])
 			}
@@ -109,7 +109,7 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 	}
 	list := &cobra.Command{
 		Use: "list", Short: "List users and their permissions", Args: cobra.NoArgs,
-		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, _ []string) error {
+		RunE: e.run("", func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, _ []string) error {
 			us, err := as.Users(ctx)
 			if err != nil {
 				return err
@@ -128,7 +128,7 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 	}
 	grant := &cobra.Command{
 		Use: "grant NAME PERMISSION PREFIX", Short: "Give a user pull, push, delete or admin on repositories under PREFIX (* for all)", Args: cobra.ExactArgs(3),
-		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
+		RunE: e.run(audit.Grant, func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
 			g, err := parseGrant(args[1], args[2])
 			if err != nil {
 				return err
@@ -142,7 +142,7 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 	}
 	revoke := &cobra.Command{
 		Use: "revoke NAME PERMISSION PREFIX", Short: "Take back a permission given with grant", Args: cobra.ExactArgs(3),
-		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
+		RunE: e.run(audit.Revoke, func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
 			g, err := parseGrant(args[1], args[2])
 			if err != nil {
 				return err
@@ -158,7 +158,7 @@ components: "ocp" covers ocp/release but not ocp2; "*" covers everything.
 	}
 	rotate := &cobra.Command{
 		Use: "rotate-signing-key", Short: "Start signing bearer tokens with a new key; tokens signed before stay valid until they expire", Args: cobra.NoArgs,
-		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, _ []string) error {
+		RunE: e.run(audit.KeyRotate, func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, _ []string) error {
 			box, err := e.stores.secretsBox(false)
 			if err != nil {
 				return fmt.Errorf("%w (the key serve uses: the same --secrets-key-file or %s)", err, secretbox.KeyEnv)
@@ -180,7 +180,7 @@ func (e *userEnv) tokenCmd() *cobra.Command {
 	var desc string
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Create a robot token for user NAME and print it (shown only once)", Args: cobra.ExactArgs(1),
-		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
+		RunE: e.run(audit.TokenCreate, func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
 			secret, id, hash, err := auth.NewRobotSecret()
 			if err != nil {
 				return err
@@ -196,7 +196,7 @@ func (e *userEnv) tokenCmd() *cobra.Command {
 	create.Flags().StringVar(&desc, "description", "", "what the token is for")
 	list := &cobra.Command{
 		Use: "list [NAME]", Short: "List robot tokens (of one user, or all)", Args: cobra.MaximumNArgs(1),
-		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
+		RunE: e.run("", func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
 			user := ""
 			if len(args) == 1 {
 				user = args[0]
@@ -215,7 +215,7 @@ func (e *userEnv) tokenCmd() *cobra.Command {
 	}
 	revoke := &cobra.Command{
 		Use: "revoke ID", Short: "Revoke a robot token by the id `token list` shows", Args: cobra.ExactArgs(1),
-		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
+		RunE: e.run(audit.TokenRevoke, func(ctx context.Context, cmd *cobra.Command, as store.AuthStore, args []string) error {
 			if err := as.DeleteToken(ctx, args[0]); errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("no token with id %s; see `ferry user token list`", args[0])
 			} else if err != nil {
@@ -229,8 +229,10 @@ func (e *userEnv) tokenCmd() *cobra.Command {
 	return cmd
 }
 
-// run opens the metadata store around f.
-func (e *userEnv) run(f func(context.Context, *cobra.Command, store.AuthStore, []string) error) func(*cobra.Command, []string) error {
+// run opens the metadata store around f and records action (the audit
+// action of the command, "" for list commands that change nothing) with
+// the command's arguments as its target.
+func (e *userEnv) run(action string, f func(context.Context, *cobra.Command, store.AuthStore, []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
 		meta, err := e.stores.openMetadata(ctx)
@@ -239,7 +241,6 @@ func (e *userEnv) run(f func(context.Context, *cobra.Command, store.AuthStore, [
 		}
 		defer meta.Close()
 		err = f(ctx, cmd, meta, args)
-		action, target := userAuditAction(cmd, args)
 		if action == "" {
 			return err
 		}
@@ -248,7 +249,7 @@ func (e *userEnv) run(f func(context.Context, *cobra.Command, store.AuthStore, [
 			return errors.Join(err, aerr)
 		}
 		defer al.Close()
-		return e.record(ctx, al, action, target, err)
+		return e.record(ctx, al, action, strings.Join(args, " "), err)
 	}
 }
 
@@ -271,31 +272,6 @@ func (e *userEnv) record(ctx context.Context, al *audit.Logger, action, target s
 	}
 	al.Record(ctx, ev)
 	return err
-}
-
-// userAuditAction names the audit action of a `ferry user` command and
-// what it acts on; list commands record nothing.
-func userAuditAction(cmd *cobra.Command, args []string) (string, string) {
-	target := strings.Join(args, " ")
-	switch cmd.CommandPath() {
-	case "ferry user add":
-		return audit.UserAdd, target
-	case "ferry user passwd":
-		return audit.UserPasswd, target
-	case "ferry user delete":
-		return audit.UserDelete, target
-	case "ferry user grant":
-		return audit.Grant, target
-	case "ferry user revoke":
-		return audit.Revoke, target
-	case "ferry user token create":
-		return audit.TokenCreate, target
-	case "ferry user token revoke":
-		return audit.TokenRevoke, target
-	case "ferry user rotate-signing-key":
-		return audit.KeyRotate, ""
-	}
-	return "", ""
 }
 
 // cliUser names the local account that ran a command, for the audit log.

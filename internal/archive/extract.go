@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -131,21 +130,8 @@ func extractChunk(ctx context.Context, file string, c ChunkEntry, holds func(chu
 	defer f.Close()
 	h := sha256.New()
 	cr := &countingReader{r: io.TeeReader(&ctxReader{ctx: ctx, r: f}, h)}
-	tr := tar.NewReader(cr)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if err := checkHeader(hdr); err != nil {
-			return err
-		}
-		if err := fn(hdr, cr.n, tr); err != nil {
-			return err
-		}
+	if err := eachEntry(cr, fn); err != nil {
+		return err
 	}
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return err

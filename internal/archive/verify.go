@@ -91,24 +91,17 @@ func (a *Archive) checkEntries(chunk string, cr *countingReader) error {
 	for _, f := range a.meta.Files {
 		add(fileBase(f.Name), f.Parts)
 	}
-	tr := tar.NewReader(cr)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("chunk %s: bad tar data after byte %d: %w", chunk, cr.n, err)
-		}
-		if err := checkHeader(hdr); err != nil {
-			return fmt.Errorf("chunk %s: %w", chunk, err)
-		}
-		if e, ok := want[cr.n]; ok {
+	err := eachEntry(cr, func(hdr *tar.Header, off int64, _ io.Reader) error {
+		if e, ok := want[off]; ok {
 			if e.name != hdr.Name || e.length != hdr.Size {
-				return fmt.Errorf("chunk %s: at offset %d the archive recorded %s (%d bytes) but the chunk holds %s (%d bytes)", chunk, cr.n, e.name, e.length, hdr.Name, hdr.Size)
+				return fmt.Errorf("at offset %d the archive recorded %s (%d bytes) but the chunk holds %s (%d bytes)", off, e.name, e.length, hdr.Name, hdr.Size)
 			}
 			e.seen = true
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("chunk %s: %w", chunk, err)
 	}
 	for off, e := range want {
 		if !e.seen {
@@ -116,6 +109,28 @@ func (a *Archive) checkEntries(chunk string, cr *countingReader) error {
 		}
 	}
 	return nil
+}
+
+// eachEntry walks the tar stream of a chunk read through cr, refusing any
+// entry checkHeader refuses, and calls fn with each header, the offset in
+// the chunk where its data starts, and its data.
+func eachEntry(cr *countingReader, fn func(hdr *tar.Header, off int64, r io.Reader) error) error {
+	tr := tar.NewReader(cr)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("bad tar data after byte %d: %w", cr.n, err)
+		}
+		if err := checkHeader(hdr); err != nil {
+			return err
+		}
+		if err := fn(hdr, cr.n, tr); err != nil {
+			return err
+		}
+	}
 }
 
 // checkHeader refuses any entry that could write outside an extraction

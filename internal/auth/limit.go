@@ -57,20 +57,7 @@ func (l *failureLimiter) refill(b *bucket, now time.Time) {
 
 // wait returns how long key must wait before its next try; 0: it may try.
 func (l *failureLimiter) wait(key string, now time.Time) time.Duration {
-	if l == nil || l.burst <= 0 {
-		return 0
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.m[key]
-	if !ok {
-		return 0
-	}
-	l.refill(b, now)
-	if b.tokens >= 1 {
-		return 0
-	}
-	return time.Duration((1 - b.tokens) * float64(l.per))
+	return l.check(key, now, false)
 }
 
 // take counts an attempt for key before it is checked, so that many
@@ -78,6 +65,13 @@ func (l *failureLimiter) wait(key string, now time.Time) time.Duration {
 // returns 0 when the attempt may go on, else how long to wait. A login
 // that succeeds gives its token back (refund).
 func (l *failureLimiter) take(key string, now time.Time) time.Duration {
+	return l.check(key, now, true)
+}
+
+// check returns how long key must wait (0: it may try) and, with spend,
+// takes a token when there is one; only spend makes a bucket for a key
+// that has none.
+func (l *failureLimiter) check(key string, now time.Time, spend bool) time.Duration {
 	if l == nil || l.burst <= 0 {
 		return 0
 	}
@@ -85,6 +79,9 @@ func (l *failureLimiter) take(key string, now time.Time) time.Duration {
 	defer l.mu.Unlock()
 	b, ok := l.m[key]
 	if !ok {
+		if !spend {
+			return 0
+		}
 		if len(l.m) >= l.max {
 			l.evict(now)
 		}
@@ -95,7 +92,9 @@ func (l *failureLimiter) take(key string, now time.Time) time.Duration {
 	if b.tokens < 1 {
 		return time.Duration((1 - b.tokens) * float64(l.per))
 	}
-	b.tokens--
+	if spend {
+		b.tokens--
+	}
 	return 0
 }
 

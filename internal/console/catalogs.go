@@ -6,7 +6,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/opencontainers/go-digest"
 
@@ -30,28 +29,6 @@ type bundleFacts struct {
 	Related              []string
 }
 
-type catalogCache struct {
-	mu sync.Mutex
-	m  map[digest.Digest]*catalogFacts
-}
-
-func newCatalogCache() *catalogCache { return &catalogCache{m: map[digest.Digest]*catalogFacts{}} }
-
-func (cc *catalogCache) get(d digest.Digest) *catalogFacts {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return cc.m[d]
-}
-
-func (cc *catalogCache) put(d digest.Digest, f *catalogFacts) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if len(cc.m) >= 32 { // few catalogs are mirrored
-		clear(cc.m)
-	}
-	cc.m[d] = f
-}
-
 // catalogRef is a catalog image of the mirror.
 type catalogRef struct {
 	Repo, Tag, Digest string
@@ -69,36 +46,27 @@ func maybeCatalogRepo(name string) bool {
 // findCatalogs lists the catalog images r may pull: tags of candidate
 // repositories whose config carries the FBC label.
 func (c *Console) findCatalogs(ctx context.Context, r *request) ([]catalogRef, error) {
+	names, err := c.allRepos(ctx, func(name string) bool { return maybeCatalogRepo(name) && r.canPull(name) })
+	if err != nil {
+		return nil, err
+	}
 	var out []catalogRef
-	last := ""
-	for {
-		batch, err := c.meta.Repositories(ctx, last, 1000)
+	for _, name := range names {
+		tags, err := c.meta.Tags(ctx, name, "", 200)
 		if err != nil {
-			return nil, err
+			continue
 		}
-		for _, name := range batch {
-			if !maybeCatalogRepo(name) || !r.canPull(name) {
-				continue
-			}
-			tags, err := c.meta.Tags(ctx, name, "", 200)
+		for _, t := range tags {
+			m, err := c.meta.TaggedManifest(ctx, name, t)
 			if err != nil {
 				continue
 			}
-			for _, t := range tags {
-				m, err := c.meta.TaggedManifest(ctx, name, t)
-				if err != nil {
-					continue
-				}
-				if c.isCatalog(ctx, name, m) {
-					out = append(out, catalogRef{Repo: name, Tag: t, Digest: m.Digest.String()})
-				}
+			if c.isCatalog(ctx, name, m) {
+				out = append(out, catalogRef{Repo: name, Tag: t, Digest: m.Digest.String()})
 			}
 		}
-		if len(batch) < 1000 {
-			return out, nil
-		}
-		last = batch[len(batch)-1]
 	}
+	return out, nil
 }
 
 // isCatalog reports whether m (or its first platform) is labelled as a

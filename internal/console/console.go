@@ -52,8 +52,8 @@ type Console struct {
 	version  string
 	tls      *tls.Config
 	pages    map[string]*template.Template
-	releases *releaseCache
-	catalogs *catalogCache
+	releases *digestCache[releaseFacts]
+	catalogs *digestCache[catalogFacts]
 	reports  reportCache
 }
 
@@ -64,7 +64,7 @@ func New(o Options) (*Console, error) {
 	}
 	c := &Console{meta: o.Meta, blobs: o.Blobs, auth: o.Auth, users: o.Users, log: o.Logger,
 		version: o.Version, tls: o.TLS, pages: map[string]*template.Template{},
-		releases: newReleaseCache(), catalogs: newCatalogCache()}
+		releases: newDigestCache[releaseFacts](4096), catalogs: newDigestCache[catalogFacts](32)}
 	if c.log == nil {
 		c.log = slog.Default()
 	}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
@@ -22,30 +21,6 @@ type releaseFacts struct {
 	Arches     []string
 	Components []release.Component
 	Err        string
-}
-
-// releaseCache remembers releaseFacts by manifest digest. Content
-// addressed, so every replica computes the same and none needs to share.
-type releaseCache struct {
-	mu sync.Mutex
-	m  map[digest.Digest]*releaseFacts
-}
-
-func newReleaseCache() *releaseCache { return &releaseCache{m: map[digest.Digest]*releaseFacts{}} }
-
-func (rc *releaseCache) get(d digest.Digest) *releaseFacts {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.m[d]
-}
-
-func (rc *releaseCache) put(d digest.Digest, f *releaseFacts) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if len(rc.m) >= 4096 {
-		clear(rc.m)
-	}
-	rc.m[d] = f
 }
 
 // releaseRow is one mirrored release as the page shows it.
@@ -67,6 +42,14 @@ type releaseRow struct {
 // releaseRepos finds the repositories oc-mirror and ferry mirror put
 // release images in: <prefix>/openshift/release-images.
 func (c *Console) releaseRepos(ctx context.Context, r *request) ([]string, error) {
+	return c.allRepos(ctx, func(name string) bool {
+		return (name == release.ReleaseImagesRepo || strings.HasSuffix(name, "/"+release.ReleaseImagesRepo)) && r.canPull(name)
+	})
+}
+
+// allRepos lists, in order, every repository of the mirror that keep
+// says to, reading the names a page at a time.
+func (c *Console) allRepos(ctx context.Context, keep func(name string) bool) ([]string, error) {
 	var out []string
 	last := ""
 	for {
@@ -75,7 +58,7 @@ func (c *Console) releaseRepos(ctx context.Context, r *request) ([]string, error
 			return nil, err
 		}
 		for _, name := range batch {
-			if (name == release.ReleaseImagesRepo || strings.HasSuffix(name, "/"+release.ReleaseImagesRepo)) && r.canPull(name) {
+			if keep(name) {
 				out = append(out, name)
 			}
 		}

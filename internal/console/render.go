@@ -2,13 +2,13 @@ package console
 
 import (
 	"bytes"
-	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/ferry-mirror/ferry/internal/auth"
+	"github.com/ferry-mirror/ferry/internal/transfer"
 )
 
 // view is what the layout shows around a page.
@@ -24,7 +24,7 @@ type view struct {
 }
 
 var funcs = template.FuncMap{
-	"bytes": formatBytes,
+	"bytes": transfer.FormatBytes,
 	"short": func(d string) string {
 		if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
 			return d[:i+13]
@@ -37,19 +37,6 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
-}
-
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // render executes page into a buffer first, so a template error becomes

@@ -31,11 +31,7 @@ func (r *run) mirrorToDisk(ctx context.Context) error {
 		return err
 	}
 	if r.o.DryRun {
-		p, err := r.build(ctx, pl)
-		if err != nil {
-			return err
-		}
-		return r.dryRun(p, "")
+		return r.buildDryRun(ctx, pl, "")
 	}
 	hist, err := loadHistory(r.workDir)
 	if err != nil {

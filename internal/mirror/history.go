@@ -1,11 +1,6 @@
 package mirror
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -29,16 +24,9 @@ type archived struct {
 }
 
 func loadHistory(workDir string) (*history, error) {
-	data, err := os.ReadFile(filepath.Join(workDir, historyFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return &history{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read archive history: %w", err)
-	}
 	var h history
-	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, fmt.Errorf("archive history %s is damaged (%v); delete it to make a full archive", filepath.Join(workDir, historyFile), err)
+	if err := readJSON(filepath.Join(workDir, historyFile), &h, "archive history", "delete it to make a full archive"); err != nil {
+		return nil, err
 	}
 	return &h, nil
 }

@@ -2,10 +2,6 @@ package mirror
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -62,17 +58,9 @@ func refRepo(ref string) string {
 }
 
 func loadMirrored(workDir string) (*mirroredLog, error) {
-	p := filepath.Join(workDir, mirroredFile)
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &mirroredLog{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read mirror history: %w", err)
-	}
 	var l mirroredLog
-	if err := json.Unmarshal(data, &l); err != nil {
-		return nil, fmt.Errorf("mirror history %s is damaged (%v); move it away to delete without the safety check", p, err)
+	if err := readJSON(filepath.Join(workDir, mirroredFile), &l, "mirror history", "move it away to delete without the safety check"); err != nil {
+		return nil, err
 	}
 	return &l, nil
 }

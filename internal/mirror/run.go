@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -315,6 +316,15 @@ func (s *stream) finish(ctx context.Context, p *plan.Plan) []transfer.Result {
 	return results
 }
 
+// buildDryRun builds the plan of pl and makes of it what dryRun does.
+func (r *run) buildDryRun(ctx context.Context, pl *planner, root string) error {
+	p, err := r.build(ctx, pl)
+	if err != nil {
+		return err
+	}
+	return r.dryRun(p, root)
+}
+
 // dryRun writes mapping.txt and missing.txt and stops.
 func (r *run) dryRun(p *plan.Plan, root string) error {
 	var mapping, missing strings.Builder
@@ -362,11 +372,7 @@ func (r *run) mirrorToMirror(ctx context.Context) error {
 		return err
 	}
 	if r.o.DryRun {
-		p, err := r.build(ctx, pl)
-		if err != nil {
-			return err
-		}
-		return r.dryRun(p, r.o.Dest)
+		return r.buildDryRun(ctx, pl, r.o.Dest)
 	}
 	p, results, err := r.planAndCopy(ctx, pl, transfer.RegistryDest{R: dst}, r.o.Dest, r.o.MaxNestedPaths)
 	if err != nil {
@@ -501,6 +507,23 @@ func (r *run) finish(p *plan.Plan, results []transfer.Result, resources bool) er
 		return sectionError(msg, report, failed)
 	}
 	return resErr
+}
+
+// readJSON reads the JSON file path into v; a missing file leaves v as it
+// is. what names the file in errors, and fix says what to do when it is
+// damaged.
+func readJSON(path string, v any, what, fix string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s %s is damaged (%v); %s", what, path, err, fix)
+	}
+	return nil
 }
 
 func writeJSON(path string, v any) error {

@@ -73,19 +73,6 @@ type entry struct {
 	size   int64
 }
 
-// countingReader tells archive/tar's position, so each file's data can
-// be read later straight from the chunk.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // Open indexes every chunk of the archive in dir. A missing chunk, a
 // chunk that is not a tar, or links naming digests that do not parse
 // are errors naming the chunk.
@@ -158,13 +145,19 @@ func (a *Archive) index(path string, tags map[string]map[string]digest.Digest, r
 		return err
 	}
 	defer f.Close()
-	cr := &countingReader{r: f}
-	tr := tar.NewReader(cr)
+	// archive/tar reads no further than it must, so the file's offset is
+	// the tar's position: where an entry's data starts, after Next.
+	pos := func() (int64, error) { return f.Seek(0, io.SeekCurrent) }
+	tr := tar.NewReader(f)
 	chunk := filepath.Base(path)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return endsWithTrailer(f, cr.n)
+			end, err := pos()
+			if err != nil {
+				return err
+			}
+			return endsWithTrailer(f, end)
 		}
 		if err != nil {
 			return err
@@ -182,7 +175,11 @@ func (a *Archive) index(path string, tags map[string]map[string]digest.Digest, r
 			if err := d.Validate(); err != nil {
 				return fmt.Errorf("%s: %v", name, err)
 			}
-			a.blobs[d] = entry{chunk: path, offset: cr.n, size: h.Size}
+			off, err := pos()
+			if err != nil {
+				return err
+			}
+			a.blobs[d] = entry{chunk: path, offset: off, size: h.Size}
 		case strings.HasPrefix(name, reposPrefix) && strings.HasSuffix(name, "/link") && strings.Contains(name, "/_manifests/"):
 			repo, rest, _ := strings.Cut(strings.TrimPrefix(name, reposPrefix), "/_manifests/")
 			data, err := io.ReadAll(io.LimitReader(tr, 512))

@@ -350,18 +350,6 @@ func (p *Policy) Check(im Image, sigs Signatures) error {
 	return nil
 }
 
-type payload struct {
-	Critical struct {
-		Identity struct {
-			DockerReference string `json:"docker-reference"`
-		} `json:"identity"`
-		Image struct {
-			DockerManifestDigest string `json:"docker-manifest-digest"`
-		} `json:"image"`
-		Type string `json:"type"`
-	} `json:"critical"`
-}
-
 func (r requirement) verify(im Image, sigs []Signature) error {
 	if len(sigs) == 0 {
 		return errors.New("no sigstore signature (no cosign .sig tag for this digest)")
@@ -384,7 +372,7 @@ func (r requirement) verify(im Image, sigs []Signature) error {
 			why = append(why, "a signature does not verify with the policy's keys")
 			continue
 		}
-		var pl payload
+		var pl simplesign.Payload
 		if err := json.Unmarshal(s.Payload, &pl); err != nil {
 			why = append(why, "a signed payload does not parse")
 			continue

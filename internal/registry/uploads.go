@@ -144,20 +144,28 @@ func chunkRange(w http.ResponseWriter, req *http.Request, s *upload.Session) (*u
 
 // patchUpload handles PATCH: one chunk, in order.
 func (r *Registry) patchUpload(w http.ResponseWriter, req *http.Request, rt route) error {
+	return r.withSession(w, req, rt, func(s *upload.Session) error {
+		rng, err := chunkRange(w, req, s)
+		if err != nil {
+			return err
+		}
+		if err := s.Append(req.Context(), bodyReader{req.Body}, rng); err != nil {
+			return uploadError(w, rt.name, rt.ref, err)
+		}
+		uploadAccepted(w, http.StatusAccepted, rt.name, s.ID(), s.Offset())
+		return nil
+	})
+}
+
+// withSession runs fn on the upload session rt names, answering as the
+// distribution spec says when there is none.
+func (r *Registry) withSession(w http.ResponseWriter, req *http.Request, rt route, fn func(*upload.Session) error) error {
 	s, err := r.uploads.Resume(req.Context(), rt.name, rt.ref)
 	if err != nil {
 		return uploadError(w, rt.name, rt.ref, err)
 	}
 	defer s.Close()
-	rng, err := chunkRange(w, req, s)
-	if err != nil {
-		return err
-	}
-	if err := s.Append(req.Context(), bodyReader{req.Body}, rng); err != nil {
-		return uploadError(w, rt.name, rt.ref, err)
-	}
-	uploadAccepted(w, http.StatusAccepted, rt.name, s.ID(), s.Offset())
-	return nil
+	return fn(s)
 }
 
 // finishUpload handles PUT ?digest=: an optional last chunk, then the
@@ -203,26 +211,20 @@ func (r *Registry) finishUpload(w http.ResponseWriter, req *http.Request, rt rou
 
 // uploadStatus handles GET on a session.
 func (r *Registry) uploadStatus(w http.ResponseWriter, req *http.Request, rt route) error {
-	s, err := r.uploads.Resume(req.Context(), rt.name, rt.ref)
-	if err != nil {
-		return uploadError(w, rt.name, rt.ref, err)
-	}
-	defer s.Close()
-	uploadAccepted(w, http.StatusNoContent, rt.name, s.ID(), s.Offset())
-	return nil
+	return r.withSession(w, req, rt, func(s *upload.Session) error {
+		uploadAccepted(w, http.StatusNoContent, rt.name, s.ID(), s.Offset())
+		return nil
+	})
 }
 
 // cancelUpload handles DELETE on a session.
 func (r *Registry) cancelUpload(w http.ResponseWriter, req *http.Request, rt route) error {
-	s, err := r.uploads.Resume(req.Context(), rt.name, rt.ref)
-	if err != nil {
-		return uploadError(w, rt.name, rt.ref, err)
-	}
-	defer s.Close()
-	if err := s.Cancel(req.Context()); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return r.withSession(w, req, rt, func(s *upload.Session) error {
+		if err := s.Cancel(req.Context()); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
 }

@@ -79,18 +79,7 @@ func NewGraphClient(opts GraphOptions) *GraphClient {
 	if opts.OKDURL == "" {
 		opts.OKDURL = DefaultOKDGraphURL
 	}
-	if opts.HTTP == nil {
-		opts.HTTP = &http.Client{Timeout: 5 * time.Minute}
-	}
-	if opts.Attempts <= 0 {
-		opts.Attempts = 4
-	}
-	if opts.Backoff <= 0 {
-		opts.Backoff = time.Second
-	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
+	opts.HTTP, opts.Attempts, opts.Backoff, opts.Log = retryDefaults(opts.HTTP, 5*time.Minute, opts.Attempts, opts.Backoff, opts.Log)
 	return &GraphClient{opts: opts, graphs: map[GraphKey]*Graph{}}
 }
 
@@ -210,6 +199,31 @@ func getWithRetry(ctx context.Context, hc *http.Client, rawURL, accept string, a
 		return err
 	})
 	return body, err
+}
+
+// retryDefaults fills in what the caller left unset of the options every
+// HTTP client of this package has: a client with timeout, 4 attempts,
+// a first backoff of a second, and no logging.
+func retryDefaults(hc *http.Client, timeout time.Duration, attempts int, backoff time.Duration, log *slog.Logger) (*http.Client, int, time.Duration, *slog.Logger) {
+	if hc == nil {
+		hc = &http.Client{Timeout: timeout}
+	}
+	if attempts <= 0 {
+		attempts = 4
+	}
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return hc, attempts, backoff, log
+}
+
+// isHTTPURL reports whether raw is an absolute http or https URL.
+func isHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // withRetry runs fn until it succeeds, fails for good, or has been tried

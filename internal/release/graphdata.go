@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -55,21 +54,10 @@ func DownloadGraphData(ctx context.Context, opts GraphDataOptions, dst string) e
 	if opts.URL == "" {
 		opts.URL = DefaultGraphDataURL
 	}
-	if u, err := url.Parse(opts.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !isHTTPURL(opts.URL) {
 		return fmt.Errorf("graph data URL %q is not an http(s) URL; check GRAPH_DATA_URL_OVERRIDE", opts.URL)
 	}
-	if opts.HTTP == nil {
-		opts.HTTP = &http.Client{Timeout: 10 * time.Minute}
-	}
-	if opts.Attempts <= 0 {
-		opts.Attempts = 4
-	}
-	if opts.Backoff <= 0 {
-		opts.Backoff = time.Second
-	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
+	opts.HTTP, opts.Attempts, opts.Backoff, opts.Log = retryDefaults(opts.HTTP, 10*time.Minute, opts.Attempts, opts.Backoff, opts.Log)
 	err := withRetry(ctx, opts.URL, opts.Attempts, opts.Backoff, opts.Log, func() error {
 		return downloadOnce(ctx, opts, dst)
 	})

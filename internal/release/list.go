@@ -100,9 +100,10 @@ func ChannelNames(ctx context.Context, src GraphSource, channel string) ([]strin
 }
 
 // MinorVersions returns the X.Y versions found in release image tags
-// (4.16.3-x86_64, ...), lowest first; signature tags are skipped.
+// (4.16.3-x86_64, ...), lowest first; signature tags and tags that are
+// not X.Y.Z... are skipped.
 func MinorVersions(tags []string) []string {
-	re := regexp.MustCompile(`^(\d+)\.(\d+)`)
+	re := regexp.MustCompile(`^(\d+)\.(\d+)\.`)
 	type xy struct{ x, y int }
 	seen := map[xy]bool{}
 	for _, t := range tags {

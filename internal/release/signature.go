@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -86,21 +85,10 @@ func NewVerifier(opts SignatureOptions) (*Verifier, error) {
 		opts.BaseURL = DefaultSignatureURL
 	}
 	opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
-	if u, err := url.Parse(opts.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !isHTTPURL(opts.BaseURL) {
 		return nil, fmt.Errorf("signature URL %q is not an http(s) URL; check OCP_SIGNATURE_URL", opts.BaseURL)
 	}
-	if opts.HTTP == nil {
-		opts.HTTP = &http.Client{Timeout: time.Minute}
-	}
-	if opts.Attempts <= 0 {
-		opts.Attempts = 4
-	}
-	if opts.Backoff <= 0 {
-		opts.Backoff = time.Second
-	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
+	opts.HTTP, opts.Attempts, opts.Backoff, opts.Log = retryDefaults(opts.HTTP, time.Minute, opts.Attempts, opts.Backoff, opts.Log)
 	if opts.KeyFile == "" {
 		keys, err := BuiltinKeys()
 		if err != nil {

@@ -22,6 +22,21 @@ const AtomicType = "atomic container signature"
 // maxDocument bounds the signed JSON; real ones are a few hundred bytes.
 const maxDocument = 1 << 20
 
+// Payload is the JSON document a signature signs (containers-signature(5));
+// cosign's simple-signing payload has the same shape with another type.
+type Payload struct {
+	Critical struct {
+		Identity struct {
+			DockerReference string `json:"docker-reference"`
+		} `json:"identity"`
+		Image struct {
+			DockerManifestDigest string `json:"docker-manifest-digest"`
+		} `json:"image"`
+		Type string `json:"type"`
+	} `json:"critical"`
+	Optional map[string]any `json:"optional"`
+}
+
 // Claim is what a verified signature asserts.
 type Claim struct {
 	// DockerReference is the image as its signer named it.
@@ -98,22 +113,12 @@ func Open(sig []byte, keys openpgp.EntityList) (*Claim, error) {
 	if md.SignatureError != nil {
 		return nil, fmt.Errorf("%w by key %s: %w", ErrBadSignature, keyID, md.SignatureError)
 	}
-	var doc struct {
-		Critical struct {
-			Type  string `json:"type"`
-			Image struct {
-				Digest string `json:"docker-manifest-digest"`
-			} `json:"image"`
-			Identity struct {
-				Reference string `json:"docker-reference"`
-			} `json:"identity"`
-		} `json:"critical"`
-	}
+	var doc Payload
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("the signed document is not JSON: %w", err)
 	}
 	if doc.Critical.Type != AtomicType {
 		return nil, fmt.Errorf("the signed document has critical.type %q, want %q", doc.Critical.Type, AtomicType)
 	}
-	return &Claim{DockerReference: doc.Critical.Identity.Reference, Digest: doc.Critical.Image.Digest, KeyID: keyID}, nil
+	return &Claim{DockerReference: doc.Critical.Identity.DockerReference, Digest: doc.Critical.Image.DockerManifestDigest, KeyID: keyID}, nil
 }

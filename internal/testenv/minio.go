@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -53,37 +52,15 @@ func StartMinIO(t testing.TB) *MinIO {
 func (m *MinIO) waitReady(limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.Host+"/minio/health/ready", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case err := <-m.done:
-			m.done <- err
-			return fmt.Errorf("minio exited: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	ready := func(status int) bool { return status == http.StatusOK }
+	return waitHTTP(ctx, "http://"+m.Host+"/minio/health/ready", ready, 100*time.Millisecond, m.done, "minio")
 }
 
 func (m *MinIO) stop() {
 	if m.cmd == nil {
 		return
 	}
-	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-		<-m.done
-	}
+	stopGroup(m.cmd.Process.Pid, syscall.SIGTERM, m.done)
 	m.cmd = nil
 }
 

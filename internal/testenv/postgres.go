@@ -152,13 +152,7 @@ func (p *Postgres) stop() {
 		return
 	}
 	// SIGINT is PostgreSQL's fast shutdown.
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGINT)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
+	stopGroup(p.cmd.Process.Pid, syscall.SIGINT, p.done)
 	p.cmd = nil
 }
 

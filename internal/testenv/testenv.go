@@ -293,24 +293,8 @@ func (s *Server) Start() error {
 func (s *Server) waitReady(limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/v2/", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
-				return nil
-			}
-		}
-		select {
-		case err := <-s.waitErr:
-			s.waitErr <- err
-			return fmt.Errorf("process exited: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	ready := func(status int) bool { return status == http.StatusOK || status == http.StatusUnauthorized }
+	return waitHTTP(ctx, s.URL+"/v2/", ready, 50*time.Millisecond, s.waitErr, "process")
 }
 
 // Kill sends SIGKILL, as a crash or an OOM kill would, and waits for exit.
@@ -332,13 +316,7 @@ func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.waitErr:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.waitErr
-	}
+	stopGroup(s.cmd.Process.Pid, syscall.SIGTERM, s.waitErr)
 	s.cmd = nil
 }
 

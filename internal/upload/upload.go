@@ -325,12 +325,7 @@ func (m *Manager) Recommit(ctx context.Context, repo string, d digest.Digest, r 
 			return false, err
 		}
 	}
-	if err := m.linkedBytesExist(ctx, repo, d); errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	return true, nil
+	return m.stillStored(ctx, repo, d)
 }
 
 // endsWith reports whether blob d (size bytes) ends with the n bytes of r.
@@ -403,12 +398,7 @@ func (m *Manager) Mount(ctx context.Context, repo string, d digest.Digest, from 
 	} else if err != nil {
 		return false, err
 	}
-	if err := m.linkedBytesExist(ctx, repo, d); errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	return true, nil
+	return m.stillStored(ctx, repo, d)
 }
 
 // commit checks the computed digest got against the client's want and
@@ -440,6 +430,16 @@ func (m *Manager) link(ctx context.Context, repo string, d digest.Digest, size i
 		return err
 	}
 	return nil
+}
+
+// stillStored is linkedBytesExist for the callers that answer that d is
+// not there rather than fail when its bytes went.
+func (m *Manager) stillStored(ctx context.Context, repo string, d digest.Digest) (bool, error) {
+	err := m.linkedBytesExist(ctx, repo, d)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // linkedBytesExist checks, once blob d is linked in repo, that its bytes
