@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/net/netutil"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-mirror/ferry/internal/audit"
@@ -261,9 +260,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	if o.maxConnections > 0 {
-		// Connections past the limit wait in the kernel's backlog until
-		// one closes, rather than each costing a goroutine and buffers.
-		ln = netutil.LimitListener(ln, o.maxConnections)
+		ln = registry.LimitListener(ln, o.maxConnections)
 	}
 	logger.Info("ferry serve listening", "addr", ln.Addr().String(), "data_dir", o.dataDir, "tls", !o.plainHTTP, "read_only", o.readOnly)
 	if o.uploadMaxAge > 0 && !o.readOnly {
