@@ -2,11 +2,14 @@ package catalog
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"runtime"
 	"strings"
 	"time"
 
@@ -41,6 +44,12 @@ const servingCache = "tmp/cache"
 // the same digest: a rerun pushes nothing new. The manifest keeps the
 // original's media types (Docker v2-2 or OCI).
 func Rebuild(name string, img v1.Image, c *Catalog) (v1.Image, error) {
+	return rebuild(name, img, c, map[string]tarball.Opener{})
+}
+
+// rebuild is Rebuild with the layers already built, by configs folder: the
+// images of a multi-arch catalog share one.
+func rebuild(name string, img v1.Image, c *Catalog, layers map[string]tarball.Opener) (v1.Image, error) {
 	dir, err := ConfigsDir(name, img)
 	if err != nil {
 		return nil, err
@@ -48,9 +57,12 @@ func Rebuild(name string, img v1.Image, c *Catalog) (v1.Image, error) {
 	if dir == servingCache || strings.HasPrefix(dir, servingCache+"/") {
 		return nil, fmt.Errorf("image %s: label %s names %s, inside the serving cache ferry removes", name, ConfigsLabel, dir)
 	}
-	layerData, err := configsLayer(dir, c)
-	if err != nil {
-		return nil, fmt.Errorf("rebuild %s: %w", name, err)
+	opener := layers[dir]
+	if opener == nil {
+		if opener, err = configsLayer(dir, c); err != nil {
+			return nil, fmt.Errorf("rebuild %s: %w", name, err)
+		}
+		layers[dir] = opener
 	}
 	mt, err := img.MediaType()
 	if err != nil {
@@ -60,9 +72,7 @@ func Rebuild(name string, img v1.Image, c *Catalog) (v1.Image, error) {
 	if mt == types.DockerManifestSchema2 {
 		layerType = types.DockerLayer
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerData)), nil
-	}, tarball.WithMediaType(layerType))
+	layer, err := tarball.LayerFromOpener(opener, tarball.WithMediaType(layerType))
 	if err != nil {
 		return nil, fmt.Errorf("rebuild %s: %w", name, err)
 	}
@@ -101,6 +111,7 @@ func RebuildIndex(name string, idx v1.ImageIndex, c *Catalog) (v1.ImageIndex, er
 		return nil, fmt.Errorf("rebuild %s: %w", name, err)
 	}
 	var adds []mutate.IndexAddendum
+	layers := map[string]tarball.Opener{}
 	for _, desc := range im.Manifests {
 		if !desc.MediaType.IsImage() || (desc.Platform != nil && desc.Platform.OS == "unknown") {
 			continue
@@ -109,7 +120,7 @@ func RebuildIndex(name string, idx v1.ImageIndex, c *Catalog) (v1.ImageIndex, er
 		if err != nil {
 			return nil, fmt.Errorf("rebuild %s: %w", name, err)
 		}
-		out, err := Rebuild(name+"@"+desc.Digest.String(), img, c)
+		out, err := rebuild(name+"@"+desc.Digest.String(), img, c, layers)
 		if err != nil {
 			return nil, err
 		}
@@ -152,10 +163,12 @@ func dropCacheFlags(args []string) []string {
 	return out
 }
 
-// configsLayer is the gzipped tar of the new layer, byte for byte the same
-// for the same catalog. Each file is encoded when the tar reaches it, so
-// only the compressed layer and one file are in memory at a time.
-func configsLayer(dir string, c *Catalog) ([]byte, error) {
+// configsLayer writes the gzipped tar of the new layer, byte for byte the
+// same for the same catalog, and returns what opens it. Each file is
+// encoded when the tar reaches it, into an unlinked temporary file: a large
+// filtered catalog takes disk until it is pushed, and one package file of
+// memory. If no temporary file can be made, the layer is kept in memory.
+func configsLayer(dir string, c *Catalog) (tarball.Opener, error) {
 	files, err := c.layout()
 	if err != nil {
 		return nil, err
@@ -185,8 +198,9 @@ func configsLayer(dir string, c *Catalog) ([]byte, error) {
 	}
 	names := sortedKeys(entries)
 
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	out := newLayerFile()
+	bw := bufio.NewWriterSize(out.writer(), 1<<20)
+	zw, err := gzip.NewWriterLevel(bw, gzip.BestCompression)
 	if err != nil {
 		return nil, err
 	}
@@ -205,14 +219,58 @@ func configsLayer(dir string, c *Catalog) ([]byte, error) {
 			return nil, err
 		}
 		if _, err := tw.Write(data); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("write the catalog layer: %w", err)
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("write the catalog layer: %w", err)
 	}
 	if err := zw.Close(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("write the catalog layer: %w", err)
 	}
-	return buf.Bytes(), nil
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("write the catalog layer: %w", err)
+	}
+	return out.open, nil
+}
+
+// layerFile is a layer's bytes in an unlinked temporary file (no leftover
+// on a crash), closed when the last layer reading it is collected; or in
+// memory when no temporary file can be made.
+type layerFile struct {
+	f   *os.File
+	n   int64
+	mem bytes.Buffer
+}
+
+func newLayerFile() *layerFile {
+	l := &layerFile{}
+	f, err := os.CreateTemp("", "ferry-catalog-layer-*")
+	if err != nil {
+		return l
+	}
+	os.Remove(f.Name())
+	l.f = f
+	runtime.AddCleanup(l, func(f *os.File) { f.Close() }, f)
+	return l
+}
+
+func (l *layerFile) writer() io.Writer {
+	if l.f == nil {
+		return &l.mem
+	}
+	return l
+}
+
+func (l *layerFile) Write(p []byte) (int, error) {
+	n, err := l.f.WriteAt(p, l.n)
+	l.n += int64(n)
+	return n, err
+}
+
+func (l *layerFile) open() (io.ReadCloser, error) {
+	if l.f == nil {
+		return io.NopCloser(bytes.NewReader(l.mem.Bytes())), nil
+	}
+	return io.NopCloser(io.NewSectionReader(l.f, 0, l.n)), nil
 }
