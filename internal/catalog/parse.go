@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -86,20 +87,29 @@ func scanJSON(name string, r io.Reader, fn func(raw []byte, line int) error) err
 	}
 }
 
-// lineReader passes r through and keeps the bytes from the last offset
-// asked about, so that it can tell the line of any later offset while
-// holding about one document.
+// lineReader passes r through and notes where its newlines are, from the
+// last offset asked about on, so that it can tell the line of any later
+// offset while holding a few bytes per line rather than the text.
 type lineReader struct {
 	r    io.Reader
-	err  error  // r's error, other than io.EOF
-	buf  []byte // the bytes read from offset mark on
+	err  error   // r's error, other than io.EOF
+	read int64   // bytes read
+	nl   []int64 // offsets of the newlines from mark on
 	mark int64
 	line int // the line at mark
 }
 
 func (l *lineReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
-	l.buf = append(l.buf, p[:n]...)
+	for i, b := 0, p[:n]; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			break
+		}
+		l.nl = append(l.nl, l.read+int64(i+j))
+		i += j + 1
+	}
+	l.read += int64(n)
 	if err != nil && !errors.Is(err, io.EOF) {
 		l.err = err
 	}
@@ -109,14 +119,13 @@ func (l *lineReader) Read(p []byte) (int, error) {
 // lineAt is the 1-based line of offset off, which is never before the last
 // one asked about; 0 if it is.
 func (l *lineReader) lineAt(off int64) int {
-	i := off - l.mark
-	if i < 0 {
+	if off < l.mark {
 		return 0
 	}
-	i = min(i, int64(len(l.buf)))
-	l.line += bytes.Count(l.buf[:i], []byte{'\n'})
-	l.buf = l.buf[i:]
-	l.mark += i
+	k, _ := slices.BinarySearch(l.nl, off)
+	l.line += k
+	l.nl = l.nl[k:]
+	l.mark = off
 	return l.line
 }
 
