@@ -43,19 +43,8 @@ import (
 
 	"github.com/ferry-mirror/ferry/internal/catalog"
 	"github.com/ferry-mirror/ferry/internal/fixtures"
+	"github.com/ferry-mirror/ferry/internal/testenv"
 )
-
-func envInt(tb testing.TB, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		tb.Fatalf("%s=%q: want a positive whole number", name, v)
-	}
-	return n
-}
 
 // TestFilterChild is the measured child of BenchmarkCatalogFilter, run
 // only when it sets CATALOG_CHILD: it reads the catalog, filters it and
@@ -190,10 +179,10 @@ func statsFile(dir string) string { return filepath.Clean(dir) + ".stats.json" }
 
 func BenchmarkCatalogFilter(b *testing.B) {
 	scale := fixtures.CatalogScale{
-		Packages:  envInt(b, "CATALOG_PACKAGES", 25),
-		Bundles:   envInt(b, "CATALOG_BUNDLES", 800),
-		ObjectKiB: envInt(b, "CATALOG_OBJECT_KIB", 45),
-		Seed:      uint64(envInt(b, "CATALOG_SEED", 1)),
+		Packages:  testenv.EnvInt(b, "CATALOG_PACKAGES", 25),
+		Bundles:   testenv.EnvInt(b, "CATALOG_BUNDLES", 800),
+		ObjectKiB: testenv.EnvInt(b, "CATALOG_OBJECT_KIB", 45),
+		Seed:      uint64(testenv.EnvInt(b, "CATALOG_SEED", 1)),
 	}
 	dir, st := generate(b, scale)
 	peer := os.Getenv("CATALOG_FILTER_PEER")

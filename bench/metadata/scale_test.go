@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,18 +40,6 @@ import (
 
 type sizes struct {
 	manifests, repos, tags, blobFiles, samples int
-}
-
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q: want a positive whole number", name, v)
-	}
-	return n
 }
 
 // layout says where each manifest lives: the big repository (index 0) holds
@@ -344,11 +331,11 @@ func runGC(b *testing.B, dir, metadata string, res *result) {
 
 func BenchmarkMetadataScale(b *testing.B) {
 	l := layout{sizes{
-		manifests: envInt(b, "SCALE_MANIFESTS", 20000),
-		repos:     envInt(b, "SCALE_REPOS", 2000),
-		tags:      envInt(b, "SCALE_TAGS", 5000),
-		blobFiles: envInt(b, "SCALE_BLOBS", 20000),
-		samples:   envInt(b, "SCALE_SAMPLES", 5000),
+		manifests: testenv.EnvInt(b, "SCALE_MANIFESTS", 20000),
+		repos:     testenv.EnvInt(b, "SCALE_REPOS", 2000),
+		tags:      testenv.EnvInt(b, "SCALE_TAGS", 5000),
+		blobFiles: testenv.EnvInt(b, "SCALE_BLOBS", 20000),
+		samples:   testenv.EnvInt(b, "SCALE_SAMPLES", 5000),
 	}}
 	if l.repos < 2 || l.tags >= l.manifests || l.manifests-l.tags < l.repos-1 {
 		b.Fatalf("SCALE_REPOS=%d SCALE_TAGS=%d SCALE_MANIFESTS=%d: want 2 repositories or more, and more manifests than tags plus repositories",

@@ -55,18 +55,6 @@ const (
 	pullPass     = "a-shared-pull-secret-0123456789"
 )
 
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q: want a positive whole number", name, v)
-	}
-	return n
-}
-
 type blob struct {
 	digest string
 	data   []byte
@@ -326,9 +314,9 @@ func pct(ts []time.Duration) (p50, p99 time.Duration) {
 }
 
 func BenchmarkPullStorm(b *testing.B) {
-	clients := envInt(b, "STORM_CLIENTS", 200)
-	nImages := envInt(b, "STORM_IMAGES", 20)
-	layerKiB := envInt(b, "STORM_LAYER_KIB", 256)
+	clients := testenv.EnvInt(b, "STORM_CLIENTS", 200)
+	nImages := testenv.EnvInt(b, "STORM_IMAGES", 20)
+	layerKiB := testenv.EnvInt(b, "STORM_LAYER_KIB", 256)
 	targets := strings.Split(os.Getenv("STORM_TARGETS"), ",")
 	if targets[0] == "" {
 		targets = []string{"ferry", "distribution", "nginx", "ha", "ha-redirect"}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +19,16 @@ import (
 // on it shows what ferry said.
 func RunFerry(t testing.TB, env []string, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	return RunBinary(t, env, FerryBinary(t), args...)
+}
+
+// RunBinary is RunFerry for another binary, or ferry under another name
+// (the oc-mirror link).
+func RunBinary(t testing.TB, env []string, bin string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, FerryBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -29,13 +38,28 @@ func RunFerry(t testing.TB, env []string, args ...string) (string, int) {
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run ferry %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("run %s %s: %v", filepath.Base(bin), strings.Join(args, " "), err)
 	}
 	out := buf.String()
 	logged := out
 	if len(logged) > 8000 {
 		logged = "...\n" + logged[len(logged)-8000:]
 	}
-	t.Logf("ferry %s (exit %d):\n%s", strings.Join(args, " "), code, logged)
+	t.Logf("%s %s (exit %d):\n%s", filepath.Base(bin), strings.Join(args, " "), code, logged)
 	return out, code
+}
+
+// EnvInt reads a positive whole number from the environment variable
+// name, def when it is unset: the size knobs of the benchmarks.
+func EnvInt(tb testing.TB, name string, def int) int {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		tb.Fatalf("%s=%q: want a positive whole number", name, v)
+	}
+	return n
 }

@@ -25,7 +25,7 @@ type Upstream struct {
 func StartUpstream(t testing.TB, opts fixtures.Options) *Upstream {
 	t.Helper()
 	reg := StartDockerRegistry(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	opts.Host = reg.Host
 	u, err := fixtures.Generate(ctx, opts)

@@ -70,25 +70,7 @@ func TestChaosMirror(t *testing.T) {
 
 	// The upstream: a release of 150 components in docker-registry, with
 	// its signature server.
-	upReg := testenv.StartDockerRegistry(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	up, err := fixtures.Generate(ctx, fixtures.Options{Host: upReg.Host, Seed: 15, Size: fixtures.SizeReleaseLight})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Push(ctx, fixtures.PushOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := up.Serve("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	key := filepath.Join(t.TempDir(), "release-key.asc")
-	if err := os.WriteFile(key, up.PublicKey(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	up := testenv.StartUpstream(t, fixtures.Options{Seed: 15, Size: fixtures.SizeReleaseLight})
 	const version = "4.16.5"
 	rel, ok := up.ReleaseFor(version, "x86_64")
 	if !ok {
@@ -231,7 +213,7 @@ mirror:
 		fig.minioRecover = timeToAnswer(lb.Host, before[0].repo)
 	}()
 
-	out, code := testenv.RunFerry(t, srv.Env(key), "mirror", "-c", cfg, "--workspace", "file://"+t.TempDir(),
+	out, code := testenv.RunFerry(t, up.Servers.Env(up.KeyFile), "mirror", "-c", cfg, "--workspace", "file://"+t.TempDir(),
 		"docker://"+lb.Host+"/ocp", "--src-tls-verify=false", "--dest-tls-verify=false",
 		"--parallel-images", "2", "--retry-times", "6", "--retry-delay", "500ms")
 	fig.mirrorTime = time.Since(start)

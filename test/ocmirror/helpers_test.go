@@ -5,17 +5,11 @@
 package ocmirror_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/ferry-mirror/ferry/internal/testenv"
 )
@@ -34,27 +28,7 @@ func ocMirror(t testing.TB) string {
 // run runs bin with args and returns the combined output and exit code.
 func run(t testing.TB, env []string, bin string, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run %s %s: %v", bin, strings.Join(args, " "), err)
-	}
-	out := buf.String()
-	logged := out
-	if len(logged) > 6000 {
-		logged = "...\n" + logged[len(logged)-6000:]
-	}
-	t.Logf("%s %s (exit %d):\n%s", filepath.Base(bin), strings.Join(args, " "), code, logged)
-	return out, code
+	return testenv.RunBinary(t, env, bin, args...)
 }
 
 func writeFile(t testing.TB, path, data string) string {
