@@ -130,34 +130,46 @@ const indexIgnore = ".indexignore"
 
 // What a catalog may hold. A gzip layer shrinks a run of one byte about a
 // thousand times, so a catalog image of a few hundred KiB can unpack to
-// gigabytes; the largest real catalog files are tens of MiB.
+// gigabytes. JSON is read a document at a time, so a JSON file may be as
+// large as the whole catalog (opm render of an index writes one file) while
+// one document is bounded; the largest real bundle documents are a few
+// MiB. A YAML file, and an .indexignore, are read whole.
 const (
-	MaxFileBytes  = 256 << 20
-	MaxTotalBytes = 1 << 30
+	MaxDocumentBytes = 32 << 20
+	MaxFileBytes     = 256 << 20
+	MaxTotalBytes    = 1 << 30
 )
 
-// limits counts the bytes of a catalog's files against MaxFileBytes and
-// MaxTotalBytes (or smaller bounds, for tests).
+// limits counts the bytes of a catalog's files against MaxTotalBytes, and
+// of each file read whole against MaxFileBytes (or smaller bounds, for
+// tests).
 type limits struct {
-	file, total int64 // 0: the defaults
-	used        int64
+	file, total, doc int64 // 0: the defaults
+	used             int64
 }
 
+// take counts a file of size bytes against the catalog's total.
 func (m *limits) take(p string, size int64) error {
-	file, total := m.file, m.total
-	if file == 0 {
-		file = MaxFileBytes
-	}
+	total := m.total
 	if total == 0 {
 		total = MaxTotalBytes
 	}
-	if size < 0 || size > file {
-		return fmt.Errorf("catalog file %s is %d bytes, more than the %s one catalog file may hold; the catalog image is damaged or not a catalog, check where it comes from", p, size, mib(file))
-	}
-	if size > total-m.used {
+	if size < 0 || size > total-m.used {
 		return fmt.Errorf("catalog files add up to more than %s at %s; the catalog image is damaged or not a catalog, check where it comes from", mib(total), p)
 	}
 	m.used += size
+	return nil
+}
+
+// whole checks a file that is read into memory at once.
+func (m *limits) whole(p string, size int64) error {
+	file := m.file
+	if file == 0 {
+		file = MaxFileBytes
+	}
+	if size > file {
+		return fmt.Errorf("catalog file %s is %d bytes, more than the %s a YAML catalog file may hold; write large catalogs as JSON, or check where the catalog image comes from", p, size, mib(file))
+	}
 	return nil
 }
 
@@ -168,7 +180,7 @@ func mib(n int64) string {
 	return fmt.Sprintf("%d MiB", n>>20)
 }
 
-// file reads the size bytes of r, checked against the limits before any is
+// file reads the size bytes of r, checked against the total before any is
 // read. A JSON file is parsed as it streams in, a document at a time, each
 // handed to a parser goroutine: memory holds the documents in flight and
 // what is kept, not the file. A YAML file (rare, and small) is read whole.
@@ -178,6 +190,9 @@ func (l *loader) file(p string, size int64, r io.Reader) error {
 	}
 	body := &exactReader{r: r, left: size, size: size, path: p}
 	if path.Base(p) == indexIgnore {
+		if err := l.limits.whole(p, size); err != nil {
+			return err
+		}
 		data, err := io.ReadAll(body)
 		if err != nil {
 			return err
@@ -204,6 +219,9 @@ func (l *loader) file(p string, size int64, r io.Reader) error {
 		return err
 	}
 	if !isJSON {
+		if err := l.limits.whole(p, size); err != nil {
+			return err
+		}
 		data, err := io.ReadAll(br)
 		if err != nil {
 			return err
@@ -216,7 +234,7 @@ func (l *loader) file(p string, size int64, r io.Reader) error {
 		})
 		return nil
 	}
-	err = scanJSON(p, br, func(raw []byte, line int) error {
+	err = scanJSON(p, br, l.limits.doc, func(raw []byte, line int) error {
 		part := f.add()
 		l.parsers.Go(func() error {
 			part.cat = l.newCatalog()

@@ -48,7 +48,7 @@ func (c *Catalog) ParseFile(name string, data []byte) error {
 
 // parseJSON reads a stream of JSON documents held in memory.
 func (c *Catalog) parseJSON(name string, data []byte) error {
-	return scanJSON(name, bytes.NewReader(data), func(raw []byte, line int) error {
+	return scanJSON(name, bytes.NewReader(data), 0, func(raw []byte, line int) error {
 		return c.addDocument(name, line, raw)
 	})
 }
@@ -58,13 +58,24 @@ func (c *Catalog) parseJSON(name string, data []byte) error {
 // the file, and accepts what encoding/json accepts: duplicate keys (the
 // last wins) and invalid UTF-8. It reads with jsontext (encoding/json/v2's
 // tokenizer), several times faster than encoding/json's scanner at the
-// long base64 strings bundles are mostly made of. A syntax error is a
-// *ParseError; an error from r or fn is returned as it is.
-func scanJSON(name string, r io.Reader, fn func(raw []byte, line int) error) error {
-	lr := &lineReader{r: r, line: 1}
+// long base64 strings bundles are mostly made of. A syntax error, or a
+// document over maxDoc bytes (MaxDocumentBytes when 0), is a *ParseError;
+// an error from r or fn is returned as it is.
+func scanJSON(name string, r io.Reader, maxDoc int64, fn func(raw []byte, line int) error) error {
+	if maxDoc <= 0 {
+		maxDoc = MaxDocumentBytes
+	}
+	lr := &lineReader{r: r, line: 1, maxDoc: maxDoc, first: -1}
 	dec := jsontext.NewDecoder(lr, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	for {
 		v, err := dec.ReadValue()
+		if lr.tooLarge {
+			line := 0
+			if lr.first >= 0 {
+				line = lr.lineAt(lr.first)
+			}
+			return &ParseError{File: name, Line: line, Err: fmt.Errorf("a document larger than %s, the most one catalog document may hold (real bundles are a few MiB); the catalog is damaged or not a catalog, check where it comes from", mib(maxDoc))}
+		}
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -81,15 +92,22 @@ func scanJSON(name string, r io.Reader, fn func(raw []byte, line int) error) err
 			return &ParseError{File: name, Line: line, Err: fmt.Errorf("invalid JSON: %w", err)}
 		}
 		line := lr.lineAt(dec.InputOffset() - int64(len(v)))
+		lr.next(dec.InputOffset())
 		if err := fn(v.Clone(), line); err != nil {
 			return err
 		}
 	}
 }
 
+// errDocumentTooLarge stops the decoder at a document over the limit
+// before it buffers more of it.
+var errDocumentTooLarge = errors.New("catalog document too large")
+
 // lineReader passes r through and notes where its newlines are, from the
 // last offset asked about on, so that it can tell the line of any later
-// offset while holding a few bytes per line rather than the text.
+// offset while holding a few bytes per line rather than the text. It hands
+// out at most maxDoc bytes past the end of the last document, so that the
+// decoder, which buffers a whole value, never holds more than that of one.
 type lineReader struct {
 	r    io.Reader
 	err  error   // r's error, other than io.EOF
@@ -97,10 +115,36 @@ type lineReader struct {
 	nl   []int64 // offsets of the newlines from mark on
 	mark int64
 	line int // the line at mark
+
+	maxDoc   int64
+	start    int64 // where the last document ended
+	first    int64 // the first byte that is not white space from start on; -1: not seen
+	tooLarge bool
+}
+
+// next says that the decoder has read every byte before off.
+func (l *lineReader) next(off int64) {
+	l.start, l.first = off, -1
 }
 
 func (l *lineReader) Read(p []byte) (int, error) {
+	if l.tooLarge {
+		return 0, errDocumentTooLarge
+	}
+	left := l.start + l.maxDoc - l.read
+	if left <= 0 {
+		l.tooLarge = true
+		return 0, errDocumentTooLarge
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
 	n, err := l.r.Read(p)
+	if l.first < 0 {
+		if i := bytes.IndexFunc(p[:n], func(r rune) bool { return !isJSONSpace(r) }); i >= 0 {
+			l.first = l.read + int64(i)
+		}
+	}
 	for i, b := 0, p[:n]; ; {
 		j := bytes.IndexByte(b[i:], '\n')
 		if j < 0 {
@@ -115,6 +159,8 @@ func (l *lineReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+func isJSONSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\r' || r == '\n' }
 
 // lineAt is the 1-based line of offset off, which is never before the last
 // one asked about; 0 if it is.
