@@ -84,7 +84,9 @@ func TestFilterChild(t *testing.T) {
 }
 
 // firstPackages names the first n packages in byte order: the folder
-// names of the catalog WriteCatalog lays out, one per package.
+// names of the catalog WriteCatalog lays out, one per package, or, for a
+// catalog written as one file (opm render of a whole index), the names of
+// its olm.package documents.
 func firstPackages(dir string, n int) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -94,6 +96,16 @@ func firstPackages(dir string, n int) ([]string, error) {
 	for _, e := range ents {
 		if e.IsDir() {
 			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		// Keeping no package's documents still keeps every olm.package.
+		c, err := catalog.LoadFS(context.Background(), os.DirFS(dir), catalog.OnlyPackages())
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range c.Packages {
+			names = append(names, p.Name)
 		}
 	}
 	slices.Sort(names)
