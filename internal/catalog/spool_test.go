@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,7 +119,7 @@ func TestSpoolKeepsBytes(t *testing.T) {
 // TestFilterMemory reads and filters a 100 MB catalog (1,600 bundles of
 // 45 KiB manifests) in a child process and checks its peak RSS: the heads
 // of every channel, and three packages read as ferry mirror reads them
-// (OnlyPackages). Held in memory, the bundles alone took twice the
+// (OnlyPackages), with the catalog in a file a package and in one file. Held in memory, the bundles alone took twice the
 // catalog's size; read for three packages, memory is for those.
 func TestFilterMemory(t *testing.T) {
 	if dir := os.Getenv("FERRY_CATALOG_MEMORY_CHILD"); dir != "" {
@@ -163,17 +164,40 @@ func TestFilterMemory(t *testing.T) {
 	for _, e := range ents[:3] {
 		three = append(three, e.Name())
 	}
+	// The same catalog as one file, as opm render writes a whole index.
+	oneFile := t.TempDir()
+	all, err := os.Create(filepath.Join(oneFile, "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		f, err := os.Open(filepath.Join(dir, e.Name(), "catalog.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.Copy(all, f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := all.Close(); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
+		dir      string
 		packages string
 		limit    int64
 	}{
-		{"heads of every channel", "", 128 << 20},
-		{"three packages", strings.Join(three, ","), 48 << 20},
+		{"heads of every channel", dir, "", 128 << 20},
+		{"three packages", dir, strings.Join(three, ","), 48 << 20},
+		{"one file, heads of every channel", oneFile, "", 128 << 20},
+		{"one file, three packages", oneFile, strings.Join(three, ","), 48 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestFilterMemory$")
-			cmd.Env = append(os.Environ(), "FERRY_CATALOG_MEMORY_CHILD="+dir, "FERRY_CATALOG_MEMORY_PACKAGES="+tc.packages)
+			cmd.Env = append(os.Environ(), "FERRY_CATALOG_MEMORY_CHILD="+tc.dir, "FERRY_CATALOG_MEMORY_PACKAGES="+tc.packages)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("child: %v\n%s", err, out)
 			}
