@@ -27,6 +27,17 @@ func TestLimits(t *testing.T) {
 		one.WriteString(pkg(n))
 	}
 	one.WriteString(`{"schema":"olm.bundle","name":"a.v1","package":"a","image":"example.com/a@sha256:` + strings.Repeat("0", 64) + `","properties":[{"type":"olm.package","value":{"packageName":"a","version":"1.0.0"}},{"type":"olm.bundle.object","value":{"data":"` + strings.Repeat("QUFB", 150) + `"}}]}` + "\n")
+	// The same, with the bundle pretty-printed over many lines as opm
+	// render -o json writes it: the error names the line it starts on.
+	var pretty strings.Builder
+	for _, n := range []string{"a", "b", "c"} {
+		pretty.WriteString(pkg(n))
+	}
+	pretty.WriteString("{\n  \"schema\": \"olm.bundle\",\n  \"name\": \"a.v1\",\n  \"package\": \"a\",\n  \"properties\": [\n")
+	for range 20 {
+		pretty.WriteString(`    {"type": "olm.bundle.object", "value": {"data": "` + strings.Repeat("QUFB", 10) + `"}},` + "\n")
+	}
+	pretty.WriteString(`    {"type": "olm.package", "value": {"packageName": "a", "version": "1.0.0"}}` + "\n  ]\n}\n")
 	yaml := "schema: olm.package\nname: y\ndefaultChannel: stable\n" + "# " + strings.Repeat("x", 1000) + "\n"
 
 	for _, tc := range []struct {
@@ -42,6 +53,8 @@ func TestLimits(t *testing.T) {
 		{"JSON file over the file limit", fstest.MapFS{"index/catalog.json": {Data: []byte(one.String())}}, limits{file: 500, total: 3000, doc: 1000}, 3, "", 0},
 		{"YAML file over the file limit", fstest.MapFS{"y/catalog.yaml": {Data: []byte(yaml)}}, limits{file: 500, total: 3000}, 0, "more than the 500 bytes a YAML catalog file may hold", 0},
 		{"JSON document over the document limit", fstest.MapFS{"index/catalog.json": {Data: []byte(one.String())}}, limits{total: 3000, doc: 500}, 0, "a document larger than 500 bytes", 4},
+		{"pretty-printed JSON document over the document limit", fstest.MapFS{"index/catalog.json": {Data: []byte(pretty.String())}}, limits{total: 3000, doc: 500}, 0, "a document larger than 500 bytes", 4},
+		{"pretty-printed JSON within the limits", fstest.MapFS{"index/catalog.json": {Data: []byte(pretty.String())}}, limits{total: 3000, doc: 2500}, 3, "", 0},
 		{"blanks after a document count toward the next", fstest.MapFS{"a/catalog.json": padded("a")}, limits{total: 3000, doc: 500}, 0, "a document larger than 500 bytes", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -92,7 +92,7 @@ func scanJSON(name string, r io.Reader, maxDoc int64, fn func(raw []byte, line i
 			return &ParseError{File: name, Line: line, Err: fmt.Errorf("invalid JSON: %w", err)}
 		}
 		line := lr.lineAt(dec.InputOffset() - int64(len(v)))
-		lr.next(dec.InputOffset())
+		lr.next(dec.InputOffset(), dec.UnreadBuffer())
 		if err := fn(v.Clone(), line); err != nil {
 			return err
 		}
@@ -122,9 +122,13 @@ type lineReader struct {
 	tooLarge bool
 }
 
-// next says that the decoder has read every byte before off.
-func (l *lineReader) next(off int64) {
+// next says that a document ended at off, and that the decoder holds
+// unread, the bytes it has read past it.
+func (l *lineReader) next(off int64, unread []byte) {
 	l.start, l.first = off, -1
+	if i := bytes.IndexFunc(unread, func(r rune) bool { return !isJSONSpace(r) }); i >= 0 {
+		l.first = l.read - int64(len(unread)) + int64(i)
+	}
 }
 
 func (l *lineReader) Read(p []byte) (int, error) {
