@@ -56,7 +56,7 @@ lint:
 test: test-deps lint
 	go test -race -timeout 30m ./...
 	# Peak-RSS limits, which the race detector's memory would void.
-	go test -count=1 -run '^TestFilterMemory$$' ./internal/catalog
+	go test -count=1 -p 1 -run '^(TestFilterMemory|TestOversizedCatalog)$$' ./internal/catalog ./test/catalog
 	$(MAKE) fuzz
 
 # Every Go fuzz target for FUZZTIME each (about a minute in all at 2s);

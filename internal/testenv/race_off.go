@@ -2,4 +2,5 @@
 
 package testenv
 
-const raceEnabled = false
+// RaceEnabled: see race_on.go.
+const RaceEnabled = false

@@ -104,7 +104,7 @@ func FerryBinary(t testing.TB) string {
 		removeStaleBinaries(dir)
 		buildPath = filepath.Join(dir, "ferry-"+strconv.Itoa(os.Getpid()))
 		args := []string{"build", "-o", buildPath}
-		if raceEnabled {
+		if RaceEnabled {
 			args = append(args, "-race")
 			// A race-enabled binary sleeps a second at exit unless told
 			// not to; tests run it hundreds of times.

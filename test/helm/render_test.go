@@ -568,7 +568,7 @@ func TestHostileCharts(t *testing.T) {
 			if m.wall > 20*time.Second {
 				t.Errorf("took %s, want seconds", m.wall)
 			}
-			if m.maxRSSKB > 256<<10 && !raceBuild {
+			if m.maxRSSKB > 256<<10 && !testenv.RaceEnabled {
 				t.Errorf("peak RSS %d MiB, want under 256 MiB", m.maxRSSKB>>10)
 			}
 		})
