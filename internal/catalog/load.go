@@ -93,6 +93,7 @@ type loader struct {
 	started bool
 	spool   *spool          // shared by every file's bundles
 	keep    map[string]bool // packages whose documents are kept; nil: all
+	names   *interner       // shared by every file's channels
 }
 
 func newLoader(lim limits, opts []ReadOption) *loader {
@@ -206,6 +207,7 @@ func (l *loader) file(p string, size int64, r io.Reader) error {
 	if !l.started {
 		l.parsers.SetLimit(runtime.GOMAXPROCS(0))
 		l.spool = newSpool()
+		l.names = &interner{}
 		l.started = true
 	}
 	f := &loadedFile{path: p}
@@ -254,7 +256,9 @@ func (l *loader) file(p string, size int64, r io.Reader) error {
 	return nil
 }
 
-func (l *loader) newCatalog() *Catalog { return &Catalog{spool: l.spool, keep: l.keep} }
+func (l *loader) newCatalog() *Catalog {
+	return &Catalog{spool: l.spool, keep: l.keep, names: l.names}
+}
 
 // startsJSON skips a byte order mark and says whether the first byte that
 // is not white space is '{', which makes the file JSON for opm; anything

@@ -348,6 +348,7 @@ func (c *Catalog) addFields(fields map[string]json.RawMessage, raw []byte, sourc
 		}
 		ch.doc = d
 		if c.keeps(ch.Package) {
+			ch.shareEntries(c.names)
 			c.Channels = append(c.Channels, ch)
 		}
 	case SchemaBundle:

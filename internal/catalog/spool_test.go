@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/fstest"
+	"unsafe"
 
 	"github.com/ferry-mirror/ferry/internal/fixtures"
 )
@@ -207,5 +209,64 @@ func TestFilterMemory(t *testing.T) {
 				t.Errorf("filtering a catalog of %d MiB (%s) took %d MiB of RSS, want under %d MiB", st.Bytes>>20, tc.name, rss>>20, tc.limit>>20)
 			}
 		})
+	}
+}
+
+// TestChannelsShareTheirEntries: a channel read from a catalog holds its
+// entries once. Each entry's bytes are a slice of the document's entries
+// field, a bundle name that several channels mention is one string, and a
+// filtered channel's few entries are copies that do not keep the whole
+// field alive. What is written is what was read.
+func TestChannelsShareTheirEntries(t *testing.T) {
+	data := `{"schema":"olm.package","name":"p","defaultChannel":"stable"}
+{"schema":"olm.channel","package":"p","name":"stable","entries":[
+  {"name":"p.v1.0.0"},
+  {"name":"p.v1.1.0","replaces":"p.v1.0.0","skips":["p.v0.9.0"],"x-note":"kept as read"}
+]}
+{"schema":"olm.channel","package":"p","name":"fast","entries":[{"name":"p.v1.1.0","skips":["p.v0.9.0"]}]}
+`
+	c, err := LoadFS(context.Background(), fstest.MapFS{"p/catalog.json": {Data: []byte(data)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Channels) != 2 {
+		t.Fatalf("read %d channels, want 2", len(c.Channels))
+	}
+	within := func(part, whole []byte) bool {
+		if len(part) == 0 || len(whole) == 0 {
+			return false
+		}
+		p, w := uintptr(unsafe.Pointer(unsafe.SliceData(part))), uintptr(unsafe.Pointer(unsafe.SliceData(whole)))
+		return p >= w && p+uintptr(len(part)) <= w+uintptr(len(whole))
+	}
+	for _, ch := range c.Channels {
+		for _, e := range ch.Entries {
+			if !within(e.raw, ch.fields["entries"]) {
+				t.Errorf("channel %s entry %s holds a copy of its bytes, not a slice of the document's entries", ch.Name, e.Name)
+			}
+		}
+	}
+	stable, fast := c.Channels[0], c.Channels[1]
+	if stable.Name != "stable" {
+		stable, fast = fast, stable
+	}
+	if unsafe.StringData(stable.Entries[1].Name) != unsafe.StringData(fast.Entries[0].Name) ||
+		unsafe.StringData(stable.Entries[1].Skips[0]) != unsafe.StringData(fast.Entries[0].Skips[0]) ||
+		unsafe.StringData(stable.Entries[1].Replaces) != unsafe.StringData(stable.Entries[0].Name) {
+		t.Errorf("a bundle name mentioned by several entries is held more than once")
+	}
+	if got, want := string(stable.Entries[1].raw), `{"name":"p.v1.1.0","replaces":"p.v1.0.0","skips":["p.v0.9.0"],"x-note":"kept as read"}`; got != want {
+		t.Errorf("entry bytes = %s, want them as read: %s", got, want)
+	}
+
+	one, err := stable.withEntries(stable.Entries[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if within(one.Entries[0].raw, stable.fields["entries"]) {
+		t.Errorf("a filtered channel's entry still points into the whole entries field it came from")
+	}
+	if got := string(one.fields["entries"]); got != `[{"name":"p.v1.1.0","replaces":"p.v1.0.0","skips":["p.v0.9.0"],"x-note":"kept as read"}]` {
+		t.Errorf("filtered entries written as %s", got)
 	}
 }
