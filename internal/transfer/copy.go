@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,9 +65,12 @@ type Engine struct {
 }
 
 type blobState struct {
-	done  chan struct{}
-	err   error
-	repos []string // destination repositories known to hold the blob
+	done  chan struct{} // closed when the first placement ends
+	err   error         // the first placement's
+	repos []string      // destination repositories known to hold the blob
+	// placing holds the repositories a later placement is under way in,
+	// each with a channel closed when it ends.
+	placing map[string]chan struct{}
 }
 
 func (e *Engine) init() {
@@ -222,7 +226,12 @@ func (e *Engine) copyTree(ctx context.Context, run *jobRun, src, dst, ref string
 
 // copyBlob makes blob b present in dst: skipped when there, mounted when
 // this run already put it in another repository, uploaded otherwise.
-// Concurrent requests for one digest wait for the first.
+// Concurrent requests for one digest wait for the first, and concurrent
+// requests for one digest in one repository wait for the one mounting it
+// there. A second mount into a repository that holds the blob would not be
+// harmless: CNCF distribution rewrites the repository's link file for it,
+// and a manifest of that repository checked at that moment fails as
+// DIGEST_INVALID.
 func (e *Engine) copyBlob(ctx context.Context, run *jobRun, src, dst string, b ocispec.Descriptor) error {
 	e.mu.Lock()
 	st, seen := e.blobs[b.Digest]
@@ -244,35 +253,55 @@ func (e *Engine) copyBlob(ctx context.Context, run *jobRun, src, dst string, b o
 		return err
 	}
 	e.mu.Unlock()
+	if err := waitFor(ctx, st.done); err != nil {
+		return err
+	}
+	for {
+		e.mu.Lock()
+		if slices.Contains(st.repos, dst) {
+			e.mu.Unlock()
+			// Another image of this run already put it in this repository:
+			// no request, and not "already present" either, which counts
+			// only what the destination held before the run.
+			return nil
+		}
+		if busy, ok := st.placing[dst]; ok {
+			e.mu.Unlock()
+			if err := waitFor(ctx, busy); err != nil {
+				return err
+			}
+			continue // placed, or failed and free for this one to try
+		}
+		from := ""
+		if st.err == nil && len(st.repos) > 0 {
+			from = st.repos[0]
+		}
+		busy := make(chan struct{})
+		if st.placing == nil {
+			st.placing = map[string]chan struct{}{}
+		}
+		st.placing[dst] = busy
+		e.mu.Unlock()
+		err := e.ensureBlob(ctx, run, src, dst, b, from)
+		e.mu.Lock()
+		delete(st.placing, dst)
+		if err == nil {
+			st.repos = append(st.repos, dst)
+		}
+		e.mu.Unlock()
+		close(busy)
+		return err
+	}
+}
+
+// waitFor waits until ch is closed or ctx ends.
+func waitFor(ctx context.Context, ch <-chan struct{}) error {
 	select {
-	case <-st.done:
+	case <-ch:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	e.mu.Lock()
-	from, here := "", false
-	if st.err == nil {
-		for _, r := range st.repos {
-			here = here || r == dst
-		}
-		if len(st.repos) > 0 {
-			from = st.repos[0]
-		}
-	}
-	e.mu.Unlock()
-	if here {
-		// Another image of this run already put it in this repository: no
-		// request, and not "already present" either, which counts only what
-		// the destination held before the run.
-		return nil
-	}
-	err := e.ensureBlob(ctx, run, src, dst, b, from)
-	if err == nil {
-		e.mu.Lock()
-		st.repos = append(st.repos, dst)
-		e.mu.Unlock()
-	}
-	return err
 }
 
 // ensureBlob makes blob b present in dst with as few requests as it

@@ -438,3 +438,50 @@ func TestEngineCancel(t *testing.T) {
 		t.Errorf("%d uploads: a cancelled upload was retried", n)
 	}
 }
+
+// slowMounts counts mounts per repository and blob, and makes each take a
+// while, so that concurrent images overlap while one is under way.
+type slowMounts struct {
+	transfer.Dest
+	mu     sync.Mutex
+	mounts map[string]int // "repo@digest"
+}
+
+func (m *slowMounts) Mount(ctx context.Context, repo, from string, d digest.Digest) (bool, string, error) {
+	m.mu.Lock()
+	m.mounts[repo+"@"+d.String()]++
+	m.mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	return m.Dest.Mount(ctx, repo, from, d)
+}
+
+// TestEngineMountsOncePerRepository: two images of one repository need
+// the blobs this run put in another one. Each blob is mounted into it
+// once: a second, concurrent mount of a blob the repository holds makes
+// CNCF distribution rewrite its link file, and a manifest checked at that
+// moment fails as DIGEST_INVALID.
+func TestEngineMountsOncePerRepository(t *testing.T) {
+	s := newSetup(t, 3)
+	e := &transfer.Engine{Src: s.source, Dst: transfer.RegistryDest{R: s.dstReg}}
+	if res := e.Run(context.Background(), []transfer.Job{s.job("one/app")}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	dst := &slowMounts{Dest: transfer.RegistryDest{R: s.dstReg}, mounts: map[string]int{}}
+	e = &transfer.Engine{Src: s.source, Dst: dst, ParallelImages: 2, ParallelLayers: 4}
+	for _, b := range s.blobs {
+		e.Present(b, "one/app")
+	}
+	v2 := s.job("two/app")
+	v2.Items[0].Ref = "v2"
+	for _, r := range e.Run(context.Background(), []transfer.Job{s.job("two/app"), v2}) {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	s.assertCopied(t, "two/app")
+	for _, b := range s.blobs {
+		if n := dst.mounts["two/app@"+b.String()]; n != 1 {
+			t.Errorf("blob %s mounted into two/app %d times; want once", b, n)
+		}
+	}
+}
