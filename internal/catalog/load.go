@@ -275,8 +275,7 @@ func startsJSON(br *bufio.Reader) (bool, error) {
 			}
 			return false, err
 		}
-		switch b[n-1] {
-		case ' ', '\t', '\r', '\n':
+		if isJSONSpace(b[n-1]) {
 			continue
 		}
 		return b[n-1] == '{', nil

@@ -126,7 +126,7 @@ type lineReader struct {
 // unread, the bytes it has read past it.
 func (l *lineReader) next(off int64, unread []byte) {
 	l.start, l.first = off, -1
-	if i := bytes.IndexFunc(unread, func(r rune) bool { return !isJSONSpace(r) }); i >= 0 {
+	if i := firstNonSpace(unread); i >= 0 {
 		l.first = l.read - int64(len(unread)) + int64(i)
 	}
 }
@@ -145,7 +145,7 @@ func (l *lineReader) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	if l.first < 0 {
-		if i := bytes.IndexFunc(p[:n], func(r rune) bool { return !isJSONSpace(r) }); i >= 0 {
+		if i := firstNonSpace(p[:n]); i >= 0 {
 			l.first = l.read + int64(i)
 		}
 	}
@@ -164,7 +164,18 @@ func (l *lineReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func isJSONSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\r' || r == '\n' }
+// firstNonSpace is the index of the first byte of b that is not JSON
+// white space, or -1.
+func firstNonSpace(b []byte) int {
+	for i, c := range b {
+		if !isJSONSpace(c) {
+			return i
+		}
+	}
+	return -1
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // lineAt is the 1-based line of offset off, which is never before the last
 // one asked about; 0 if it is.
